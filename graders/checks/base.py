@@ -1,0 +1,110 @@
+"""A check: one named unit of grading — the probes it needs and the rule that judges them.
+
+Interfaces every part builds on:
+
+* ``Probe`` (graders.probe.spec): what to ask the kernel.
+* ``Outcome`` (graders.probe.transport): what the kernel answered, rebuilt as safe data.
+* ``Rule``: anything with ``run(outcomes) -> Verdict``. Constructors only validate and store
+  (a ``ValueError`` that names the bad value); ``run`` never modifies its inputs. Most rules judge
+  one probe's value: subclass ``ValueRule`` and write ``judge(value, outcome)``.
+* ``Check``: id + probes + rule + public flag. ``Check.run`` turns probe failures (exception,
+  missing function, kernel died, timeout) into a failed verdict with the student-facing reason, so
+  rules only ever see values that arrived; a rule that crashes becomes an "error" verdict.
+* ``Verdict`` / ``CheckResult`` (graders.results): plain data.
+
+Two kinds of failure: "the answer is wrong" is a failed verdict; "this cannot be graded" (kernel
+died, probe never ran) is a verdict with ``error=True``. Neither raises.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Protocol, Sequence
+
+from graders.probe.spec import Probe
+from graders.probe.transport import Outcome
+from graders.results import CheckResult, Verdict
+
+#: error types that mean "could not be graded" rather than "the student's code failed"
+UNGRADABLE = {"NoAnswer", "Unreadable"}
+
+
+class CannotGrade(Exception):
+    """Raised by a rule when the answer cannot be graded at all (not merely wrong)."""
+
+
+class Rule(Protocol):
+    def run(self, outcomes: Mapping[str, Outcome]) -> Verdict: ...
+
+
+class ValueRule:
+    """A rule about the value of one probe. Subclasses implement ``judge``."""
+
+    def __init__(self, probe: str):
+        if not isinstance(probe, str) or not probe:
+            raise ValueError(f"probe must be a probe id, got {probe!r}")
+        self.probe = probe
+
+    def run(self, outcomes: Mapping[str, Outcome]) -> Verdict:
+        outcome = outcomes[self.probe]
+        return self.judge(outcome.value, outcome)
+
+    def judge(self, value: Any, outcome: Outcome) -> Verdict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded unit named in rubric.yaml.
+
+    id:          stable id, e.g. "part4.top_k_filter.ties" (the same whatever the hidden seed)
+    part:        the part whose notebook the probes run in ("theory", "part1", …)
+    probes:      what to ask that notebook's kernel (run together, in one cell)
+    rule:        judges the outcomes
+    public:      True if inputs and expected values may be shown to students / shipped in the bundle
+    description: what is checked, in a few words a student understands
+    timeout:     seconds allowed for this check's probes in the kernel
+    """
+
+    id: str
+    part: str
+    probes: tuple[Probe, ...]
+    rule: Rule
+    public: bool = True
+    description: str = ""
+    timeout: float = 60.0
+
+    def run(self, outcomes: Mapping[str, Outcome]) -> Verdict:
+        for probe in self.probes:
+            outcome = outcomes.get(probe.id)
+            if outcome is None:
+                return Verdict.cannot_grade("the check did not run")
+            if not outcome.ok:
+                what = f"`{probe.target}`" + ("()" if probe.call else "")
+                message = outcome.describe_error()
+                reason = message if outcome.error_type in UNGRADABLE or outcome.error_type == "NameError" \
+                    else f"{what} {message}"
+                detail = outcome.traceback
+                if outcome.error_type in UNGRADABLE:
+                    return Verdict.cannot_grade(reason, detail)
+                return Verdict.fail(reason, detail)
+        try:
+            return self.rule.run(outcomes)
+        except CannotGrade as exc:
+            return Verdict.cannot_grade(str(exc))
+        except Exception as exc:  # a grader bug must not take the submission down
+            return Verdict.cannot_grade("the grader could not judge this answer (grader error)",
+                                        f"{type(exc).__name__}: {exc}")
+
+    def result(self, outcomes: Mapping[str, Outcome], weight: float = 1.0) -> CheckResult:
+        verdict = self.run(outcomes)
+        status = "passed" if verdict.passed else ("error" if verdict.error else "failed")
+        return CheckResult(id=self.id, passed=verdict.passed, status=status, reason=verdict.reason,
+                           detail=verdict.detail, public=self.public, weight=weight)
+
+
+def unique_ids(checks: Sequence[Check]) -> None:
+    seen: set[str] = set()
+    for c in checks:
+        if c.id in seen:
+            raise ValueError(f"duplicate check id {c.id!r}")
+        seen.add(c.id)

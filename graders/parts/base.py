@@ -1,0 +1,80 @@
+"""What a part of the homework declares, and the context its checks are built in.
+
+Each module in ``graders/parts/`` defines ``PART = PartSpec(...)``. ``build_checks(ctx)`` returns
+every check of the part; it is called once per grading run (not per student), so expected
+values computed from the reference are computed once. Public checks use fixed inputs; hidden
+checks draw theirs from ``ctx.rng(name)``, seeded by the secret ``--hidden-seed``.
+
+``ctx.reference(module)`` is the only door to the reference solutions (``reference/<module>.py``);
+in the student bundle it is closed and ``build_checks`` is asked for public checks only, whose
+expected values ship precomputed.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from graders.checks.base import Check
+
+
+class ReferenceUnavailable(RuntimeError):
+    """The reference solutions are not present (student bundle)."""
+
+
+@dataclass
+class CheckContext:
+    hidden_seed: int | None = None
+    public_only: bool = False
+    reference_available: bool = True
+    _cache: dict = field(default_factory=dict)
+
+    def reference(self, module: str):
+        """Import ``reference.<module>`` (e.g. "part4")."""
+        if not self.reference_available:
+            raise ReferenceUnavailable(f"reference.{module} is not available here")
+        try:
+            return importlib.import_module(f"reference.{module}")
+        except ImportError as exc:
+            raise ReferenceUnavailable(f"reference.{module} cannot be imported: {exc}") from exc
+
+    def rng(self, name: str) -> np.random.Generator:
+        """A generator for hidden inputs named ``name``; requires a hidden seed."""
+        if self.hidden_seed is None:
+            raise ValueError("hidden cases need a hidden seed (--hidden-seed or HW4_HIDDEN_SEED)")
+        digest = hashlib.sha256(f"{self.hidden_seed}:{name}".encode()).digest()
+        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+
+    def seed(self, name: str) -> int:
+        """An integer seed for hidden inputs named ``name`` (for torch generators, sampling…)."""
+        return int(self.rng(name).integers(0, 2**31 - 1))
+
+    @property
+    def hidden(self) -> bool:
+        """Whether hidden checks should be built."""
+        return not self.public_only and self.hidden_seed is not None
+
+
+@dataclass(frozen=True)
+class PartSpec:
+    """A part of the homework.
+
+    name:               "theory", "part1", …
+    notebook:           the assignment notebook's file name
+    title:              human title
+    required_functions: names a notebook of this part defines (used to recognise a part by content)
+    assets:             paths under ``assignments/`` copied into the kernel's working folder
+    build_checks:       ``(ctx) -> list[Check]``
+    """
+
+    name: str
+    notebook: str
+    title: str
+    required_functions: Sequence[str]
+    assets: Sequence[str]
+    build_checks: Callable[[CheckContext], list[Check]]
+    #: seconds allowed for each cell of the student's notebook (None: rubric default)
+    cell_timeout: float | None = None

@@ -1,0 +1,186 @@
+"""The flow of one submission, as a declared list of small steps:
+
+    intake ─► execute + probe ─► check ─► score ─► record ─► report
+
+``prepare`` builds a ``Plan`` once per batch (rubric, checks, expected values from the
+reference); ``grade_submission`` runs the steps for one submission. Each step is a plain
+function of plain data; the JSON written by ``record`` is the source of truth.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from graders import __version__
+from graders.checks.base import Check, unique_ids
+from graders.execute import NotebookRun, run_notebook
+from graders.intake import Submission
+from graders.parts import all_parts
+from graders.parts.base import CheckContext, PartSpec
+from graders.results import CheckResult, PartResult, SubmissionResult, save_submission
+from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
+
+HIDDEN_SEED_ENV = "HW4_HIDDEN_SEED"
+
+
+class PlanError(ValueError):
+    """The grading run cannot start (bad rubric, no hidden seed…): a message for the TA."""
+
+
+@dataclass
+class Plan:
+    """Everything prepared once per run and shared by every submission."""
+
+    rubric: Rubric
+    parts: dict[str, PartSpec]
+    checks: dict[str, list[Check]]
+    public_only: bool
+    limits: Limits
+    #: hash of what determines a result besides the submission itself (for resume)
+    fingerprint: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def hidden_seed_from(value: int | None) -> int | None:
+    if value is not None:
+        return int(value)
+    env = os.environ.get(HIDDEN_SEED_ENV, "").strip()
+    if not env:
+        return None
+    try:
+        return int(env)
+    except ValueError:
+        raise PlanError(f"{HIDDEN_SEED_ENV} must be an integer") from None
+
+
+def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | None = None,
+            hidden_seed: int | None = None, public_only: bool = False,
+            reference_available: bool = True) -> Plan:
+    """Load the rubric, build every check (computing expected values once), validate."""
+    rubric = load_rubric(rubric_path)
+    specs = all_parts()
+    chosen = list(parts) if parts else list(specs)
+    unknown = [p for p in chosen if p not in specs]
+    if unknown:
+        raise PlanError(f"unknown part(s) {unknown}; choose from {list(specs)}")
+    seed = hidden_seed_from(hidden_seed)
+    if not public_only and seed is None:
+        raise PlanError("hidden checks need a secret seed: pass --hidden-seed N or set "
+                        f"{HIDDEN_SEED_ENV}, or use --public-only for public checks only")
+    ctx = CheckContext(hidden_seed=seed, public_only=public_only, reference_available=reference_available)
+    checks: dict[str, list[Check]] = {}
+    for name in specs:
+        built = specs[name].build_checks(ctx) if name in chosen else []
+        if public_only:
+            built = [c for c in built if c.public]
+        checks[name] = built
+    every = [c for cs in checks.values() for c in cs]
+    unique_ids(every)
+    if not public_only and set(chosen) == set(specs):
+        rubric.validate_checks(c.id for c in every)
+    fingerprint = hashlib.sha256(
+        f"{__version__}|{rubric.sha256}|{public_only}|{seed}|{sorted(chosen)}".encode()).hexdigest()
+    return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint)
+
+
+# --- the steps -------------------------------------------------------------------------------
+
+def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) -> dict[str, NotebookRun]:
+    """execute + probe: one kernel per notebook of the submission."""
+    runs = {}
+    for name, spec in plan.parts.items():
+        path = sub.notebooks.get(name)
+        if path is None or name not in (sub.scope or plan.parts):
+            continue
+        limits = plan.limits
+        if spec.cell_timeout:
+            limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
+        runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot)
+    return runs
+
+
+def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan) -> dict[str, CheckResult]:
+    """check: judge every probe outcome in the grading process."""
+    results = {}
+    for name, checks in plan.checks.items():
+        run = runs.get(name)
+        for check in checks:
+            if run is None:
+                reason = (f"no notebook for {name} was submitted" if name not in sub.notebooks
+                          else f"{name} was not graded in this run")
+                results[check.id] = CheckResult(check.id, False, "error", reason, public=check.public)
+            else:
+                results[check.id] = check.result(run.outcomes)
+    return results
+
+
+def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str, CheckResult], plan: Plan,
+          *, input_hash: str = "", manual_scores: Mapping[str, float] | None = None) -> SubmissionResult:
+    """score: items from checks, parts from items, totals from parts."""
+    manual_scores = manual_scores or {}
+    in_scope = set(sub.scope or plan.parts) & set(plan.parts)
+    items = []
+    for part in plan.rubric.parts.values():
+        if part.name not in in_scope:
+            continue
+        reason = ""
+        run = runs.get(part.name)
+        if part.name not in sub.notebooks:
+            reason = f"no notebook for {part.name} was submitted"
+        elif run is not None and run.summary.error:
+            reason = f"the notebook could not be read: {run.summary.error}"
+        for item in part.items:
+            items.append(score_item(item, results, public_only=plan.public_only,
+                                    manual_score=manual_scores.get(item.id), reason=reason))
+    parts = {}
+    for name in plan.rubric.parts:
+        if name not in in_scope:
+            continue
+        its = [i for i in items if i.part == name]
+        run = runs.get(name)
+        parts[name] = PartResult(name, round(sum(i.score for i in its), 6), plan.rubric.parts[name].points,
+                                 notebook=sub.notebooks[name].name if name in sub.notebooks else "",
+                                 execution=run.summary if run else None)
+    total = round(sum(i.score for i in items), 6)
+    auto_total = round(sum(i.score for i in items if not i.manual), 6)
+    pending = round(sum(i.max for i in items if i.status == "manual-pending"), 6)
+    return SubmissionResult(
+        submission_id=sub.id, student_id=sub.student_id, name=sub.name, total=total,
+        max=round(sum(p.max for p in parts.values()), 6), auto_total=auto_total, manual_pending=pending,
+        parts=parts, items=tuple(items), public_only=plan.public_only, grader_version=__version__,
+        rubric_hash=plan.rubric.sha256, input_hash=input_hash,
+        created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), notes=tuple(sub.problems),
+    )
+
+
+def record(result: SubmissionResult, out_dir: Path) -> Path:
+    """record: ``OUT/<submission-id>/result.json``, atomically."""
+    path = Path(out_dir) / result.submission_id / "result.json"
+    save_submission(path, result)
+    return path
+
+
+def submission_hash(sub: Submission) -> str:
+    """Content hash of the notebooks a submission is graded from."""
+    h = hashlib.sha256()
+    for part in sorted(sub.notebooks):
+        h.update(part.encode())
+        h.update(hashlib.sha256(sub.notebooks[part].read_bytes()).digest())
+    return h.hexdigest()
+
+
+def grade_submission(sub: Submission, plan: Plan, out_dir: Path | None = None) -> SubmissionResult:
+    """All steps for one submission; never raises for anything the submission contains."""
+    from graders.report import write_feedback
+
+    runs = execute_parts(sub, plan)
+    results = run_checks(sub, runs, plan)
+    result = score(sub, runs, results, plan, input_hash=f"{submission_hash(sub)}:{plan.fingerprint}")
+    if out_dir is not None:
+        record(result, out_dir)
+        write_feedback(result, Path(out_dir) / result.submission_id)
+    return result

@@ -1,0 +1,140 @@
+"""Rebuild a sympy expression from the node tree a kernel sent, from a whitelist only.
+
+Each node is ``{"node": ClassName, "args": [...]}`` or a leaf (Symbol, Integer, Rational,
+Float, a named constant). Unknown node names are refused; numbers and sizes are bounded;
+everything is built with ``evaluate=False`` so rebuilding never does mathematics (a hostile
+``2**(10**100)`` is rebuilt as an unevaluated power, and the symbolic check's time limit
+deals with it). No string is ever parsed as code.
+"""
+from __future__ import annotations
+
+import re
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+MAX_NODES = 20_000
+MAX_DEPTH = 400
+MAX_DIGITS = 300
+MAX_NAME = 100
+
+_NAME_RE = re.compile(r"[A-Za-z_\\{}^'0-9.,\- ]{1,100}")
+
+#: node name → constructor taking the rebuilt args (all unevaluated)
+_OPS = {
+    "Add": lambda *a: sp.Add(*a, evaluate=False),
+    "Mul": lambda *a: sp.Mul(*a, evaluate=False),
+    "Pow": lambda b, e: sp.Pow(b, e, evaluate=False),
+}
+for _name in [
+    "exp", "log", "sin", "cos", "tan", "sinh", "cosh", "tanh", "asin", "acos", "atan", "atanh",
+    "Abs", "sign", "floor", "ceiling", "Heaviside", "erf", "gamma", "loggamma", "factorial",
+    "binomial", "KroneckerDelta", "Max", "Min", "re", "im", "conjugate",
+]:
+    _fn = getattr(sp, _name)
+    _OPS[_name] = (lambda f: (lambda *a: f(*a, evaluate=False)))(_fn)
+from sympy.functions.elementary.piecewise import ExprCondPair
+
+for _name, _cls in [("Sum", sp.Sum), ("Product", sp.Product), ("Derivative", sp.Derivative),
+                    ("Integral", sp.Integral), ("Tuple", sp.Tuple), ("Piecewise", sp.Piecewise),
+                    ("ExprCondPair", ExprCondPair), ("Indexed", sp.Indexed), ("Idx", sp.Idx),
+                    ("And", sp.And), ("Or", sp.Or), ("Not", sp.Not)]:
+    _OPS[_name] = (lambda cls: (lambda *a: cls(*a)))(_cls)
+for _name, _cls in [("Equality", sp.Eq), ("Unequality", sp.Ne), ("StrictLessThan", sp.Lt),
+                    ("LessThan", sp.Le), ("StrictGreaterThan", sp.Gt), ("GreaterThan", sp.Ge)]:
+    _OPS[_name] = (lambda cls: (lambda a, b: cls(a, b, evaluate=False)))(_cls)
+
+_CONSTANTS = {
+    "Pi": sp.pi, "Exp1": sp.E, "ImaginaryUnit": sp.I, "Infinity": sp.oo,
+    "NegativeInfinity": -sp.oo, "ComplexInfinity": sp.zoo, "NaN": sp.nan, "Half": sp.S.Half,
+    "One": sp.S.One, "Zero": sp.S.Zero, "NegativeOne": sp.S.NegativeOne, "EulerGamma": sp.EulerGamma,
+    "BooleanTrue": sp.true, "BooleanFalse": sp.false,
+}
+
+_ASSUMPTIONS = {
+    "positive", "negative", "nonnegative", "nonpositive", "real", "integer", "finite", "nonzero",
+    "zero", "rational", "complex", "extended_real", "commutative", "odd", "even", "prime",
+}
+
+
+class TreeError(ValueError):
+    """The tree is malformed, too big, or uses a node that is not allowed."""
+
+
+def rebuild(tree) -> sp.Basic:
+    counter = [0]
+    return _rebuild(tree, counter, 0)
+
+
+def _name(value) -> str:
+    if not isinstance(value, str) or len(value) > MAX_NAME or not _NAME_RE.fullmatch(value):
+        raise TreeError(f"symbol or function name {str(value)[:40]!r} is not allowed")
+    return value
+
+
+def _int(value: str) -> int:
+    if not isinstance(value, str) or len(value.lstrip("-")) > MAX_DIGITS or not re.fullmatch(r"-?[0-9]+", value):
+        raise TreeError("an integer in the expression is malformed or too large")
+    return int(value)
+
+
+def _rebuild(node, counter, depth):
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        raise TreeError(f"the expression has more than {MAX_NODES} nodes")
+    if depth > MAX_DEPTH:
+        raise TreeError("the expression is nested too deeply")
+    if not isinstance(node, dict) or not isinstance(node.get("node"), str):
+        raise TreeError("malformed expression tree")
+    kind = node["node"]
+    if kind in ("Symbol", "Dummy"):
+        raw = node.get("assumptions") or {}
+        if not isinstance(raw, dict):
+            raise TreeError("malformed symbol assumptions")
+        assumptions = {k: bool(v) for k, v in raw.items() if k in _ASSUMPTIONS and isinstance(v, bool)}
+        return sp.Symbol(_name(node.get("name")), **assumptions)
+    if kind == "Integer":
+        return sp.Integer(_int(node.get("value")))
+    if kind == "Rational":
+        q = _int(node.get("q"))
+        if q == 0:
+            raise TreeError("a rational with zero denominator")
+        return sp.Rational(_int(node.get("p")), q)
+    if kind == "Float":
+        value = node.get("value")
+        prec = node.get("precision", 53)
+        if not isinstance(value, str) or len(value) > 400 or not re.fullmatch(r"-?[0-9.eE+\-]+|[-+]?inf|nan", value):
+            raise TreeError("a float in the expression is malformed")
+        if not isinstance(prec, int) or not 1 <= prec <= 1000:
+            raise TreeError("a float precision is out of range")
+        return sp.Float(value, precision=prec)
+    if kind in _CONSTANTS:
+        return _CONSTANTS[kind]
+    if kind == "UndefinedFunction":
+        return sp.Function(_name(node.get("name")))
+    args = node.get("args")
+    if not isinstance(args, list):
+        raise TreeError(f"node {kind} has no argument list")
+    children = [_rebuild(a, counter, depth + 1) for a in args]
+    if kind == "AppliedUndef":
+        return sp.Function(_name(node.get("name")))(*children)
+    if kind == "IndexedBase":
+        return sp.IndexedBase(children[0])
+    if kind == "Matrix":
+        rows, cols = node.get("rows"), node.get("cols")
+        if not (isinstance(rows, int) and isinstance(cols, int) and 0 <= rows * cols == len(children) <= 10_000):
+            raise TreeError("malformed matrix")
+        return sp.ImmutableMatrix(rows, cols, children)
+    op = _OPS.get(kind)
+    if op is None:
+        raise TreeError(f"expression node {kind!r} is not allowed in answers")
+    try:
+        return op(*children)
+    except TreeError:
+        raise
+    except Exception as exc:  # wrong arity etc.
+        raise TreeError(f"malformed {kind} node ({type(exc).__name__})") from None
+
+
+def is_applied_undef(expr) -> bool:
+    return isinstance(expr, AppliedUndef)

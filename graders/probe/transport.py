@@ -1,0 +1,257 @@
+"""Grader side of the probe: read what the kernel wrote and rebuild it as plain, safe values.
+
+Nothing here unpickles, evals, sympifies or parses code. JSON is parsed as data; arrays are
+loaded with ``allow_pickle=False`` after their header is checked; sympy expressions are rebuilt
+node by node from a whitelist, unevaluated, with size limits, so a hostile tree costs bounded
+time. Every problem becomes an ``Outcome`` with ``ok=False`` and a reason, never an exception.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MAX_JSON_BYTES = 200 * 1024 * 1024
+MAX_NPY_BYTES = 400 * 1024 * 1024
+MAX_SYMPY_NODES = 20_000
+MAX_INT_DIGITS = 300
+ALLOWED_DTYPES = set("?bBhHiIlLqQefdgFD")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The kernel's answer to one probe, rebuilt on the grader side.
+
+    ok:         the probe returned a value (not whether it is right)
+    value:      the rebuilt value (numbers, str, list/tuple/dict, KernelArray, sympy expr,
+                pandas objects, networkx graphs, FigureData, Record, Opaque)
+    type:       the Python type of the returned value in the kernel, e.g. "torch.Tensor", "builtins.float"
+    error_type / message: why not ok ("NameError", "the kernel died in cell 7"…) — shown to students
+    observed:   values of kernel-side observers (param_drift, training…)
+    """
+
+    id: str
+    ok: bool
+    value: Any = None
+    type: str = ""
+    error_type: str = ""
+    message: str = ""
+    traceback: str = ""
+    observed: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def describe_error(self) -> str:
+        if self.error_type in ("NoAnswer", "Timeout", "Unreadable", "ValueTooLarge", "BadValue"):
+            return self.message
+        if self.error_type == "NameError":
+            return self.message
+        return f"raised {self.error_type}: {self.message}".strip()
+
+
+class KernelArray(np.ndarray):
+    """A numpy array that remembers what it was in the kernel (``source``: "torch.Tensor", …)."""
+
+    source: str = ""
+
+    def __array_finalize__(self, obj):
+        self.source = getattr(obj, "source", "")
+
+
+@dataclass(frozen=True)
+class Record:
+    """A namedtuple or dataclass instance returned by student code."""
+
+    type: str
+    fields: dict
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value the probe could not represent as data (e.g. a custom class)."""
+
+    type: str
+
+
+@dataclass(frozen=True)
+class FigureData:
+    """What a matplotlib figure draws: per axes its lines, bars, images and collections."""
+
+    returned: str
+    axes: tuple
+
+
+class BadValue(Exception):
+    """The kernel's output is malformed or over a limit."""
+
+
+class Decoder:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.sympy_nodes = 0
+
+    def decode(self, v: Any) -> Any:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 10**MAX_INT_DIGITS:
+                raise BadValue("an integer in the value is absurdly large")
+            return v
+        if isinstance(v, list):
+            return [self.decode(x) for x in v]
+        if not isinstance(v, dict):
+            raise BadValue(f"unexpected JSON element {type(v).__name__}")
+        if "$tuple" in v:
+            return tuple(self.decode(x) for x in v["$tuple"])
+        if "$dict" in v:
+            out = {}
+            for pair in v["$dict"]:
+                k, x = self.decode(pair[0]), self.decode(pair[1])
+                if isinstance(k, list):
+                    k = tuple(k)
+                try:
+                    out[k] = x
+                except TypeError:
+                    raise BadValue("a dict key is not hashable") from None
+            return out
+        if "$array" in v:
+            return self.array(v["$array"], v.get("type", ""))
+        if "$sympy" in v:
+            return self.sympy(v["$sympy"])
+        if "$dataframe" in v:
+            return self.dataframe(v["$dataframe"])
+        if "$series" in v:
+            import pandas as pd
+
+            s = v["$series"]
+            return pd.Series([self.decode(x) for x in s["values"]],
+                             index=[self.decode(i) for i in s["index"]], name=self.decode(s["name"]))
+        if "$figure" in v:
+            f = v["$figure"]
+            return FigureData(str(f.get("returned", "")), tuple(self.decode(a) for a in f.get("axes", [])))
+        if "$graph" in v:
+            return self.graph(v["$graph"])
+        if "$record" in v:
+            r = v["$record"]
+            return Record(str(r["type"]), {str(k): self.decode(x) for k, x in r["fields"].items()})
+        if "$opaque" in v:
+            return Opaque(str(v["$opaque"]))
+        if any(k.startswith("$") for k in v):
+            raise BadValue(f"unknown tag in value: {sorted(v)[:3]}")
+        return {k: self.decode(x) for k, x in v.items()}
+
+    def array(self, spec: Any, source: str) -> KernelArray:
+        if not isinstance(spec, dict):
+            raise BadValue("malformed array")
+        if "file" in spec:
+            name = str(spec["file"])
+            if not re.fullmatch(r"[0-9]+_[0-9]+\.npy", name):
+                raise BadValue("malformed array file name")
+            path = self.folder / name
+            if not path.is_file() or path.is_symlink():
+                raise BadValue("an array file is missing")
+            if path.stat().st_size > MAX_NPY_BYTES:
+                raise BadValue("an array file is too large")
+            try:
+                a = np.load(path, allow_pickle=False)
+            except Exception as exc:
+                raise BadValue(f"an array file is unreadable ({exc})") from None
+        else:
+            dtype, shape = spec.get("dtype"), spec.get("shape")
+            try:
+                dt = np.dtype(str(dtype))
+                if dt.char not in ALLOWED_DTYPES:
+                    raise TypeError
+                a = np.array(spec["data"], dtype=dt)
+                if list(a.shape) != list(shape):
+                    a = a.reshape([int(s) for s in shape])
+            except Exception:
+                raise BadValue("an inline array is malformed") from None
+        if a.dtype.char not in ALLOWED_DTYPES:
+            raise BadValue(f"array dtype {a.dtype} is not allowed")
+        out = a.view(KernelArray)
+        out.source = str(source)
+        return out
+
+    def dataframe(self, d: dict):
+        import pandas as pd
+
+        columns = [self.decode(c) for c in d["columns"]]
+        data = [[self.decode(x) for x in col] for col in d["data"]]
+        if len(columns) != len(data):
+            raise BadValue("malformed dataframe")
+        frame = pd.DataFrame({i: col for i, col in enumerate(data)})
+        frame.columns = columns
+        frame.index = [self.decode(i) for i in d["index"]]
+        frame.index.name = self.decode(d.get("index_name"))
+        return frame
+
+    def graph(self, g: dict):
+        import networkx as nx
+
+        graph = nx.DiGraph() if g.get("directed") else nx.Graph()
+        for node, attrs in g.get("nodes", []):
+            node = self.decode(node)
+            graph.add_node(tuple(node) if isinstance(node, list) else node, **self._attrs(attrs))
+        for u, w, attrs in g.get("edges", []):
+            u, w = self.decode(u), self.decode(w)
+            graph.add_edge(tuple(u) if isinstance(u, list) else u,
+                           tuple(w) if isinstance(w, list) else w, **self._attrs(attrs))
+        return graph
+
+    def _attrs(self, attrs: Any) -> dict:
+        attrs = self.decode(attrs)
+        if not isinstance(attrs, dict) or not all(isinstance(k, str) for k in attrs):
+            raise BadValue("graph attributes must be a dict with string keys")
+        return attrs
+
+    def sympy(self, tree: Any):
+        from graders.probe.sympy_tree import rebuild
+
+        return rebuild(tree)
+
+
+def read_outcomes(output_dir: Path, plan: list, reason_if_missing: dict[int, str] | None = None) -> dict:
+    """Read every probe's answer. ``plan`` is the list of Probes in the order they were sent.
+
+    ``reason_if_missing`` maps probe index → why it has no answer (kernel died, timeout…).
+    """
+    reason_if_missing = reason_if_missing or {}
+    outcomes = {}
+    for n, probe in enumerate(plan):
+        outcomes[probe.id] = read_one(output_dir, n, probe.id, reason_if_missing.get(n))
+    return outcomes
+
+
+def read_one(output_dir: Path, n: int, probe_id: str, reason_if_missing: str | None = None) -> Outcome:
+    path = Path(output_dir) / f"{n}.json"
+    if not path.is_file() or path.is_symlink():
+        return Outcome(probe_id, False, error_type="NoAnswer",
+                       message=reason_if_missing or "the check did not run (no answer from the kernel)")
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            raise BadValue("the answer is too large")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict) or raw.get("id") != probe_id:
+            raise BadValue("the answer file does not belong to this check")
+        observed = raw.get("observed") or {}
+        if not isinstance(observed, dict):
+            raise BadValue("malformed observations")
+        seconds = float(raw.get("seconds") or 0.0)
+        if not raw.get("ok"):
+            err = raw.get("error") or {}
+            return Outcome(probe_id, False, error_type=str(err.get("type", "Error"))[:100],
+                           message=str(err.get("message", ""))[:800],
+                           traceback=str(err.get("traceback", ""))[:1500],
+                           observed=observed, seconds=seconds)
+        decoder = Decoder(Path(output_dir))
+        value = decoder.decode(raw.get("value"))
+        observed = {str(k): decoder.decode(v) for k, v in observed.items()}
+        return Outcome(probe_id, True, value=value, type=str(raw.get("type", ""))[:200],
+                       observed=observed, seconds=seconds)
+    except BadValue as exc:
+        return Outcome(probe_id, False, error_type="BadValue", message=f"the returned value could not be read: {exc}")
+    except (ValueError, UnicodeDecodeError, RecursionError, KeyError, TypeError) as exc:
+        return Outcome(probe_id, False, error_type="Unreadable",
+                       message=f"the answer could not be read ({type(exc).__name__})")

@@ -1,0 +1,195 @@
+"""rubric.yaml: items → checks → points. Loaded, validated, and used to score.
+
+The loader refuses a rubric whose points do not add up (theory 35 + practical 65 = 100, each
+part equal to the sum of its items) or that names an unknown check, with a message naming the
+culprit. Scoring: an auto item earns ``points × (weight of passed checks) / (weight of its
+checks)``; a manual item is pending until a TA's score is entered (that score then counts).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import yaml
+
+from graders.results import CheckResult, ItemResult
+
+DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubric.yaml"
+EXPECTED_GROUPS = {"theory": 35.0, "practical": 65.0}
+EXPECTED_TOTAL = 100.0
+
+
+class RubricError(ValueError):
+    """rubric.yaml is malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for running a student notebook (defaults used when rubric.yaml is silent)."""
+
+    cell_timeout: float = 120.0
+    notebook_timeout: float = 900.0
+    probe_timeout: float = 120.0
+    output_chars: int = 20_000
+    memory_mb: int = 4096
+    processes: int = 512
+    file_size_mb: int = 512
+    restarts: int = 1
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    part: str
+    title: str
+    points: float
+    checks: Mapping[str, float] = field(default_factory=dict)
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    group: str
+    points: float
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Rubric:
+    title: str
+    parts: Mapping[str, Part]
+    limits: Limits
+    sha256: str
+    raw: Mapping = field(default_factory=dict)
+
+    @property
+    def items(self) -> list[Item]:
+        return [it for p in self.parts.values() for it in p.items]
+
+    @property
+    def total(self) -> float:
+        return sum(p.points for p in self.parts.values())
+
+    def check_ids(self) -> set[str]:
+        return {c for it in self.items for c in it.checks}
+
+    def validate_checks(self, known: Iterable[str]) -> None:
+        """Refuse a rubric that names a check no part defines."""
+        known = set(known)
+        for it in self.items:
+            for cid in it.checks:
+                if cid not in known:
+                    raise RubricError(f"item {it.id!r} names check {cid!r}, which no grader defines")
+
+
+def load_rubric(path: Path | str = DEFAULT_RUBRIC) -> Rubric:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise RubricError(f"cannot read rubric {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise RubricError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("parts"), dict):
+        raise RubricError(f"{path}: expected a mapping with a 'parts' section")
+    limits_raw = raw.get("limits") or {}
+    unknown = set(limits_raw) - set(Limits.__dataclass_fields__)
+    if unknown:
+        raise RubricError(f"{path}: unknown limit(s) {sorted(unknown)}")
+    limits = Limits(**limits_raw)
+    parts: dict[str, Part] = {}
+    seen_items: set[str] = set()
+    groups: dict[str, float] = {}
+    for name, p in raw["parts"].items():
+        if not isinstance(p, dict):
+            raise RubricError(f"part {name!r}: expected a mapping")
+        group = p.get("group")
+        if group not in EXPECTED_GROUPS:
+            raise RubricError(f"part {name!r}: group must be one of {sorted(EXPECTED_GROUPS)}, got {group!r}")
+        points = _number(p.get("points"), f"part {name!r} points")
+        items = []
+        for it in p.get("items") or []:
+            item = _item(name, it)
+            if item.id in seen_items:
+                raise RubricError(f"item id {item.id!r} appears twice")
+            seen_items.add(item.id)
+            items.append(item)
+        item_sum = sum(i.points for i in items)
+        if abs(item_sum - points) > 1e-9:
+            raise RubricError(f"part {name!r} is worth {points:g} points but its items add up to {item_sum:g}")
+        parts[name] = Part(name, group, points, tuple(items))
+        groups[group] = groups.get(group, 0.0) + points
+    for group, expected in EXPECTED_GROUPS.items():
+        if abs(groups.get(group, 0.0) - expected) > 1e-9:
+            raise RubricError(f"the {group} parts add up to {groups.get(group, 0.0):g} points, expected {expected:g}")
+    total = sum(groups.values())
+    if abs(total - EXPECTED_TOTAL) > 1e-9:
+        raise RubricError(f"the rubric adds up to {total:g} points, expected {EXPECTED_TOTAL:g}")
+    return Rubric(str(raw.get("title", "")), parts, limits, hashlib.sha256(data).hexdigest(), raw)
+
+
+def _number(v, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
+        raise RubricError(f"{what} must be a non-negative number, got {v!r}")
+    return float(v)
+
+
+def _item(part: str, it) -> Item:
+    if not isinstance(it, dict) or not isinstance(it.get("id"), str):
+        raise RubricError(f"part {part!r}: every item needs an 'id'")
+    iid = it["id"]
+    points = _number(it.get("points"), f"item {iid!r} points")
+    manual = bool(it.get("manual", False))
+    checks_raw = it.get("checks") or {}
+    if isinstance(checks_raw, list):
+        checks_raw = {c: 1 for c in checks_raw}
+    if not isinstance(checks_raw, dict):
+        raise RubricError(f"item {iid!r}: checks must be a mapping of check id → weight")
+    checks = {str(c): _number(w, f"item {iid!r} weight of {c!r}") for c, w in checks_raw.items()}
+    if any(w == 0 for w in checks.values()):
+        raise RubricError(f"item {iid!r}: check weights must be positive")
+    if manual and checks:
+        raise RubricError(f"item {iid!r} is manual and cannot also have checks")
+    return Item(iid, part, str(it.get("title", iid)), points, checks, manual)
+
+
+def score_item(item: Item, results: Mapping[str, CheckResult], *, public_only: bool = False,
+               manual_score: float | None = None, reason: str = "") -> ItemResult:
+    """Score one item from its checks' results (missing results count as errors)."""
+    if item.manual:
+        if manual_score is not None:
+            return ItemResult(item.id, item.part, item.title, float(manual_score), item.points, "manual", manual=True)
+        return ItemResult(item.id, item.part, item.title, 0.0, item.points, "manual-pending", manual=True)
+    checks = []
+    for cid, weight in item.checks.items():
+        r = results.get(cid)
+        if r is None:
+            r = CheckResult(cid, False, "error", reason or "this check did not run", weight=weight)
+        else:
+            r = CheckResult(r.id, r.passed, r.status, r.reason, r.detail, r.public, weight)
+        if public_only and not r.public:
+            continue
+        checks.append(r)
+    if not item.checks:
+        return ItemResult(item.id, item.part, item.title, 0.0, item.points, "error", checks=(),
+                          reason="no automatic checks exist for this item yet")
+    if not checks:  # public-only run and the item has only hidden checks
+        return ItemResult(item.id, item.part, item.title, 0.0, item.points, "error", checks=(),
+                          reason="graded by hidden checks only")
+    total_w = sum(c.weight for c in checks)
+    got_w = sum(c.weight for c in checks if c.passed)
+    score = round(item.points * got_w / total_w, 6) if total_w else 0.0
+    if got_w == total_w:
+        status = "passed"
+    elif got_w > 0:
+        status = "partial"
+    elif all(c.status == "error" for c in checks):
+        status = "error"
+    else:
+        status = "failed"
+    return ItemResult(item.id, item.part, item.title, score, item.points, status, checks=tuple(checks), reason=reason)
