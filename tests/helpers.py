@@ -1,0 +1,105 @@
+"""Shared test helpers: build small notebooks, derive buggy variants of the reference, grade them.
+
+Grading is memoised per session (same part + same notebook bytes → same result), and each
+part's Plan is prepared once, so every fixture notebook is executed once per test session.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import nbformat
+
+from graders.intake import Submission
+from graders.pipeline import Plan, grade_submission, prepare
+from graders.results import SubmissionResult
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SEED = 20260101
+_TMP = Path(tempfile.mkdtemp(prefix="hw4-tests-"))
+
+
+def notebook_from_cells(cells: Iterable[str], *, name: str = "nb.ipynb", part: str | None = None,
+                        markdown: Mapping[int, str] | None = None) -> Path:
+    """Write a v4 notebook with the given code cells; returns its path (unique per content)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
+    if part:
+        nb.metadata["hw4"] = {"part": part, "format": 1}
+    text = nbformat.writes(nb)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = _TMP / digest / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def solved_notebook(part: str) -> Path:
+    from tools.build_notebooks import NOTEBOOKS
+
+    return ROOT / "reference" / "solutions" / NOTEBOOKS[part]
+
+
+def blank_notebook(part: str) -> Path:
+    from tools.build_notebooks import NOTEBOOKS
+
+    return ROOT / "assignments" / NOTEBOOKS[part]
+
+
+def mutant(part: str, replacements: list[tuple[str, str]], *, base: Path | None = None,
+           label: str = "mutant") -> Path:
+    """The solved notebook of ``part`` with textual replacements applied to its code cells.
+
+    Every ``(old, new)`` must match somewhere (a test must not silently grade the unmodified
+    reference); each replaces all its occurrences.
+    """
+    nb = nbformat.read(base or solved_notebook(part), as_version=4)
+    for old, new in replacements:
+        hits = 0
+        for cell in nb.cells:
+            if cell.cell_type == "code" and old in cell.source:
+                cell.source = cell.source.replace(old, new)
+                hits += 1
+        if not hits:
+            raise AssertionError(f"{label}: replacement target not found in {part}: {old!r}")
+    text = nbformat.writes(nb)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = _TMP / f"{label}-{digest}" / (base or solved_notebook(part)).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def plan_for(part: str, public_only: bool = False) -> Plan:
+    return prepare(parts=[part], hidden_seed=None if public_only else TEST_SEED, public_only=public_only)
+
+
+_GRADED: dict[tuple, SubmissionResult] = {}
+
+
+def grade(part: str, path: Path, *, public_only: bool = False) -> SubmissionResult:
+    """Grade one notebook as a one-part submission (memoised by content for the session)."""
+    key = (part, public_only, hashlib.sha256(Path(path).read_bytes()).hexdigest())
+    if key not in _GRADED:
+        sub = Submission(id=Path(path).parent.name, student_id="", name=Path(path).parent.name,
+                         source=Path(path), notebooks={part: Path(path)}, scope=(part,))
+        _GRADED[key] = grade_submission(sub, plan_for(part, public_only))
+    return _GRADED[key]
+
+
+def item_scores(result: SubmissionResult) -> dict[str, float]:
+    return {i.id: i.score for i in result.items}
+
+
+def lost_items(result: SubmissionResult, reference: SubmissionResult) -> set[str]:
+    """Items where ``result`` scored below ``reference``."""
+    ref = item_scores(reference)
+    return {k for k, v in item_scores(result).items() if v < ref.get(k, 0) - 1e-9}
+
+
+def auto_max(result: SubmissionResult) -> float:
+    return sum(i.max for i in result.items if not i.manual)

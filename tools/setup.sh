@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv with everything the grader and its tests need. Safe to run again.
+# torch is installed first and pinned: an unpinned torch resolves to a multi-GB CUDA build,
+# while torch==2.13.0 takes the CPU wheel from this machine's local package store.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+echo "setup: .venv ready ($(.venv/bin/python -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"
