@@ -59,7 +59,7 @@ def hidden_seed_from(value: int | None) -> int | None:
 
 def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | None = None,
             hidden_seed: int | None = None, public_only: bool = False,
-            reference_available: bool = True) -> Plan:
+            reference_mode: str | None = None, record_folder: Path | None = None) -> Plan:
     """Load the rubric, build every check (computing expected values once), validate."""
     rubric = load_rubric(rubric_path)
     specs = all_parts()
@@ -67,11 +67,16 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     unknown = [p for p in chosen if p not in specs]
     if unknown:
         raise PlanError(f"unknown part(s) {unknown}; choose from {list(specs)}")
-    seed = hidden_seed_from(hidden_seed)
+    seed = None if public_only else hidden_seed_from(hidden_seed)
     if not public_only and seed is None:
         raise PlanError("hidden checks need a secret seed: pass --hidden-seed N or set "
                         f"{HIDDEN_SEED_ENV}, or use --public-only for public checks only")
-    ctx = CheckContext(hidden_seed=seed, public_only=public_only, reference_available=reference_available)
+    if reference_mode is None:
+        reference_mode = "import" if reference_present() else "replay"
+    if reference_mode == "replay" and not public_only:
+        raise PlanError("the reference solutions are not here (student bundle): only --public-only checks can run")
+    ctx = CheckContext(hidden_seed=seed if not public_only else None, public_only=public_only,
+                       reference_mode=reference_mode, record_folder=record_folder)
     checks: dict[str, list[Check]] = {}
     for name in specs:
         built = specs[name].build_checks(ctx) if name in chosen else []
@@ -85,6 +90,13 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     fingerprint = hashlib.sha256(
         f"{__version__}|{rubric.sha256}|{public_only}|{seed}|{sorted(chosen)}".encode()).hexdigest()
     return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint)
+
+
+def reference_present() -> bool:
+    """True in the course repository, False in the student bundle (no ``reference/``)."""
+    from graders import ROOT
+
+    return (ROOT / "reference" / "__init__.py").is_file()
 
 
 # --- the steps -------------------------------------------------------------------------------
