@@ -168,6 +168,8 @@ def score_item(item: Item, results: Mapping[str, CheckResult], *, public_only: b
     checks = []
     for cid, weight in item.checks.items():
         r = results.get(cid)
+        if r is None and public_only:
+            continue  # a public-only run builds only public checks: a missing one is hidden
         if r is None:
             r = CheckResult(cid, False, "error", reason or "this check did not run", weight=weight)
         else:

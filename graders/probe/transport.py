@@ -7,19 +7,29 @@ time. Every problem becomes an ``Outcome`` with ``ok=False`` and a reason, never
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
-MAX_JSON_BYTES = 200 * 1024 * 1024
+MAX_JSON_BYTES = 64 * 1024 * 1024
 MAX_NPY_BYTES = 400 * 1024 * 1024
 MAX_SYMPY_NODES = 20_000
 MAX_INT_DIGITS = 300
 ALLOWED_DTYPES = set("?bBhHiIlLqQefdgFD")
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def one_line(text: Any, limit: int) -> str:
+    """Kernel-supplied text made safe to show a student: no terminal escapes or control characters, one line."""
+    text = _CONTROL.sub(" ", str(text))
+    return " ".join(text.split())[:limit]
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,11 @@ class BadValue(Exception):
 
 
 class Decoder:
-    def __init__(self, folder: Path):
+    """Rebuilds a value; ``files`` (name → bytes), when given, is where its arrays are read from."""
+
+    def __init__(self, folder: Path, files: Mapping[str, bytes] | None = None):
         self.folder = folder
+        self.files = files
         self.sympy_nodes = 0
 
     def decode(self, v: Any) -> Any:
@@ -148,13 +161,21 @@ class Decoder:
             name = str(spec["file"])
             if not re.fullmatch(r"[0-9]+_[0-9]+\.npy", name):
                 raise BadValue("malformed array file name")
-            path = self.folder / name
-            if not path.is_file() or path.is_symlink():
-                raise BadValue("an array file is missing")
-            if path.stat().st_size > MAX_NPY_BYTES:
-                raise BadValue("an array file is too large")
+            if self.files is not None:
+                data = self.files.get(name)
+                if data is None:
+                    raise BadValue("an array file is missing")
+                if len(data) > MAX_NPY_BYTES:
+                    raise BadValue("an array file is too large")
+                stream: Any = io.BytesIO(data)
+            else:
+                stream = self.folder / name
+                if not stream.is_file() or stream.is_symlink():
+                    raise BadValue("an array file is missing")
+                if stream.stat().st_size > MAX_NPY_BYTES:
+                    raise BadValue("an array file is too large")
             try:
-                a = np.load(path, allow_pickle=False)
+                a = np.load(stream, allow_pickle=False)
             except Exception as exc:
                 raise BadValue(f"an array file is unreadable ({exc})") from None
         else:
@@ -207,9 +228,12 @@ class Decoder:
         return attrs
 
     def sympy(self, tree: Any):
-        from graders.probe.sympy_tree import rebuild
+        from graders.probe.sympy_tree import TreeError, rebuild
 
-        return rebuild(tree)
+        try:
+            return rebuild(tree)
+        except TreeError as exc:  # too big, too deep, a node that is not allowed: the student's answer
+            raise BadValue(f"the sympy expression was refused: {exc}") from None
 
 
 def read_outcomes(output_dir: Path, plan: list, reason_if_missing: dict[int, str] | None = None) -> dict:
@@ -224,15 +248,71 @@ def read_outcomes(output_dir: Path, plan: list, reason_if_missing: dict[int, str
     return outcomes
 
 
-def read_one(output_dir: Path, n: int, probe_id: str, reason_if_missing: str | None = None) -> Outcome:
+ANSWER_NAME = re.compile(r"([0-9]+)(?:_[0-9]+\.npy|\.json)")
+
+
+def parse_digests(text: Any) -> dict[str, str] | None:
+    """``"0.json=<sha256>,0_1.npy=<sha256>"`` (what the kernel says it wrote) → dict; None if malformed."""
+    if not isinstance(text, str) or len(text) > 1_000_000:
+        return None
+    out: dict[str, str] = {}
+    for item in filter(None, text.split(",")):
+        name, _, digest = item.partition("=")
+        if not ANSWER_NAME.fullmatch(name) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            return None
+        out[name] = digest
+    return out
+
+
+def snapshot(output_dir: Path, digests: Mapping[str, str]) -> tuple[dict[str, bytes], set[int]]:
+    """Read every file the kernel says it wrote, once, and keep those whose sha256 matches.
+
+    Returns (name → bytes of the verified files, probe indices with a missing, oversized or changed
+    file). Reading each file once and parsing those same bytes means nothing written afterwards
+    (say, by a thread the notebook left running) can be read in place of an answer.
+    """
+    files: dict[str, bytes] = {}
+    bad: set[int] = set()
+    for name, digest in digests.items():
+        m = ANSWER_NAME.fullmatch(name)
+        if not m:
+            continue
+        limit = MAX_JSON_BYTES if name.endswith(".json") else MAX_NPY_BYTES
+        try:
+            fd = os.open(Path(output_dir) / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(limit + 1)
+        except OSError:
+            bad.add(int(m.group(1)))
+            continue
+        if len(data) > limit or hashlib.sha256(data).hexdigest() != digest:
+            bad.add(int(m.group(1)))
+            continue
+        files[name] = data
+    return files, bad
+
+
+def read_one(output_dir: Path, n: int, probe_id: str, reason_if_missing: str | None = None, *,
+             files: Mapping[str, bytes] | None = None) -> Outcome:
+    """Probe ``n``'s answer, from ``output_dir`` or, when given, from the verified ``files`` snapshot."""
     path = Path(output_dir) / f"{n}.json"
-    if not path.is_file() or path.is_symlink():
+    if files is not None:
+        data = files.get(f"{n}.json")
+    elif path.is_file() and not path.is_symlink():
+        data = b""
+    else:
+        data = None
+    if data is None:
         return Outcome(probe_id, False, error_type="NoAnswer",
                        message=reason_if_missing or "the check did not run (no answer from the kernel)")
     try:
-        if path.stat().st_size > MAX_JSON_BYTES:
+        if files is None:
+            if path.stat().st_size > MAX_JSON_BYTES:
+                raise BadValue("the answer is too large")
+            data = path.read_bytes()
+        if len(data) > MAX_JSON_BYTES:
             raise BadValue("the answer is too large")
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(data.decode("utf-8"))
         if not isinstance(raw, dict) or raw.get("id") != probe_id:
             raise BadValue("the answer file does not belong to this check")
         observed = raw.get("observed") or {}
@@ -241,11 +321,13 @@ def read_one(output_dir: Path, n: int, probe_id: str, reason_if_missing: str | N
         seconds = float(raw.get("seconds") or 0.0)
         if not raw.get("ok"):
             err = raw.get("error") or {}
-            return Outcome(probe_id, False, error_type=str(err.get("type", "Error"))[:100],
-                           message=str(err.get("message", ""))[:800],
+            if not isinstance(err, dict):
+                raise BadValue("malformed error")
+            return Outcome(probe_id, False, error_type=one_line(err.get("type", "Error"), 100),
+                           message=one_line(err.get("message", ""), 800),
                            traceback=str(err.get("traceback", ""))[:1500],
                            observed=observed, seconds=seconds)
-        decoder = Decoder(Path(output_dir))
+        decoder = Decoder(Path(output_dir), files)
         value = decoder.decode(raw.get("value"))
         observed = {str(k): decoder.decode(v) for k, v in observed.items()}
         return Outcome(probe_id, True, value=value, type=str(raw.get("type", ""))[:200],
