@@ -1,44 +1,295 @@
-"""Grade many submissions: in this process, or in a pool of forked workers.
+"""Grade many submissions: in this process, in a pool of forked workers, or on a Dask cluster.
 
 Workers are forked after the ``Plan`` is built, so the plan (checks, expected values) is
 computed once per run and inherited, never pickled. Each submission is graded in isolation:
 anything that goes wrong with one becomes its own result, never the batch's end.
+
+**Resume.** Results are the source of truth. A submission whose ``OUT/<id>/result.json`` was
+made from the same notebook bytes and the same plan fingerprint (grader code, reference and
+assets content hash, rubric, hidden seed, parts — see ``pipeline.prepare``) and carries the same
+intake notes is not graded again: its stored result is yielded as is. A killed run therefore
+continues where it stopped, and an unchanged class regrades almost instantly; ``force=True``
+regrades everything.
+
+**Dask.** With ``scheduler`` (an address such as ``tcp://host:8786``, or a ``distributed``
+Cluster/Client object) the same per-submission task runs on a Dask distributed cluster instead
+of the local pool. A worker cannot inherit the plan, so it builds it once from ``plan_factory``
+(a picklable callable such as ``functools.partial(prepare, ...)``) and checks that its
+fingerprint equals the client's (same code, rubric, assets and seed). Workers must see the
+submissions and the output folder at the same paths (a shared file system), and the factory
+carries the hidden seed to them: use a cluster you trust, with TLS across machines.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
+import sys
+import threading
+import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from graders.intake import Submission
-from graders.pipeline import Plan, grade_submission
-from graders.results import SubmissionResult
+from graders.intake import Intake, Submission
+from graders.pipeline import Plan, grade_submission, submission_hash
+from graders.results import SubmissionResult, load_submission, write_json_atomic
 
 _PLAN: Plan | None = None
 _OUT: Path | None = None
+#: how many times a local pool whose worker process died is restarted for the remaining submissions
+POOL_RESTARTS = 2
 
 
-def _grade_one(sub: Submission) -> tuple[str, SubmissionResult | None, str]:
+class Graded(tuple):
+    """``(submission id, result or None, grader error text)``; ``.skipped`` is True for a resumed result."""
+
+    skipped: bool
+
+    def __new__(cls, sid: str, result: SubmissionResult | None, error: str, skipped: bool = False):
+        self = super().__new__(cls, (sid, result, error))
+        self.skipped = skipped
+        return self
+
+    def __reduce__(self):  # crosses process boundaries (pool, Dask) intact
+        return (Graded, (*self, self.skipped))
+
+
+def _grade_with(sub: Submission, plan: Plan, out_dir: Path | None) -> Graded:
     try:
-        return sub.id, grade_submission(sub, _PLAN, _OUT), ""
+        return Graded(sub.id, grade_submission(sub, plan, out_dir), "")
     except Exception:  # a grader bug: report it, keep going with the others
-        return sub.id, None, traceback.format_exc(limit=8)
+        return Graded(sub.id, None, traceback.format_exc(limit=8))
+
+
+def _grade_one(sub: Submission) -> Graded:
+    return _grade_with(sub, _PLAN, _OUT)
+
+
+def expected_input_hash(sub: Submission, plan: Plan) -> str:
+    """The ``input_hash`` a fresh result of ``sub`` under ``plan`` would carry."""
+    return f"{submission_hash(sub)}:{plan.fingerprint}"
+
+
+def stored_result(sub: Submission, plan: Plan, out_dir: Path | None) -> SubmissionResult | None:
+    """The result already in ``out_dir`` for ``sub`` if it is up to date, else None."""
+    if out_dir is None:
+        return None
+    try:
+        result = load_submission(Path(out_dir) / sub.id / "result.json")
+        expected = expected_input_hash(sub, plan)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if (result.input_hash != expected or tuple(result.notes) != tuple(sub.problems)
+            or result.student_id != sub.student_id or result.name != sub.name
+            or result.public_only != plan.public_only):
+        return None
+    return result
+
+
+def split_done(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, force: bool = False
+               ) -> tuple[list[Submission], dict[str, SubmissionResult]]:
+    """(submissions still to grade, up-to-date stored results by submission id)."""
+    if force or out_dir is None:
+        return list(subs), {}
+    todo, done = [], {}
+    for sub in subs:
+        stored = stored_result(sub, plan, out_dir)
+        if stored is None:
+            todo.append(sub)
+        else:
+            done[sub.id] = stored
+    return todo, done
 
 
 def grade_all(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, jobs: int = 1,
-              on_done: Callable[[str, SubmissionResult | None, str], None] | None = None
-              ) -> Iterator[tuple[str, SubmissionResult | None, str]]:
-    """Yield ``(submission id, result or None, grader error text)`` as each finishes."""
+              force: bool = False, scheduler: Any = None, plan_factory: Callable[[], Plan] | None = None,
+              on_done: Callable[[str, SubmissionResult | None, str], None] | None = None) -> Iterator[Graded]:
+    """Yield a ``Graded`` ``(submission id, result or None, grader error text)`` as each finishes.
+
+    Up-to-date stored results come first (``.skipped`` True) unless ``force``; see the module
+    docstring for resume and for ``scheduler``/``plan_factory`` (Dask).
+    """
     global _PLAN, _OUT
-    _PLAN, _OUT = plan, out_dir
-    if jobs <= 1 or len(subs) <= 1:
-        for sub in subs:
-            yield _grade_one(sub)
-        return
+    todo, done = split_done(subs, plan, out_dir, force=force)
+    for sub in subs:
+        if sub.id in done:
+            event = Graded(sub.id, done[sub.id], "", skipped=True)
+            if on_done:
+                on_done(*event)
+            yield event
+    if scheduler is not None:
+        if plan_factory is None:
+            raise ValueError("grading on a Dask cluster needs plan_factory (workers build the plan themselves)")
+        source = _grade_dask(todo, plan, out_dir, scheduler, plan_factory)
+    elif jobs <= 1 or len(todo) <= 1:
+        _PLAN, _OUT = plan, out_dir
+        source = (_grade_one(sub) for sub in todo)
+    else:
+        _PLAN, _OUT = plan, out_dir
+        source = _grade_pool(todo, jobs)
+    for event in source:
+        if on_done:
+            on_done(*event)
+        yield event
+
+
+def _grade_pool(todo: Sequence[Submission], jobs: int) -> Iterator[Graded]:
     ctx = mp.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_grade_one, s) for s in subs]
-        for fut in as_completed(futures):
-            yield fut.result()
+    remaining = {s.id: s for s in todo}
+    restarts = 0
+    while remaining:
+        broken = False
+        with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=ctx) as pool:
+            futures = {pool.submit(_grade_one, s): s for s in remaining.values()}
+            for fut in as_completed(futures):
+                sub = futures[fut]
+                try:
+                    event = fut.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                remaining.pop(sub.id, None)
+                yield event
+        if broken:
+            restarts += 1
+            if restarts > POOL_RESTARTS:
+                for sub in remaining.values():
+                    yield Graded(sub.id, None, "a grading worker process died (out of memory?) while this "
+                                               "submission was queued or running; rerun to retry it")
+                return
+
+
+# --- Dask --------------------------------------------------------------------------------------
+
+_WORKER_PLANS: dict[str, Plan] = {}
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker_plan(factory: Callable[[], Plan], fingerprint: str) -> Plan:
+    with _WORKER_LOCK:
+        plan = _WORKER_PLANS.get(fingerprint)
+        if plan is None:
+            plan = factory()
+            if plan.fingerprint != fingerprint:
+                raise RuntimeError("this Dask worker built a different plan than the client (grader code, rubric, "
+                                   "assets or seed differ): install the same version of the grader on every worker")
+            _WORKER_PLANS[fingerprint] = plan
+        return plan
+
+
+def grade_remote(sub: Submission, factory: Callable[[], Plan], fingerprint: str, out_dir: Path | None) -> Graded:
+    """The task a Dask worker runs: build (once) or reuse the plan, then grade one submission."""
+    try:
+        plan = _worker_plan(factory, fingerprint)
+    except Exception:
+        return Graded(sub.id, None, traceback.format_exc(limit=8))
+    return _grade_with(sub, plan, out_dir)
+
+
+def _grade_dask(todo: Sequence[Submission], plan: Plan, out_dir: Path | None, scheduler: Any,
+                factory: Callable[[], Plan]) -> Iterator[Graded]:
+    try:
+        from distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise RuntimeError("--scheduler needs Dask: pip install \"dask[distributed]\"") from None
+    if not todo:
+        return
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own else scheduler
+    try:
+        futures, by_key = [], {}
+        for sub in todo:
+            fut = client.submit(grade_remote, sub, factory, plan.fingerprint, out_dir, pure=False,
+                                key=f"hw4-grade-{sub.id}-{expected_input_hash(sub, plan)[:12]}")
+            futures.append(fut)
+            by_key[fut.key] = sub
+        for fut in dask_completed(futures):
+            sub = by_key[fut.key]
+            try:
+                yield Graded(*fut.result())
+            except Exception as exc:  # the worker died or the task could not run
+                yield Graded(sub.id, None, f"the Dask task failed: {type(exc).__name__}: {exc}")
+    finally:
+        if own:
+            client.close()
+
+
+# --- bookkeeping -------------------------------------------------------------------------------
+
+def write_manifest(out_dir: Path, intake: Intake, *, rubric_path: Path | None = None) -> Path:
+    """``OUT/intake.json``: what each submission was graded from (merged with earlier runs by id)."""
+    path = Path(out_dir) / "intake.json"
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = {}
+    subs = dict(old.get("submissions", {}))
+    for s in intake.submissions:
+        subs[s.id] = {"student_id": s.student_id, "name": s.name, "source": str(s.source), "kind": s.kind,
+                      "file_time": s.file_time, "notebooks": {p: str(nb) for p, nb in sorted(s.notebooks.items())},
+                      "problems": list(s.problems)}
+    data = {"rubric": str(rubric_path) if rubric_path else old.get("rubric", ""),
+            "submissions": dict(sorted(subs.items())),
+            "rejected": [{"entry": e, "reason": r} for e, r in intake.rejected]}
+    write_json_atomic(path, data)
+    return path
+
+
+class Progress:
+    """Progress of a batch on stderr, with an ETA: a tqdm bar on a terminal, one line per submission otherwise.
+
+    Resumed (skipped) submissions are counted but do not weigh on the ETA.
+    """
+
+    def __init__(self, total: int, *, stream=None, bar: bool | None = None):
+        self.total, self.stream = total, stream or sys.stderr
+        self.done = self.skipped = self.errors = 0
+        self._start = time.monotonic()
+        use_bar = self.stream.isatty() if bar is None else bar
+        self._bar = None
+        if use_bar:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, unit="sub", file=self.stream, dynamic_ncols=True, mininterval=0.5,
+                             smoothing=0.1)
+
+    def update(self, event: Graded) -> None:
+        sid, result, error = event
+        self.done += 1
+        self.skipped += bool(getattr(event, "skipped", False))
+        self.errors += result is None
+        if result is None:
+            self.write(f"{sid}: GRADER ERROR\n{error}")
+        if self._bar is not None:
+            if getattr(event, "skipped", False):
+                self._bar.total -= 1  # no time spent: keep it out of the rate
+                self._bar.refresh()
+            else:
+                self._bar.update(1)
+            if result is not None:
+                self._bar.set_postfix_str(f"{sid} {result.total:g}/{result.max:g}", refresh=False)
+            return
+        graded = self.done - self.skipped
+        elapsed = time.monotonic() - self._start
+        left = self.total - self.done
+        eta = f"~{elapsed / graded * left:.0f} s left" if graded else "ETA unknown"
+        what = "unchanged, kept" if getattr(event, "skipped", False) else \
+            (f"{result.total:g}/{result.max:g}" if result is not None else "grader error")
+        print(f"[{self.done}/{self.total}] {sid}: {what}  ({elapsed:.0f} s elapsed, {eta})", file=self.stream,
+              flush=True)
+
+    def write(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.write(text, file=self.stream)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def close(self) -> str:
+        """Close the bar; return a one-line summary."""
+        if self._bar is not None:
+            self._bar.close()
+        graded = self.done - self.skipped
+        return (f"{graded} graded, {self.skipped} unchanged since the last run (kept), {self.errors} grader error(s) "
+                f"in {time.monotonic() - self._start:.0f} s")

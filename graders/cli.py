@@ -5,17 +5,18 @@ here, so a user sees one clear line, never a traceback.
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from graders import __version__
-from graders.batch import grade_all
-from graders.intake import find_submissions
-from graders.pipeline import PlanError, prepare
+from graders import gradebook
+from graders.batch import Progress, grade_all, write_manifest
+from graders.intake import scan_submissions
+from graders.pipeline import PlanError, hidden_seed_from, prepare
 from graders.rubric import RubricError
 
 
@@ -42,31 +43,49 @@ def _ci_options(fn):
     return fn
 
 
+def plan_seed(hidden_seed, public_only):
+    """The hidden seed a Dask worker needs to rebuild the same plan (None for public checks)."""
+    return None if public_only else hidden_seed_from(hidden_seed)
+
+
 def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, verbose_items,
-         ci, junit, summary, fail_under):
+         ci, junit, summary, fail_under, force=False, scheduler=None):
     try:
         kwargs = {"rubric_path": rubric_path} if rubric_path else {}
         chosen = [p.strip() for p in parts.split(",") if p.strip()] or None
         click.echo("Preparing checks and reference values…", err=True)
         plan = prepare(parts=chosen, hidden_seed=hidden_seed, public_only=public_only, **kwargs)
-        subs = find_submissions(list(paths), plan.parts)
+        intake = scan_submissions(list(paths), plan.parts, unpack_to=Path(out_dir) / ".unpacked")
+        subs = intake.submissions
     except (PlanError, RubricError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
+    for entry, reason in intake.rejected:
+        click.echo(f"intake: {entry}: {reason}", err=True)
     if not subs:
         raise click.ClickException("no submissions found under " + ", ".join(map(str, paths)))
-    click.echo(f"Grading {len(subs)} submission(s) with {jobs} worker(s)…", err=True)
-    start = time.monotonic()
-    results, grader_errors = [], 0
-    for n, (sid, result, error) in enumerate(grade_all(subs, plan, out_dir, jobs=jobs), 1):
-        elapsed = time.monotonic() - start
-        eta = elapsed / n * (len(subs) - n)
-        if result is None:
-            grader_errors += 1
-            click.echo(f"[{n}/{len(subs)}] {sid}: GRADER ERROR\n{error}", err=True)
-            continue
-        click.echo(f"[{n}/{len(subs)}] {sid}: {_fmt(result.total)}/{_fmt(result.max)}  "
-                   f"({elapsed:.0f} s elapsed, ~{eta:.0f} s left)", err=True)
-        results.append(result)
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {jobs} worker(s)"
+    click.echo(f"Grading {len(subs)} submission(s) {where}…", err=True)
+    factory = functools.partial(prepare, parts=chosen, hidden_seed=plan_seed(hidden_seed, public_only),
+                                public_only=public_only, **kwargs) if scheduler else None
+    progress = Progress(len(subs))
+    results = []
+    try:
+        for event in grade_all(subs, plan, out_dir, jobs=jobs, force=force, scheduler=scheduler,
+                               plan_factory=factory):
+            progress.update(event)
+            if event[1] is not None:
+                results.append(event[1])
+    except (OSError, RuntimeError, ValueError) as exc:  # e.g. the Dask scheduler cannot be reached
+        raise click.ClickException(f"the batch stopped: {exc} (rerun to resume)") from None
+    click.echo(progress.close(), err=True)
+    grader_errors = progress.errors
+    if not public_only:
+        write_manifest(out_dir, intake, rubric_path=rubric_path)
+        try:
+            book = gradebook.build(out_dir, rubric_path=rubric_path)
+            click.echo(f"Gradebook: {out_dir / gradebook.DB_NAME}, {book.grades_csv}, {book.items_csv}", err=True)
+        except gradebook.GradebookError as exc:
+            click.echo(f"The gradebook was not updated: {exc}", err=True)
     results.sort(key=lambda r: r.submission_id)
     if verbose_items:
         for r in results:
@@ -100,15 +119,25 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
 @click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Submissions graded in parallel.")
 @click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Rubric file (default: the project's rubric.yaml).")
+@click.option("--force", is_flag=True,
+              help="Regrade every submission, even those whose stored result is up to date.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Grade on a Dask distributed cluster (e.g. tcp://host:8786) instead of local workers; "
+                   "workers need the grader installed and the same paths (shared file system).")
 @_ci_options
-def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, ci, junit, summary, fail_under):
+def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, force, scheduler,
+          ci, junit, summary, fail_under):
     """Grade PATHS: notebooks, a folder of one student's notebooks, or a folder of such folders.
 
-    Prints a table of scores; writes one result.json and feedback per submission under --out.
-    Exit status: 0 when grading ran; 2 on a grader error; 1 under --fail-under.
+    A class folder holds one entry per student named {STD_Number}_{Name}: a .zip, a folder, or
+    loose notebooks with that prefix. Prints a table of scores; writes one result.json and feedback
+    per submission under --out, then OUT/gradebook.sqlite, grades.csv and items.csv. A rerun skips
+    every submission whose result is up to date (same notebooks, grader and rubric), so a killed
+    run resumes where it stopped. Exit status: 0 when grading ran; 2 on a grader error; 1 under --fail-under.
     """
     _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, hidden_seed=hidden_seed, jobs=jobs,
-         rubric_path=rubric_path, verbose_items=False, ci=ci, junit=junit, summary=summary, fail_under=fail_under)
+         rubric_path=rubric_path, verbose_items=False, ci=ci, junit=junit, summary=summary, fail_under=fail_under,
+         force=force, scheduler=scheduler)
 
 
 @main.command()
@@ -179,6 +208,94 @@ def _print_table(results) -> None:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+
+
+# --- gradebook, manual grading, class report (TA batch workflow) -----------------------------
+
+_OUT_ARG = click.argument("out_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+
+
+@main.group("gradebook")
+def gradebook_cmd() -> None:
+    """The gradebook of a graded batch: DIR/gradebook.sqlite and its CSV exports."""
+
+
+@gradebook_cmd.command("export")
+@_OUT_ARG
+@click.option("--times", "times_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="CSV of submission times from the course platform (student_id, submitted_at); "
+                   "without it, file times are used. Remembered for later exports.")
+@click.option("--days-used", "days_used_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="CSV of late days already used this term (student_id, days_used). Remembered.")
+@click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Rubric with the late policy (default: the one DIR was graded with).")
+def gradebook_export(out_dir, times_csv, days_used_csv, rubric_path):
+    """Rebuild DIR/gradebook.sqlite from the results and write DIR/grades.csv and DIR/items.csv.
+
+    grades.csv has one row per student: id, name, each part, total, late days, penalty, final.
+    """
+    try:
+        book = gradebook.build(out_dir, rubric_path=rubric_path, times_csv=times_csv, days_used_csv=days_used_csv)
+    except gradebook.GradebookError as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in book.unreadable:
+        click.echo(f"unreadable result: {line}", err=True)
+    for line in book.warnings:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(f"{book.submissions} submission(s): {book.grades_csv}, {book.items_csv}")
+
+
+@main.group()
+def manual() -> None:
+    """Manual grading of written answers: export sheets to fill in, import the scores."""
+
+
+@manual.command("export")
+@_OUT_ARG
+def manual_export(out_dir):
+    """Write DIR/manual/<item>.csv (and .html to read) per manual item, with each student's answer text.
+
+    Fill in the score (and comment) columns, then run `hw4 manual import DIR <item>.csv`.
+    """
+    try:
+        written = gradebook.export_manual(out_dir)
+    except gradebook.GradebookError as exc:
+        raise click.ClickException(str(exc)) from None
+    for path in written:
+        click.echo(str(path))
+
+
+@manual.command("import")
+@_OUT_ARG
+@click.argument("scores", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--grader", default="", help="Who entered these scores (kept with each score).")
+def manual_import(out_dir, scores, grader):
+    """Validate SCORES (a CSV: submission_id or student_id, item_id, score[, comment, override_reason]) and record it.
+
+    A bad line (unknown student or item, score outside [0, max]) is reported and nothing is
+    written. A score for an automatic item needs an override_reason. Totals update in grades.csv.
+    """
+    try:
+        s = gradebook.import_manual(out_dir, scores, grader=grader)
+    except gradebook.GradebookError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"recorded {s.recorded} score(s) ({s.overrides} override(s)); {s.blank} blank row(s) skipped")
+
+
+@main.command()
+@_OUT_ARG
+def report(out_dir):
+    """Write the class report DIR/report/index.html: per part and item mean, median, full-marks rate,
+    the checks most students fail, a histogram per part, late days.
+    """
+    from graders.report.classreport import write_report
+
+    try:
+        gradebook.build(out_dir)
+        path = write_report(out_dir)
+    except gradebook.GradebookError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(str(path))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import ast
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from graders import ROOT
@@ -67,23 +68,41 @@ def _record_public_values(folder: Path) -> None:
     (folder / "MANIFEST.json").write_text(json.dumps({"public_checks": counts}, indent=1) + "\n")
 
 
+def _solution_names() -> dict[str, set[str]]:
+    """part → the reference functions students must write (the ``[solution]`` cells of the templates).
+
+    Provided helpers that the notebooks hand out on purpose are not secrets.
+    """
+    if str(ROOT) not in sys.path:  # tools/ lives beside the package, in the course repository only
+        sys.path.insert(0, str(ROOT))
+    from tools.build_notebooks import split_cells
+
+    names: dict[str, set[str]] = {}
+    for template in sorted((ROOT / "authoring").glob("*.py")):
+        for kind, arg, _ in split_cells(template.read_text(encoding="utf-8")):
+            if kind == "solution":
+                names.setdefault(template.stem, set()).update(arg.split())
+    return names
+
+
 def _solution_bodies() -> list[tuple[str, str]]:
-    """(name, normalised body) of every reference function with a non-trivial body."""
+    """(name, normalised body) of every solution function with a non-trivial body."""
     bodies = []
-    for path in sorted((ROOT / "reference").glob("*.py")):
+    for part, wanted in sorted(_solution_names().items()):
+        path = ROOT / "reference" / f"{part}.py"
+        if not path.is_file():
+            continue
         text = path.read_text(encoding="utf-8")
         for node in ast.walk(ast.parse(text)):
-            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name not in wanted:
                 continue
             body = node.body
             if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
                 body = body[1:]
-            if len(body) < 2 and not any(isinstance(b, (ast.For, ast.While, ast.If, ast.With)) for b in body):
-                continue
             src = "\n".join(ast.get_source_segment(text, b) or "" for b in body)
             norm = _normalise(src)
-            if len(norm) >= 60:
-                bodies.append((f"{path.stem}.{node.name}", norm))
+            if len(norm) >= 40:
+                bodies.append((f"{part}.{node.name}", norm))
     return bodies
 
 

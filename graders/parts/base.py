@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -51,6 +52,10 @@ class CheckContext:
             except public_cache.StaleCache as exc:
                 raise ReferenceUnavailable(str(exc)) from exc
         else:
+            from graders import ROOT
+
+            if str(ROOT) not in sys.path:  # reference/ is deliberately not installed with the package
+                sys.path.insert(0, str(ROOT))
             try:
                 ref = importlib.import_module(f"reference.{module}")
             except ImportError as exc:

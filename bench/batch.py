@@ -1,0 +1,113 @@
+"""Batch grading speed, measured side by side in one run: 2 workers vs 1, and an unchanged regrade vs a first grade.
+
+Builds a class folder of N copies of each example submission (``examples/*``, renamed
+``{STD_Number}_{Name}``), prepares the plan once, then times, on the same folder:
+
+1. a first grade with 1 worker (into a fresh OUT1),
+2. a first grade with 2 workers (into a fresh OUT2),
+3. a regrade of the unchanged class into OUT2 (every result up to date: resume skips them all).
+
+Each timing covers intake (unzip, part matching, hashing), grading and the gradebook build.
+Prints the three times and the ratios 1-worker / 2-workers and first grade / unchanged regrade.
+``--synthetic`` uses the tiny two-part homework of the batch tests instead of the course's parts.
+
+    .venv/bin/python bench/batch.py [--copies 3] [--parts theory,part2] [--synthetic]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+from graders import gradebook  # noqa: E402
+from graders.batch import grade_all, write_manifest  # noqa: E402
+from graders.intake import scan_submissions  # noqa: E402
+from graders.pipeline import prepare  # noqa: E402
+
+
+def make_class(folder: Path, examples: list[Path], copies: int) -> int:
+    n = 0
+    for i in range(copies):
+        for ex in examples:
+            n += 1
+            shutil.copytree(ex, folder / f"{40100000 + n}_{ex.name.split('_', 1)[-1]}_{i}")
+    return n
+
+
+def synthetic_examples(folder: Path) -> list[Path]:
+    sys.path.insert(0, str(ROOT / "tests" / "batch"))
+    from batch_kit import BAD, GOOD, student_folder
+
+    return [student_folder(folder, "00000000_Good", GOOD), student_folder(folder, "99999999_Bad", BAD)]
+
+
+def timed_batch(cls: Path, plan, out: Path, jobs: int, rubric_path: Path | None) -> tuple[float, int, int]:
+    start = time.perf_counter()
+    intake = scan_submissions([cls], plan.parts, unpack_to=out / ".unpacked")
+    graded = skipped = 0
+    for event in grade_all(intake.submissions, plan, out, jobs=jobs):
+        if event[1] is None:
+            raise SystemExit(f"grader error on {event[0]}:\n{event[2]}")
+        skipped += event.skipped
+        graded += not event.skipped
+    write_manifest(out, intake, rubric_path=rubric_path)
+    gradebook.build(out, rubric_path=rubric_path)
+    return time.perf_counter() - start, graded, skipped
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--copies", type=int, default=3, help="copies of each example submission")
+    ap.add_argument("--parts", default="", help="comma-separated parts (default: those the examples have)")
+    ap.add_argument("--synthetic", action="store_true", help="the tiny test homework instead of the course's")
+    ap.add_argument("--hidden-seed", type=int, default=1)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hw4-bench-batch-"))
+    try:
+        rubric_path = None
+        if args.synthetic:
+            examples = synthetic_examples(work / "examples")
+            from batch_kit import RUBRIC, make_plan
+
+            plan, rubric_path = make_plan(), RUBRIC
+        else:
+            examples = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
+            if not examples:
+                raise SystemExit("no example submissions under examples/; use --synthetic")
+            parts = [p for p in args.parts.split(",") if p] or None
+            if parts is None:
+                from graders.parts import all_parts
+
+                have = {nb.name for nb in examples[0].glob("*.ipynb")}
+                parts = [n for n, spec in all_parts().items() if spec.notebook in have]
+            t = time.perf_counter()
+            plan = prepare(parts=parts, hidden_seed=args.hidden_seed)
+            print(f"plan prepared once in {time.perf_counter() - t:.1f} s (parts: {', '.join(plan.parts)})")
+        cls = work / "class"
+        n = make_class(cls, examples, args.copies)
+        print(f"{n} submissions ({args.copies} copies of {len(examples)} examples), "
+              f"{len(plan.parts)} part(s) each, {os.cpu_count()} CPU(s)")
+        t1, g1, _ = timed_batch(cls, plan, work / "out1", 1, rubric_path)
+        t2, g2, _ = timed_batch(cls, plan, work / "out2", 2, rubric_path)
+        t3, g3, s3 = timed_batch(cls, plan, work / "out2", 2, rubric_path)
+        assert g1 == g2 == n and g3 == 0 and s3 == n, (g1, g2, g3, s3)
+        print(f"first grade, 1 worker : {t1:8.2f} s  ({t1 / n:.2f} s per submission)")
+        print(f"first grade, 2 workers: {t2:8.2f} s")
+        print(f"regrade, unchanged    : {t3:8.2f} s  ({s3} skipped)")
+        print(f"speed-up of 2 workers over 1      : {t1 / t2:.2f}x")
+        print(f"first grade / unchanged regrade   : {t2 / t3:.0f}x")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
