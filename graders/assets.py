@@ -1,0 +1,111 @@
+"""Where the shipped models and data live, and how to load them offline.
+
+This is the one place that knows the layout of ``assignments/`` (built by ``tools/build_assets.py``),
+so notebooks, the reference and the graders never hard-code a path. The embedded models load with
+``from_pretrained(local_path)`` and never touch the network. A user with a Hugging Face hub cache
+may point a model at a hub id or another folder with an environment variable, e.g.
+``HW4_MODEL_TINY_LM=gpt2`` or ``HW4_MODEL_TINY_T5=t5-small``.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).resolve().parent.parent / "assignments"
+MODELS_DIR = ASSETS_DIR / "models"
+DATA_DIR = ASSETS_DIR / "data"
+MANIFEST_PATH = MODELS_DIR / "MANIFEST.json"
+
+MODEL_NAMES = ("tiny-lm", "tiny-t5", "tiny-translator")
+DATA_NAMES = ("sycophancy_on_nlp_survey.jsonl", "api_results.json", "part3_test.tsv")
+_OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def _env_var(name: str) -> str:
+    """"tiny-lm" -> "HW4_MODEL_TINY_LM"."""
+    return "HW4_MODEL_" + name.upper().replace("-", "_")
+
+
+def model_override(name: str) -> str | None:
+    """The user's override for model ``name`` (a hub id or a folder), or None for the embedded one."""
+    if name not in MODEL_NAMES:
+        raise ValueError(f"unknown model {name!r}; expected one of {MODEL_NAMES}")
+    value = os.environ.get(_env_var(name), "").strip()
+    return value or None
+
+
+def model_path(name: str) -> str:
+    """What to pass to ``from_pretrained`` for model ``name``: the override if set, else the
+    embedded folder ``assignments/models/<name>``."""
+    override = model_override(name)
+    return override if override is not None else str(MODELS_DIR / name)
+
+
+def data_path(name: str) -> Path:
+    """Path of a shipped data file, e.g. ``data_path("part3_test.tsv")``."""
+    path = DATA_DIR / name
+    if name not in DATA_NAMES and not path.exists():
+        raise ValueError(f"unknown data file {name!r}; shipped: {DATA_NAMES}")
+    return path
+
+
+def _uses_hub() -> bool:
+    """True if some override names something that is not a local folder (then it needs the hub)."""
+    for name in MODEL_NAMES:
+        value = model_override(name)
+        if value is not None and not Path(value).exists():
+            return True
+    return False
+
+
+def set_offline() -> None:
+    """Forbid hub access and silence progress bars, unless an override needs the hub.
+
+    The embedded models never need the network; setting these before transformers is used makes
+    an accidental hub lookup fail fast instead of hanging in a sandbox without a network. Progress
+    bars go to stderr, which nbgrader counts as a failed cell.
+    """
+    import sys
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    offline = not _uses_hub()
+    if offline:
+        for var in _OFFLINE_VARS:
+            os.environ[var] = "1"
+    # huggingface_hub and transformers read these variables once, at import: update them if loaded.
+    if "huggingface_hub" in sys.modules:
+        import huggingface_hub.constants
+        import huggingface_hub.utils
+
+        huggingface_hub.utils.disable_progress_bars()
+        if offline:
+            huggingface_hub.constants.HF_HUB_OFFLINE = True
+    if "transformers" in sys.modules:
+        import transformers.utils.logging
+
+        transformers.utils.logging.disable_progress_bar()
+
+
+def load_tokenizer(name: str):
+    """The tokenizer of model ``name`` (a fast tokenizer; tiny-lm's has a chat template)."""
+    from transformers import AutoTokenizer
+
+    set_offline()
+    return AutoTokenizer.from_pretrained(model_path(name))
+
+
+def load_causal_lm(name: str = "tiny-lm"):
+    """A causal LM (tiny-lm or tiny-translator) in eval mode: dropout is 0.1 in training mode."""
+    from transformers import AutoModelForCausalLM
+
+    set_offline()
+    return AutoModelForCausalLM.from_pretrained(model_path(name)).eval()
+
+
+def load_seq2seq(name: str = "tiny-t5"):
+    """An encoder-decoder (tiny-t5) in eval mode with eager attention: transformers 5 defaults to
+    sdpa, which returns no attention weights for ``output_attentions=True``."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    set_offline()
+    return AutoModelForSeq2SeqLM.from_pretrained(model_path(name), attn_implementation="eager").eval()

@@ -1,0 +1,1 @@
+"""Developer tools (asset build script); importable so tests can regenerate corpora."""
