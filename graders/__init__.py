@@ -9,5 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def assets_dir() -> Path:
-    """The folder holding the assignment notebooks, models and data."""
-    return ROOT / "assignments"
+    """The folder holding the assignment notebooks, models and data (see graders.assets)."""
+    from graders.assets import ASSETS_DIR
+
+    return ASSETS_DIR
