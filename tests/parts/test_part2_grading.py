@@ -1,0 +1,234 @@
+"""Are the Part 2 graders valid? The reference scores full marks, the blank notebook nothing,
+each realistic bug loses points on its own item and nowhere else, and other correct
+implementations score full marks too. Every notebook is executed once per session."""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from helpers import auto_max, blank_notebook, grade, lost_items, mutant, solved_notebook
+from reference import part2 as ref
+
+PART = "part2"
+
+
+def failed_checks(result) -> set[str]:
+    return {c.id for item in result.items for c in item.checks if not c.passed}
+
+
+@pytest.fixture(scope="module")
+def reference_result():
+    return grade(PART, solved_notebook(PART))
+
+
+def test_reference_scores_full_auto_marks(reference_result):
+    for item in reference_result.items:
+        if item.manual:
+            assert item.status == "manual-pending", item.id
+        else:
+            assert item.score == item.max, (item.id, [(c.id, c.reason, c.detail[:300]) for c in item.checks
+                                                      if not c.passed])
+    assert reference_result.auto_total == auto_max(reference_result) == 9
+    assert not failed_checks(reference_result)
+    summary = reference_result.parts[PART].execution
+    assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None
+
+
+def test_hidden_checks_are_part_of_the_run(reference_result):
+    ids = {c.id for item in reference_result.items for c in item.checks}
+    assert {"part2.encode.hidden", "part2.compute_loss.hidden", "part2.random_directions.hidden",
+            "part2.cosine_similarity.hidden", "part2.loss_landscape.hidden", "part2.plot_landscape.hidden"} <= ids
+    assert all(not c.public for item in reference_result.items for c in item.checks if c.id.endswith(".hidden"))
+
+
+def test_blank_notebook_scores_zero():
+    result = grade(PART, blank_notebook(PART))
+    assert result.auto_total == 0
+    reasons = {c.reason for item in result.items for c in item.checks}
+    assert all("NotImplementedError" in r for r in reasons), reasons
+
+
+# label: (replacements in the solved notebook, the item that must lose points, checks that must fail)
+BUGS = {
+    "load_model_train_mode": (
+        [("    model.eval()\n    return model, tokenizer", "    model.train()\n    return model, tokenizer")],
+        "part2.loss", {"part2.load_model"}),
+    "compute_loss_returns_tensor": (
+        [("    return float(outputs.loss)", "    return outputs.loss")],
+        "part2.loss", {"part2.compute_loss", "part2.compute_loss.hidden"}),
+    "directions_not_normalised": (
+        [("            d1.append(a * (scale / a.norm()))\n            d2.append(b * (scale / b.norm()))",
+          "            d1.append(a)\n            d2.append(b)")],
+        "part2.directions", {"part2.random_directions.norms", "part2.random_directions.hidden"}),
+    "directions_normalised_globally": (
+        [("            scale = p.norm()\n            d1.append(a * (scale / a.norm()))\n"
+          "            d2.append(b * (scale / b.norm()))\n    return d1, d2",
+          "            d1.append(a)\n            d2.append(b)\n"
+          "        total = torch.sqrt(sum((p ** 2).sum() for p in model.parameters()))\n"
+          "        n1 = torch.sqrt(sum((t ** 2).sum() for t in d1))\n"
+          "        n2 = torch.sqrt(sum((t ** 2).sum() for t in d2))\n"
+          "    return [t * (total / n1) for t in d1], [t * (total / n2) for t in d2]")],
+        "part2.directions", {"part2.random_directions.norms", "part2.random_directions.hidden"}),
+    "directions_not_orthogonalised": (
+        [("            b = b - (a * b).sum() / (a * a).sum() * a\n", "")],
+        "part2.directions", {"part2.random_directions.orthogonal", "part2.random_directions.hidden"}),
+    "directions_ignore_seed": (
+        [("    generator = torch.Generator().manual_seed(int(seed))", "    generator = None")],
+        "part2.directions", {"part2.random_directions.seeded"}),
+    "cosine_mean_of_per_tensor_cosines": (
+        [("    v1 = torch.cat([t.detach().reshape(-1) for t in d1]).double()\n"
+          "    v2 = torch.cat([t.detach().reshape(-1) for t in d2]).double()\n"
+          "    return float(v1 @ v2 / (v1.norm() * v2.norm()))",
+          "    cosines = [torch.nn.functional.cosine_similarity(a.reshape(-1), b.reshape(-1), dim=0)\n"
+          "               for a, b in zip(d1, d2)]\n"
+          "    return float(sum(cosines) / len(cosines))")],
+        "part2.directions", {"part2.cosine_similarity", "part2.cosine_similarity.hidden"}),
+    "landscape_perturbations_pile_up": (
+        [("p.copy_(p0 + float(x) * a + float(y) * b)", "p.add_(float(x) * a + float(y) * b)")],
+        "part2.landscape", {"part2.loss_landscape.values", "part2.loss_landscape.hidden"}),
+    "landscape_not_restored_at_the_end": (
+        [("        finally:\n            for p, p0 in zip(params, theta):\n                p.copy_(p0)\n",
+          "        finally:\n            pass\n")],
+        "part2.landscape", {"part2.loss_landscape.restored"}),
+    "landscape_transposed": (
+        [("    return Z", "    return Z.T")],
+        "part2.landscape", {"part2.loss_landscape.values", "part2.loss_landscape.hidden"}),
+    "landscape_in_train_mode": (
+        [("    params = list(model.parameters())\n    theta",
+          "    model.train()\n    params = list(model.parameters())\n    theta")],
+        "part2.landscape", {"part2.loss_landscape.values", "part2.loss_landscape.hidden",
+                            "part2.loss_landscape.eval_mode"}),
+    "plot_default_meshgrid": (
+        [('    X, Y = np.meshgrid(xs, ys, indexing="ij")', "    X, Y = np.meshgrid(xs, ys)")],
+        "part2.plot", {"part2.plot_landscape", "part2.plot_landscape.hidden"}),
+    "plot_axes_swapped": (
+        [("ax.plot_surface(X, Y, np.asarray(Z)", "ax.plot_surface(Y, X, np.asarray(Z)")],
+        "part2.plot", {"part2.plot_landscape", "part2.plot_landscape.hidden"}),
+}
+
+
+@pytest.mark.parametrize("label", list(BUGS))
+def test_bug_loses_points_on_its_item_only(label, reference_result):
+    replacements, item, must_fail = BUGS[label]
+    result = grade(PART, mutant(PART, replacements, label=label))
+    assert lost_items(result, reference_result) == {item}, failed_checks(result)
+    assert must_fail <= failed_checks(result)
+
+
+ALTERNATIVE_1 = {  # GPT2 class, plain-dict encode, manual cross-entropy, torch.manual_seed and
+    # normalise-then-orthogonalise, float32 cosine, restore by subtracting, meshgrid "xy" + Z.T
+    "load_model": '''
+def load_model(path):
+    from transformers import GPT2LMHeadModel
+    tok = AutoTokenizer.from_pretrained(path)
+    net = GPT2LMHeadModel.from_pretrained(path)
+    return net.eval(), tok''',
+    "encode": '''
+def encode(tokenizer, text):
+    ids = torch.tensor([tokenizer.encode(text)])
+    return {"input_ids": ids, "attention_mask": torch.ones_like(ids)}''',
+    "compute_loss": '''
+def compute_loss(model, inputs):
+    with torch.no_grad():
+        logits = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+    return torch.nn.functional.cross_entropy(logits[0, :-1], inputs["input_ids"][0, 1:]).item()''',
+    "random_directions": '''
+def random_directions(model, seed):
+    torch.manual_seed(seed)
+    d1, d2 = [], []
+    for p in model.parameters():
+        w = p.detach()
+        a = torch.randn_like(w)
+        a = a / a.norm() * w.norm()
+        b = torch.randn_like(w)
+        b = b - (b.flatten() @ a.flatten()) / (a.flatten() @ a.flatten()) * a
+        d1.append(a)
+        d2.append(b / b.norm() * w.norm())
+    return d1, d2''',
+    "cosine_similarity": '''
+def cosine_similarity(d1, d2):
+    v1 = torch.cat([t.flatten() for t in d1])
+    v2 = torch.cat([t.flatten() for t in d2])
+    return torch.nn.functional.cosine_similarity(v1, v2, dim=0).item()''',
+    "loss_landscape": '''
+def loss_landscape(model, inputs, d1, d2, xs, ys):
+    Z = np.empty((len(xs), len(ys)))
+    params = list(model.parameters())
+    with torch.no_grad():
+        for i, x in enumerate(xs):
+            for j, y in enumerate(ys):
+                steps = [x * a + y * b for a, b in zip(d1, d2)]
+                for p, s in zip(params, steps):
+                    p.add_(s)
+                Z[i, j] = compute_loss(model, inputs)
+                for p, s in zip(params, steps):
+                    p.sub_(s)
+    return Z''',
+    "plot_landscape": '''
+def plot_landscape(xs, ys, Z):
+    X, Y = np.meshgrid(xs, ys)
+    fig = plt.figure()
+    ax = fig.add_subplot(111, projection="3d")
+    ax.plot_surface(X, Y, Z.T, cmap="coolwarm")
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("beta")
+    return fig''',
+}
+
+ALTERNATIVE_2 = {  # numpy RNG + QR, functional_call (the model is never modified), dict(BatchEncoding)
+    "load_model": '''
+def load_model(path):
+    model = AutoModelForCausalLM.from_pretrained(path)
+    model.train(False)
+    return model, AutoTokenizer.from_pretrained(path)''',
+    "encode": '''
+def encode(tokenizer, text):
+    return dict(tokenizer([text], return_tensors="pt"))''',
+    "compute_loss": '''
+def compute_loss(model, inputs):
+    return model(**inputs, labels=inputs["input_ids"]).loss.detach().item()''',
+    "random_directions": '''
+def random_directions(model, seed):
+    rng = np.random.default_rng(seed)
+    out1, out2 = [], []
+    for p in model.parameters():
+        w = p.detach().numpy().astype(np.float64)
+        q, _ = np.linalg.qr(rng.standard_normal((w.size, 2)))
+        n = np.linalg.norm(w)
+        out1.append(torch.tensor(q[:, 0].reshape(w.shape) * n, dtype=p.dtype))
+        out2.append(torch.tensor(q[:, 1].reshape(w.shape) * n, dtype=p.dtype))
+    return out1, out2''',
+    "cosine_similarity": '''
+def cosine_similarity(d1, d2):
+    a = np.concatenate([t.detach().numpy().ravel() for t in d1]).astype(np.float64)
+    b = np.concatenate([t.detach().numpy().ravel() for t in d2]).astype(np.float64)
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))''',
+    "loss_landscape": '''
+def loss_landscape(model, inputs, d1, d2, xs, ys):
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    Z = np.zeros((len(xs), len(ys)))
+    for i, x in enumerate(xs):
+        for j, y in enumerate(ys):
+            params = {n: base[n] + x * a + y * b for n, a, b in zip(base, d1, d2)}
+            with torch.no_grad():
+                out = torch.func.functional_call(model, params, args=(),
+                                                 kwargs={**inputs, "labels": inputs["input_ids"]})
+            Z[i, j] = out.loss.item()
+    return Z''',
+    "plot_landscape": '''
+def plot_landscape(xs, ys, Z):
+    fig, ax = plt.subplots(subplot_kw={"projection": "3d"})
+    X, Y = np.meshgrid(xs, ys, indexing="ij")
+    ax.plot_surface(X, Y, Z, rstride=1, cstride=1)
+    return fig''',
+}
+
+
+@pytest.mark.parametrize("label, functions", [("alternative_1", ALTERNATIVE_1), ("alternative_2", ALTERNATIVE_2)])
+def test_other_correct_implementations_score_full_marks(label, functions, reference_result):
+    replacements = [(inspect.getsource(getattr(ref, name)).strip("\n"), source.strip("\n"))
+                    for name, source in functions.items()]
+    result = grade(PART, mutant(PART, replacements, label=label))
+    assert result.auto_total == reference_result.auto_total, [
+        (c.id, c.reason) for item in result.items for c in item.checks if not c.passed]
