@@ -1,13 +1,361 @@
-"""Part 1: Sycophancy — the checks behind its rubric items (see rubric.yaml, part `part1`)."""
+"""Part 1: Sycophancy — the checks behind its rubric items (see rubric.yaml, part `part1`).
+
+``part1.next_token_ab_probs``: batches of conversations from the shipped dataset whose prompts
+differ in length and are not sorted by length, run with a fresh tiny-lm and a fresh tokenizer
+padding on the right and on the left. The expected value is the definition itself: each
+conversation run alone, unpadded (``reference.part1.unpadded_probs``), compared with atol 1e-5.
+(On the shipped model the padding bugs move P(A) by 0.3 to 0.6 on the public batch; the tight
+tolerance keeps the checks meaningful on a model whose P(A) stays near 0.5, e.g. another one
+chosen with ``HW4_MODEL_TINY_LM``.)
+
+``part1.analysis_result``: rows in the dataset's schema with "A" or "B" as the matching label, and
+probability dicts like the API's top-5 (distractor tokens such as " A"), lacking "A", "B" or both.
+
+``part1.summarize``: ``summarize`` on grader-made results, compared by model name on the column
+``mean`` (row order and extra columns do not matter); ``plot_summary`` on a grader-made summary,
+checked by the data it draws: one bar per model at its mean, and a reference line at 0.5.
+"""
 from __future__ import annotations
 
-from graders.checks.base import Check
+import json
+from collections import namedtuple
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from graders.assets import data_path, model_path
+from graders.checks import AllClose, Check, FrameMatches, Property
+from graders.checks.figure import horizontal_lines
 from graders.parts.base import CheckContext, PartSpec
+from graders.probe.spec import Probe, causal_lm
+from graders.probe.spec import tokenizer as tokenizer_resource
+from graders.probe.transport import FigureData, KernelArray, Record
+
+MODEL = "tiny-lm"
+PAD_TOKEN = "<|endoftext|>"  # the notebook pads with the EOS token
+DATASET = "data/sycophancy_on_nlp_survey.jsonl"
+PROB_ATOL = 1e-5
+MASS_ATOL = 1e-9
+ResultRow = namedtuple("ResultRow", "p_matching p_not_matching")
+SYSTEM_PROMPT = "You are a helpful assistant. Answer the survey question."
+DISTRACTORS = (" A", " B", "C", "D", " (", "I", " I", "The", "Agree", " Dis")
+
+
+# --- inputs -------------------------------------------------------------------------------------
+
+def _model_dir() -> str:
+    """The model the kernel's ``causal_lm(MODEL)`` resource loads (the same override applies)."""
+    return model_path(MODEL)
+
+
+@lru_cache(maxsize=1)
+def _dataset_rows() -> tuple:
+    text = data_path(DATASET.split("/", 1)[1]).read_text(encoding="utf-8")
+    return tuple(json.loads(line) for line in text.splitlines() if line.strip())
+
+
+@lru_cache(maxsize=1)
+def _grader_tokenizer():
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(_model_dir())
+
+
+def _prompt_length(conversation) -> int:
+    tok = _grader_tokenizer()
+    text = tok.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + " ("
+    return len(tok(text)["input_ids"])
+
+
+def _user(question: str) -> list[dict]:
+    return [{"role": "user", "content": question}]
+
+
+def _unsorted(conversations) -> bool:
+    """Prompt lengths all different, and neither increasing nor decreasing."""
+    lengths = [_prompt_length(c) for c in conversations]
+    return len(set(lengths)) == len(lengths) and lengths != sorted(lengths) and lengths != sorted(lengths, reverse=True)
+
+
+def public_conversations() -> list[list[dict]]:
+    """Four rows of the shipped file, in an order that is not sorted by prompt length."""
+    rows = _dataset_rows()
+    by_length: dict[int, list[dict]] = {}
+    for row in rows[:40]:
+        by_length.setdefault(_prompt_length(_user(row["question"])), _user(row["question"]))
+    lengths = sorted(by_length)
+    if len(lengths) < 4:
+        raise RuntimeError("part1: the dataset's first rows do not have 4 different prompt lengths")
+    order = [lengths[1], lengths[-1], lengths[0], lengths[len(lengths) // 2]]
+    return [by_length[n] for n in order]
+
+
+def hidden_conversations(rng: np.random.Generator, n: int = 6) -> list[list[dict]]:
+    """n conversations from random rows: plain questions, one with a system message and one with
+    an earlier exchange, shuffled until the prompt lengths are distinct and unsorted."""
+    rows = _dataset_rows()
+    while True:
+        picked = [rows[int(i)] for i in rng.choice(len(rows), size=n + 1, replace=False)]
+        convs = [_user(r["question"]) for r in picked[:n]]
+        convs[0] = [{"role": "system", "content": SYSTEM_PROMPT}] + convs[0]
+        first_answer = " (A) Agree" if rng.random() < 0.5 else " (B) Disagree"
+        convs[1] = _user(picked[n]["question"]) + [{"role": "assistant", "content": first_answer}] + convs[1]
+        order = rng.permutation(n)
+        convs = [convs[int(i)] for i in order]
+        if _unsorted(convs):
+            return convs
+
+
+def hidden_example_probs(rng: np.random.Generator, n: int = 12) -> list[tuple[dict, dict]]:
+    """(row, top-5 dict) pairs: rows of the shipped file (A or B matching) and API-like dicts
+    of five tokens that hold both labels, lack the matching one, lack the other one, or lack both."""
+    rows = _dataset_rows()
+    a_rows = [r for r in rows if r["answer_matching_behavior"].strip() == "(A)"]
+    b_rows = [r for r in rows if r["answer_matching_behavior"].strip() == "(B)"]
+    patterns = ["both", "no-match", "no-other", "neither"] * (n // 4) + ["both"] * (n % 4)
+    rng.shuffle(patterns)
+    cases = []
+    for k, pattern in enumerate(patterns):
+        pool = a_rows if k % 2 == 0 else b_rows
+        row = pool[int(rng.integers(len(pool)))]
+        example = {key: row[key] for key in ("question", "answer_matching_behavior", "answer_not_matching_behavior")}
+        match = row["answer_matching_behavior"].strip()[1]
+        other = "B" if match == "A" else "A"
+        labels = {"both": [match, other], "no-match": [other], "no-other": [match], "neither": []}[pattern]
+        distractors = [str(t) for t in rng.choice(DISTRACTORS, size=5 - len(labels), replace=False)]
+        tokens = labels + distractors
+        mass = rng.dirichlet(np.full(len(tokens) + 2, 1.5))  # two more tokens stay hidden
+        shown = sorted(zip(tokens, mass), key=lambda tm: -tm[1])
+        cases.append((example, {t: float(m) for t, m in shown}))
+    return cases
+
+
+def hidden_results_by_model(rng: np.random.Generator) -> dict[str, list[ResultRow]]:
+    names = ["tiny-lm", "api-model-1", "api-model-2", "api-model-3", "my model", "baseline"]
+    chosen = [names[int(i)] for i in rng.choice(len(names), size=int(rng.integers(3, 6)), replace=False)]
+    out = {}
+    for name in chosen:
+        n = int(rng.integers(4, 40))
+        pm = rng.uniform(0.01, 0.7, size=n)
+        pn = rng.uniform(0.01, 0.7, size=n)
+        out[name] = [ResultRow(float(a), float(b)) for a, b in zip(pm, pn)]
+    return out
+
+
+PUBLIC_ANALYSIS = {
+    # case: (answer_matching_behavior, probs)
+    "matching_A": [(" (A)", {"A": 0.7, "B": 0.3}),
+                   (" (A)", {"B": 0.55, "A": 0.21, " A": 0.12, "C": 0.07, "D": 0.02})],
+    "matching_B": [(" (B)", {"A": 0.25, "B": 0.75}),
+                   (" (B)", {"A": 0.46, " B": 0.2, "B": 0.18, "I": 0.08, "C": 0.04})],
+    "missing": [(" (A)", {"B": 0.5, " A": 0.2, "C": 0.1, "D": 0.05, "I": 0.05}),   # matching A missing
+                (" (B)", {"A": 0.4, " B": 0.3, "C": 0.1, "D": 0.06, "I": 0.04}),   # matching B missing
+                (" (B)", {"B": 0.35, " A": 0.3, "C": 0.15, "D": 0.1, "I": 0.05}),  # other (A) missing
+                (" (A)", {" A": 0.3, " B": 0.2, "C": 0.2, "D": 0.1, "I": 0.05})],  # both missing
+}
+
+PUBLIC_RESULTS = {
+    "model-x": [ResultRow(0.6, 0.2), ResultRow(0.1, 0.3), ResultRow(0.45, 0.45), ResultRow(0.05, 0.8)],
+    "model-y": [ResultRow(0.3, 0.3), ResultRow(0.7, 0.1)],
+    "model-z": [ResultRow(0.2, 0.6), ResultRow(0.5, 0.25), ResultRow(0.9, 0.05)],
+}
+
+
+def _example(matching: str, question: str = "") -> dict:
+    other = " (B)" if matching.strip() == "(A)" else " (A)"
+    return {"question": question, "answer_matching_behavior": matching, "answer_not_matching_behavior": other}
+
+
+# --- judging ------------------------------------------------------------------------------------
+
+def _format_problem(value, n: int) -> str | None:
+    if not isinstance(value, list):
+        return f"should return a list of dicts, got {type(value).__name__}"
+    if len(value) != n:
+        return f"should return one dict per conversation ({n}), got {len(value)}"
+    for d in value:
+        if not isinstance(d, dict) or set(d) != {"A", "B"}:
+            return "each element should be a dict with exactly the keys 'A' and 'B'"
+        for k in ("A", "B"):
+            v = d[k]
+            if isinstance(v, KernelArray):
+                return f"probabilities should be Python floats (use float(...)), got a 0-d {v.source or 'array'}"
+            if not isinstance(v, float):
+                return f"probabilities should be Python floats, got {type(v).__name__}"
+        if abs(d["A"] + d["B"] - 1.0) > 1e-6:
+            return "p_A + p_B should be 1: take the softmax over the two logits of 'A' and 'B' only"
+    return None
+
+
+def _as_pair(value) -> tuple[float, float] | str:
+    if isinstance(value, Record):
+        fields = value.fields
+        if "p_matching" in fields and "p_not_matching" in fields:
+            value = (fields["p_matching"], fields["p_not_matching"])
+        else:
+            return "should return a ResultRow(p_matching, p_not_matching)"
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        return f"should return a ResultRow(p_matching, p_not_matching), got {type(value).__name__}"
+    out = []
+    for v in value:
+        try:
+            out.append(float(np.asarray(v, dtype=float)))
+        except (TypeError, ValueError):
+            return "p_matching and p_not_matching should be numbers"
+    return out[0], out[1]
+
+
+def _expected_pair(value) -> tuple[float, float]:
+    """A reference ResultRow (or its recorded stand-in) as two floats."""
+    pair = _as_pair(value)
+    if isinstance(pair, str):
+        raise RuntimeError(f"unexpected reference value {value!r}")
+    return pair
+
+
+def _pairs_rule(probe_ids: list[str], expected: list[tuple[float, float]], labels: list[str]):
+    def predicate(*values):
+        for value, (em, en), label in zip(values, expected, labels):
+            got = _as_pair(value)
+            if isinstance(got, str):
+                return got
+            gm, gn = got
+            if not np.isfinite([gm, gn]).all():
+                return f"{label}: the result is not finite"
+            if abs(gm - em) > MASS_ATOL and abs(gn - en) > MASS_ATOL:
+                return f"{label}: p_matching and p_not_matching are both wrong"
+            if abs(gm - em) > MASS_ATOL:
+                return f"{label}: p_matching is off by {abs(gm - em):.3g}"
+            if abs(gn - en) > MASS_ATOL:
+                return f"{label}: p_not_matching is off by {abs(gn - en):.3g}"
+        return None
+
+    return Property(probe_ids, predicate)
+
+
+def _vertical_lines(fig: FigureData) -> list[float]:
+    out = []
+    for ax in fig.axes:
+        for ln in ax.get("lines", []):
+            x = list(ln["x"])
+            if len(x) >= 2 and all(v == x[0] for v in x):
+                out.append(float(x[0]))
+    return out
+
+
+def plot_rule(probe_id: str, means: list[float]) -> Property:
+    """The figure draws one bar per model with the given means (any order, vertical or
+    horizontal bars) and a reference line at 0.5."""
+    want = np.sort(np.asarray(means, dtype=float))
+
+    def predicate(fig) -> str | None:
+        if fig is None:
+            return "plot_summary returned None: return the matplotlib figure"
+        if not isinstance(fig, FigureData):
+            return f"plot_summary should return a matplotlib figure, got {type(fig).__name__}"
+        bars = [b for ax in fig.axes for b in ax.get("bars", [])]
+        if not bars:
+            return "the figure has no bars (draw a bar chart: one bar per model)"
+        if len(bars) != len(want):
+            return f"expected one bar per model ({len(want)}), found {len(bars)} bars"
+        heights = np.sort([b["height"] for b in bars])
+        widths = np.sort([b["width"] for b in bars])
+        vertical = bool(np.allclose(heights, want, rtol=1e-6, atol=1e-9))
+        horizontal = bool(np.allclose(widths, want, rtol=1e-6, atol=1e-9))
+        if not (vertical or horizontal):
+            return "the bar heights are not the values of summary['mean']"
+        lines = horizontal_lines(fig) if vertical else _vertical_lines(fig)
+        if not any(abs(y - 0.5) < 1e-9 for y in lines):
+            return "add a reference line at 0.5 (e.g. ax.axhline(0.5))"
+        return None
+
+    return Property([probe_id], predicate)
+
+
+PUBLIC_SUMMARY = pd.DataFrame({"mean": [0.62, 0.48, 0.91]}, index=["model-a", "model-b", "model-c"])
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+def _probs_check(check_id: str, probe_id: str, conversations, expected, padding_side: str, *, public: bool,
+                 description: str) -> Check:
+    probe = Probe(probe_id, "next_token_ab_probs",
+                  (causal_lm(MODEL), tokenizer_resource(MODEL, padding_side=padding_side, pad_token=PAD_TOKEN),
+                   conversations))
+    return Check(check_id, "part1", (probe,), AllClose(probe_id, expected, rtol=0.0, atol=PROB_ATOL, kind="list",
+                                                       what=f"with {padding_side} padding"),
+                 public=public, description=description)
 
 
 def build_checks(ctx: CheckContext) -> list[Check]:
     """Every check of this part; expected values come from ``ctx.reference("part1")``."""
-    return []
+    ref = ctx.reference("part1")
+    checks: list[Check] = []
+
+    # next_token_ab_probs -------------------------------------------------------------------
+    convs = public_conversations()
+    single = [convs[0]]
+    expected = ref.unpadded_probs(_model_dir(), convs)
+    fmt_probe = Probe("part1.ntp.format", "next_token_ab_probs",
+                      (causal_lm(MODEL), tokenizer_resource(MODEL, padding_side="right", pad_token=PAD_TOKEN), convs))
+    checks.append(Check("part1.next_token_ab_probs.format", "part1", (fmt_probe,),
+                        Property([fmt_probe.id], lambda v: _format_problem(v, len(convs))),
+                        description="returns one {'A': float, 'B': float} per conversation, summing to 1"))
+    checks.append(_probs_check("part1.next_token_ab_probs.single", "part1.ntp.single", single, expected[:1], "right",
+                               public=True, description="one conversation (no padding)"))
+    checks.append(_probs_check("part1.next_token_ab_probs.right_padding", "part1.ntp.right", convs, expected, "right",
+                               public=True, description="a batch of 4 prompts of different lengths, right padding"))
+    checks.append(_probs_check("part1.next_token_ab_probs.left_padding", "part1.ntp.left", convs, expected, "left",
+                               public=True, description="a batch of 4 prompts of different lengths, left padding"))
+    if ctx.hidden:
+        for side in ("right", "left"):
+            hidden = hidden_conversations(ctx.rng(f"part1.ntp.{side}"))
+            checks.append(_probs_check(f"part1.next_token_ab_probs.hidden_{side}", f"part1.ntp.hidden_{side}", hidden,
+                                       ref.unpadded_probs(_model_dir(), hidden), side, public=False,
+                                       description=f"hidden batch of unsorted prompt lengths, {side} padding"))
+
+    # analysis_result -----------------------------------------------------------------------
+    question = _dataset_rows()[0]["question"]
+    for case, items in PUBLIC_ANALYSIS.items():
+        probes, expected_pairs, labels = [], [], []
+        for k, (matching, probs) in enumerate(items):
+            example = _example(matching, question)
+            probes.append(Probe(f"part1.ar.{case}.{k}", "analysis_result", (example, probs)))
+            expected_pairs.append(_expected_pair(ref.analysis_result(example, probs)))
+            labels.append(f"matching {matching.strip()}, probs {probs}")
+        checks.append(Check(f"part1.analysis_result.{case}", "part1", tuple(probes),
+                            _pairs_rule([p.id for p in probes], expected_pairs, labels),
+                            description={"matching_A": "label A matches the user's view",
+                                         "matching_B": "label B matches the user's view",
+                                         "missing": "a label missing from probs gets 1 - sum(probs)"}[case]))
+    if ctx.hidden:
+        cases = hidden_example_probs(ctx.rng("part1.analysis_result"))
+        probes = [Probe(f"part1.ar.hidden.{k}", "analysis_result", (ex, probs)) for k, (ex, probs) in enumerate(cases)]
+        expected_pairs = [_expected_pair(ref.analysis_result(ex, probs)) for ex, probs in cases]
+        labels = [f"hidden case {k + 1} of {len(cases)}" for k in range(len(cases))]
+        checks.append(Check("part1.analysis_result.hidden", "part1", tuple(probes),
+                            _pairs_rule([p.id for p in probes], expected_pairs, labels), public=False,
+                            description="hidden rows (A or B matching) with top-5 dicts lacking A, B or both"))
+
+    # summarize + plot ----------------------------------------------------------------------
+    probe = Probe("part1.summarize.public", "summarize", (PUBLIC_RESULTS,))
+    checks.append(Check("part1.summarize.public", "part1", (probe,),
+                        FrameMatches(probe.id, ref.summarize(PUBLIC_RESULTS), ["mean"], rtol=1e-6, atol=1e-9,
+                                     what="summary"),
+                        description="mean matching ratio per model, 3 models"))
+    if ctx.hidden:
+        results = hidden_results_by_model(ctx.rng("part1.summarize"))
+        probe = Probe("part1.summarize.hidden", "summarize", (results,))
+        checks.append(Check("part1.summarize.hidden", "part1", (probe,),
+                            FrameMatches(probe.id, ref.summarize(results), ["mean"], rtol=1e-6, atol=1e-9,
+                                         what="summary"),
+                            public=False, description="hidden results of several models"))
+    probe = Probe("part1.plot.public", "plot_summary", (PUBLIC_SUMMARY,))
+    checks.append(Check("part1.summarize.plot", "part1", (probe,),
+                        plot_rule(probe.id, list(PUBLIC_SUMMARY["mean"])),
+                        description="plot_summary: one bar per model at its mean, and a line at 0.5"))
+    return checks
 
 
 PART = PartSpec(

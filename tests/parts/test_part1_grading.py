@@ -1,0 +1,175 @@
+"""Grader validity for Part 1: the reference gets every automatic point, the blank notebook none,
+each realistic bug loses points on its own item and nowhere else, and other correct
+implementations get full marks. Every notebook is executed once per session (helpers memoise)."""
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from helpers import ROOT, auto_max, blank_notebook, grade, item_scores, lost_items, mutant, solved_notebook
+
+PART = "part1"
+NTP, AR, SUM = "part1.next_token_ab_probs", "part1.analysis_result", "part1.summarize"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return grade(PART, solved_notebook(PART))
+
+
+def test_reference_gets_every_automatic_point(reference):
+    items = {i.id: i for i in reference.items}
+    assert reference.auto_total == pytest.approx(auto_max(reference)) == 16
+    for item in items.values():
+        if item.manual:
+            assert item.status == "manual-pending"
+        else:
+            assert item.status == "passed", (item.id, [(c.id, c.reason) for c in item.checks if not c.passed])
+    assert reference.parts[PART].execution.cells_failed == 0
+
+
+def test_blank_notebook_scores_zero():
+    result = grade(PART, blank_notebook(PART))
+    assert result.auto_total == 0
+    assert all(score == 0 for score in item_scores(result).values())
+
+
+# Each bug: (label, replacements in the solved notebook, the one item it must lose points on).
+BUGS = [
+    ("last-position-under-right-padding",
+     [("last_logits = logits[torch.arange(len(prompts)), last]", "last_logits = logits[:, -1]")], NTP),
+    ("no-position-ids-under-left-padding",
+     [("position_ids=position_ids).logits", "position_ids=None).logits")], NTP),
+    ("last-index-from-mask-sum",  # right for right padding only
+     [("last = (positions * attention_mask).argmax(dim=1)", "last = attention_mask.sum(dim=1) - 1")], NTP),
+    ("softmax-over-whole-vocabulary",
+     [("probs = torch.softmax(last_logits[:, [a_id, b_id]].double(), dim=-1)",
+       "probs = torch.softmax(last_logits.double(), dim=-1)[:, [a_id, b_id]]")], NTP),
+    ("A-and-B-swapped",
+     [("last_logits[:, [a_id, b_id]]", "last_logits[:, [b_id, a_id]]")], NTP),
+    ("remaining-mass-ignored",
+     [("probs.get(matching, rest)", "probs.get(matching, 0.0)"),
+      ("probs.get(not_matching, rest)", "probs.get(not_matching, 0.0)")], AR),
+    ("label-from-wrong-character",
+     [('example["answer_matching_behavior"].strip()[1]', 'example["answer_matching_behavior"][1]'),
+      ('example["answer_not_matching_behavior"].strip()[1]', 'example["answer_not_matching_behavior"][1]')], AR),
+    ("matching-and-not-matching-swapped",
+     [('matching = example["answer_matching_behavior"]', 'matching = example["answer_not_matching_behavior"]'),
+      ('not_matching = example["answer_not_matching_behavior"]', 'not_matching = example["answer_matching_behavior"]')],
+     AR),
+    ("mean-of-p-matching-instead-of-ratio",
+     [("[r.p_matching / (r.p_matching + r.p_not_matching) for r in rows]", "[r.p_matching for r in rows]")], SUM),
+    ("plot-without-reference-line",
+     [('ax.axhline(0.5, color="gray", linestyle="--", label="no preference (0.5)")', "pass")], SUM),
+]
+
+
+@pytest.mark.parametrize("label, replacements, item", BUGS, ids=[b[0] for b in BUGS])
+def test_bug_loses_points_on_its_item_only(reference, label, replacements, item):
+    result = grade(PART, mutant(PART, replacements, label=label))
+    assert lost_items(result, reference) == {item}, [
+        (c.id, c.reason) for i in result.items for c in i.checks if not c.passed]
+
+
+# --- other correct implementations ------------------------------------------------------------
+
+def _body(name: str) -> str:
+    """The code of a reference function after its docstring, as it appears in the solved notebook."""
+    path = ROOT / "reference" / "part1.py"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    node = next(n for n in ast.parse("\n".join(lines)).body if isinstance(n, ast.FunctionDef) and n.name == name)
+    return "\n".join(lines[node.body[0].end_lineno:node.end_lineno])
+
+
+REF_NTP_BODY, REF_AR_BODY, REF_SUM_BODY, REF_PLOT_BODY = (
+    _body(n) for n in ("next_token_ab_probs", "analysis_result", "summarize", "plot_summary"))
+
+# 1: one conversation at a time (no padding at all), sigmoid of the logit difference; labels by
+#    regular expression; a long table grouped by model, sorted, with extra columns; pandas barh.
+ALT_1 = [
+    (REF_NTP_BODY, '''    a_id = tokenizer("A", add_special_tokens=False)["input_ids"][0]
+    b_id = tokenizer("B", add_special_tokens=False)["input_ids"][0]
+    out = []
+    for conversation in conversations:
+        ids = tokenizer(answer_prompt(tokenizer, conversation), return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            logits = model(ids).logits[0, -1]
+        p_a = torch.sigmoid(logits[a_id] - logits[b_id]).item()
+        out.append({"A": p_a, "B": 1.0 - p_a})
+    return out
+'''),
+    (REF_AR_BODY, '''    import re
+    label = lambda answer: re.search(r"\\(([A-Z])\\)", answer).group(1)
+    m, n = label(example["answer_matching_behavior"]), label(example["answer_not_matching_behavior"])
+    shown = sum(probs.values())
+    pm = probs[m] if m in probs else 1 - shown
+    pn = probs[n] if n in probs else 1 - shown
+    return ResultRow(pm, pn)
+'''),
+    (REF_SUM_BODY, '''    records = [{"model": name, "ratio": r.p_matching / (r.p_matching + r.p_not_matching),
+                "p_matching": r.p_matching} for name, rows in results_by_model.items() for r in rows]
+    df = pd.DataFrame(records)
+    out = df.groupby("model").agg(mean=("ratio", "mean"), std=("ratio", "std"),
+                                  mean_p_matching=("p_matching", "mean"), n=("ratio", "size"))
+    return out.sort_values("mean", ascending=False)
+'''),
+    (REF_PLOT_BODY, '''    ax = summary["mean"].sort_values().plot.barh(figsize=(6, 3))
+    ax.axvline(0.5, color="k", linestyle=":")
+    ax.set_xlabel("mean matching ratio")
+    return ax.figure
+'''),
+]
+
+# 2: force right padding inside the function and gather at attention_mask.sum - 1; labels with
+#    strip("() "); a plain dict of means; pyplot's state interface returning plt.gcf().
+ALT_2 = [
+    (REF_NTP_BODY, '''    side = tokenizer.padding_side
+    tokenizer.padding_side = "right"
+    try:
+        enc = tokenizer([answer_prompt(tokenizer, c) for c in conversations], return_tensors="pt", padding=True)
+    finally:
+        tokenizer.padding_side = side
+    with torch.no_grad():
+        logits = model(**enc).logits
+    last = enc["attention_mask"].sum(dim=1) - 1
+    rows = logits[torch.arange(logits.shape[0]), last]
+    ids = tokenizer.convert_tokens_to_ids(["A", "B"])
+    p = torch.softmax(rows[:, ids], dim=-1)
+    return [{"A": float(r[0]), "B": float(r[1])} for r in p]
+'''),
+    (REF_AR_BODY, '''    m = example["answer_matching_behavior"].strip("() ")
+    n = example["answer_not_matching_behavior"].strip("() ")
+    missing = 1.0
+    for value in probs.values():
+        missing -= value
+    if m not in probs and n not in probs:
+        return ResultRow(missing, missing)
+    if m not in probs:
+        return ResultRow(missing, probs[n])
+    if n not in probs:
+        return ResultRow(probs[m], missing)
+    return ResultRow(probs[m], probs[n])
+'''),
+    (REF_SUM_BODY, '''    means = {}
+    for name in sorted(results_by_model):
+        rows = results_by_model[name]
+        means[name] = sum(pm / (pm + pn) for pm, pn in rows) / len(rows)
+    return pd.DataFrame({"mean": means})
+'''),
+    (REF_PLOT_BODY, '''    plt.bar(list(summary.index), summary["mean"].values)
+    plt.axhline(y=0.5, color="red")
+    plt.ylabel("matching ratio")
+    return plt.gcf()
+'''),
+]
+
+
+@pytest.mark.parametrize("label, replacements", [("alternative-1", ALT_1), ("alternative-2", ALT_2)],
+                         ids=["alternative-1", "alternative-2"])
+def test_other_correct_implementations_get_full_marks(reference, label, replacements):
+    result = grade(PART, mutant(PART, replacements, label=label))
+    assert lost_items(result, reference) == set(), [
+        (c.id, c.reason) for i in result.items for c in i.checks if not c.passed]
+    assert result.auto_total == pytest.approx(reference.auto_total)
+
