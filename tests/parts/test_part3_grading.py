@@ -1,0 +1,162 @@
+"""Are the Part 3 graders valid? The reference scores full marks, the blank notebook nothing, each
+realistic bug loses points on its own item and nowhere else, and other correct implementations
+score full marks too. Every notebook is executed once per session (tests/helpers.py memoises)."""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from graders import assets_dir
+from helpers import auto_max, blank_notebook, grade, lost_items, mutant, solved_notebook
+from reference import part3 as ref
+from test_part3_alternatives import ALTERNATIVE_1, ALTERNATIVE_2
+
+PART = "part3"
+
+pytestmark = pytest.mark.skipif(not (assets_dir() / "models" / "MANIFEST.json").exists(),
+                                reason="the shipped models are not built yet")
+
+
+def failed_checks(result) -> set[str]:
+    return {c.id for item in result.items for c in item.checks if not c.passed}
+
+
+@pytest.fixture(scope="module")
+def reference_result():
+    return grade(PART, solved_notebook(PART))
+
+
+def test_reference_scores_full_auto_marks(reference_result):
+    for item in reference_result.items:
+        if item.manual:
+            assert item.status == "manual-pending", item.id
+        else:
+            assert item.score == item.max, (item.id, [(c.id, c.reason, c.detail[:300]) for c in item.checks
+                                                      if not c.passed])
+    assert reference_result.auto_total == auto_max(reference_result) == 17
+    assert not failed_checks(reference_result)
+    summary = reference_result.parts[PART].execution
+    assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None
+
+
+def test_hidden_checks_are_part_of_the_run(reference_result):
+    ids = {c.id for item in reference_result.items for c in item.checks}
+    hidden = {"part3.beam_search.greedy", "part3.beam_search.eos", "part3.beam_search.short",
+              "part3.hamming.hidden", "part3.enhanced_beam_search.blocking", "part3.enhanced_beam_search.diversity",
+              "part3.bleu.no_match", "part3.bleu.clipping", "part3.bleu.brevity", "part3.bleu.corpus",
+              "part3.translation.seq2seq.hidden", "part3.translation.decoder_only.hidden",
+              "part3.attention.hidden", "part3.attention.heatmap.hidden"}
+    assert hidden <= ids
+    assert all(not c.public for item in reference_result.items for c in item.checks if c.id in hidden)
+
+
+def test_blank_notebook_scores_zero():
+    result = grade(PART, blank_notebook(PART))
+    assert result.auto_total == 0
+    reasons = {c.reason for item in result.items for c in item.checks}
+    assert all("NotImplementedError" in r for r in reasons), reasons
+
+
+def _replace_function(name: str, new_source: str) -> tuple[str, str]:
+    return inspect.getsource(getattr(ref, name)).rstrip("\n"), new_source.strip("\n")
+
+
+SENTENCE_AVERAGE = '''
+def calculate_bleu_score(predictions, references):
+    return sum(_sentence_bleu([p], [r]) for p, r in zip(predictions, references)) / len(predictions)
+
+
+def _sentence_bleu(predictions, references):'''
+
+# label: (replacements in the solved notebook, the items that must lose points, checks that must fail)
+BUGS = {
+    # -- beam search --
+    "beam_keeps_the_first_hypothesis_children": (  # no ranking of all candidates together
+        [("        candidates.sort(key=lambda c: c[1], reverse=True)  # rank every candidate together\n", "")],
+        {"part3.beam_search"}, {"part3.beam_search", "part3.beam_search.eos"}),
+    "beam_scores_are_products_of_probabilities": (
+        [("    beams = [(list(prompt), 0.0)]", "    beams = [(list(prompt), 1.0)]"),
+         ("candidates.append((tokens + [token], score + lp))", "candidates.append((tokens + [token], score * math.exp(lp)))")],
+        {"part3.beam_search"}, {"part3.beam_search", "part3.beam_search.greedy", "part3.beam_search.short"}),
+    "beam_expands_finished_hypotheses": (
+        [("            if tokens[-1] == eos:  # finished: not expanded, competes with its score", "            if False:"),
+         ("        if all(tokens[-1] == eos for tokens, _ in beams):\n            break\n", "")],
+        {"part3.beam_search"}, {"part3.beam_search.eos"}),
+    "beam_max_length_counts_only_new_tokens": (
+        [("    for _ in range(max_length - len(prompt)):\n        candidates = []",
+          "    for _ in range(max_length):\n        candidates = []")],
+        {"part3.beam_search"}, {"part3.beam_search", "part3.beam_search.greedy", "part3.beam_search.short"}),
+    # -- Hamming penalty: the enhanced decoder calls it, so a wrong penalty makes it wrong too --
+    "hamming_distance_instead_of_agreements": (
+        [("agreements += sum(1 for a, b in zip(sequence, other) if a == b)",
+          "agreements += sum(1 for a, b in zip(sequence, other) if a != b)")],
+        {"part3.hamming", "part3.enhanced_beam_search"},
+        {"part3.hamming", "part3.hamming.hidden", "part3.enhanced_beam_search.diversity"}),
+    # -- enhanced beam search --
+    "ngram_blocking_off_by_one": (  # the last n tokens as context: blocks (n+1)-grams
+        [("    n = n_gram_block_size\n", "    n = n_gram_block_size + 1\n")],
+        {"part3.enhanced_beam_search"}, {"part3.enhanced_beam_search", "part3.enhanced_beam_search.blocking"}),
+    "ngram_blocking_ignores_the_prompt": (
+        [("                context = seq[len(seq) - n + 1:]\n"
+          "                for i in range(len(seq) - n + 1):\n"
+          "                    if seq[i:i + n - 1] == context:\n"
+          "                        next_logp[seq[i + n - 1]] = float(\"-inf\")",
+          "                generated = seq[len(prompt):]\n"
+          "                context = generated[len(generated) - n + 1:]\n"
+          "                for i in range(len(generated) - n + 1):\n"
+          "                    if generated[i:i + n - 1] == context:\n"
+          "                        next_logp[generated[i + n - 1]] = float(\"-inf\")")],
+        {"part3.enhanced_beam_search"}, {"part3.enhanced_beam_search", "part3.enhanced_beam_search.blocking"}),
+    "diversity_penalty_kept_in_the_score": (
+        [("            chosen.append(pool.pop(pick))",
+          "            chosen.append((pool[pick][0], adjusted[pick]))\n            pool.pop(pick)")],
+        {"part3.enhanced_beam_search"}, {"part3.enhanced_beam_search", "part3.enhanced_beam_search.diversity"}),
+    # -- BLEU --
+    "bleu_without_clipping": (
+        [("sum(min(count, ref_counts[gram]) for gram, count in hyp_counts.items())",
+          "sum(count for gram, count in hyp_counts.items() if gram in ref_counts)")],
+        {"part3.bleu"}, {"part3.bleu", "part3.bleu.clipping"}),
+    "bleu_mean_of_sentence_bleus": (
+        [("def calculate_bleu_score(predictions, references):", SENTENCE_AVERAGE.strip("\n"))],
+        {"part3.bleu"}, {"part3.bleu", "part3.bleu.corpus"}),
+    "bleu_brevity_penalty_of_one_sentence": (
+        [("brevity = math.exp(1 - ref_length / hyp_length) if hyp_length < ref_length else 1.0",
+          "brevity = math.exp(1 - len(ref) / len(hyp)) if len(hyp) < len(ref) else 1.0")],
+        {"part3.bleu"}, {"part3.bleu.brevity"}),
+    # -- translation --
+    "decoder_only_returns_the_prompt_too": (
+        [('continuation = output[0, inputs["input_ids"].shape[1]:]', "continuation = output[0]")],
+        {"part3.translation"}, {"part3.translation.decoder_only", "part3.translation.decoder_only.hidden"}),
+    "seq2seq_without_the_task_prefix": (
+        [('tokenizer("translate English to German: " + sentence, return_tensors="pt")',
+          'tokenizer(sentence, return_tensors="pt")')],
+        {"part3.translation"}, {"part3.translation.seq2seq", "part3.translation.seq2seq.hidden"}),
+    # -- attention --
+    "decoder_self_attention_for_encoder_self_attention": (
+        [("torch.stack(outputs.encoder_attentions)", "torch.stack(outputs.decoder_attentions)")],
+        {"part3.attention"}, {"part3.attention", "part3.attention.hidden"}),
+    "cross_attention_not_stacked_over_layers": (
+        [("cross_attentions = torch.stack(outputs.cross_attentions)", "cross_attentions = outputs.cross_attentions[-1]")],
+        {"part3.attention"}, {"part3.attention", "part3.attention.hidden"}),
+    "heatmap_of_the_first_head": (
+        [("matrix = attentions[layer, 0, head]", "matrix = attentions[layer, 0, 0]")],
+        {"part3.attention"}, {"part3.attention.heatmap", "part3.attention.heatmap.hidden"}),
+}
+
+
+@pytest.mark.parametrize("label", list(BUGS))
+def test_bug_loses_points_on_its_item_only(label, reference_result):
+    replacements, items, must_fail = BUGS[label]
+    result = grade(PART, mutant(PART, replacements, label=label))
+    assert lost_items(result, reference_result) == items, failed_checks(result)
+    assert must_fail <= failed_checks(result), failed_checks(result)
+
+
+@pytest.mark.parametrize("alternative", [ALTERNATIVE_1, ALTERNATIVE_2], ids=["alternative_1", "alternative_2"])
+def test_other_correct_implementations_get_full_marks(alternative, reference_result):
+    replacements = [_replace_function(name, source) for name, source in alternative.items()]
+    result = grade(PART, mutant(PART, replacements, label="alternative"))
+    assert lost_items(result, reference_result) == set(), [(c.id, c.reason) for item in result.items
+                                                           for c in item.checks if not c.passed]
+    assert result.auto_total == auto_max(result)
