@@ -44,8 +44,10 @@ def seq2seq(name: str = "tiny-t5") -> Resource:
     return Resource("seq2seq", (("name", name),))
 
 
-def tokenizer(name: str = "tiny-lm", *, padding_side: str | None = None) -> Resource:
-    return Resource("tokenizer", (("name", name), ("padding_side", padding_side)))
+def tokenizer(name: str = "tiny-lm", *, padding_side: str | None = None, pad_token: str | None = None) -> Resource:
+    """A fresh tokenizer; ``padding_side`` and ``pad_token`` (e.g. its EOS token) are set if given."""
+    options = (("name", name), ("padding_side", padding_side))
+    return Resource("tokenizer", options + ((("pad_token", pad_token),) if pad_token else ()))
 
 
 def generator(seed: int) -> Resource:
@@ -101,8 +103,23 @@ class _InputWriter:
             return self._array(value, "numpy")
         if type(value).__module__.startswith("torch"):
             return self._array(value.detach().cpu().numpy(), "torch")
+        if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple: a namedtuple in the kernel
+            return {"$record": {"type": type(value).__name__,
+                                "fields": {f: self.encode(getattr(value, f)) for f in value._fields}}}
         if isinstance(value, tuple):
             return {"$tuple": [self.encode(v) for v in value]}
+        if type(value).__module__.startswith("networkx") and hasattr(value, "nodes") and hasattr(value, "edges"):
+            # a graph argument (e.g. a search tree): nodes and edges with attributes, in insertion order
+            return {"$graph": {"directed": bool(value.is_directed()),
+                               "nodes": [[self.encode(n), self.encode(dict(a))] for n, a in value.nodes(data=True)],
+                               "edges": [[self.encode(u), self.encode(w), self.encode(dict(a))]
+                                         for u, w, a in value.edges(data=True)]}}
+        if type(value).__module__.startswith("pandas") and hasattr(value, "columns") and hasattr(value, "index"):
+            # a DataFrame argument: columns, index and values as plain data
+            return {"$dataframe": {"columns": [self.encode(c) for c in value.columns],
+                                   "index": [self.encode(i) for i in value.index],
+                                   "index_name": self.encode(value.index.name),
+                                   "data": [[self.encode(x) for x in value[c].tolist()] for c in value.columns]}}
         if isinstance(value, list):
             return [self.encode(v) for v in value]
         if isinstance(value, Mapping):

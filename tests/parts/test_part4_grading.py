@@ -1,0 +1,258 @@
+"""Are the Part 4 graders valid? The reference scores full marks, the blank notebook nothing,
+each realistic bug loses points on its own item and nowhere else, and other correct
+implementations (other tie rules, other sort orders, other random calls) score full marks too.
+Every notebook is executed once per session."""
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from helpers import auto_max, blank_notebook, grade, lost_items, mutant, solved_notebook
+from reference import part4 as ref
+
+PART = "part4"
+
+
+def failed_checks(result) -> set[str]:
+    return {c.id for item in result.items for c in item.checks if not c.passed}
+
+
+@pytest.fixture(scope="module")
+def reference_result():
+    return grade(PART, solved_notebook(PART))
+
+
+def test_reference_scores_full_auto_marks(reference_result):
+    for item in reference_result.items:
+        if item.manual:
+            assert item.status == "manual-pending", item.id
+        else:
+            assert item.score == item.max, (item.id, [(c.id, c.reason, c.detail[:300]) for c in item.checks
+                                                      if not c.passed])
+    assert reference_result.auto_total == auto_max(reference_result) == 14
+    assert not failed_checks(reference_result)
+    summary = reference_result.parts[PART].execution
+    assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None
+
+
+def test_hidden_checks_are_part_of_the_run(reference_result):
+    checks = {c.id: c for item in reference_result.items for c in item.checks}
+    hidden = {i for i in checks if ".hidden" in i}
+    assert {"part4.get_log_prob.hidden", "part4.greedy_search.hidden.ids", "part4.top_k_filter.hidden",
+            "part4.top_p_filter.hidden", "part4.top_k_sampling.hidden1", "part4.nucleus_sampling.hidden2",
+            "part4.beam_search.greedy.hidden1", "part4.beam_search.top_k_temperature.hidden",
+            "part4.get_best_sequence.hidden"} <= hidden
+    assert all(not checks[i].public for i in hidden)
+
+
+def test_blank_notebook_scores_zero():
+    result = grade(PART, blank_notebook(PART))
+    assert result.auto_total == 0
+    reasons = {c.reason for item in result.items for c in item.checks}
+    assert all("NotImplementedError" in r for r in reasons), reasons
+
+
+# label: (replacements in the solved notebook, the item that must lose points, checks that must fail)
+BUGS = {
+    "log_of_raw_logits": (
+        [("    log_probs = torch.log_softmax(logits, dim=-1)\n    return float(log_probs[int(token_id)])",
+          "    log_probs = torch.log(logits)\n    return float(log_probs[int(token_id)])")],
+        "part4.get_log_prob", {"part4.get_log_prob", "part4.get_log_prob.hidden"}),
+    "log_prob_returns_a_tensor": (
+        [("    return float(log_probs[int(token_id)])", "    return log_probs[int(token_id)]")],
+        "part4.get_log_prob", {"part4.get_log_prob", "part4.get_log_prob.hidden"}),
+    "greedy_search_one_token_short": (
+        [("        for step in range(1, length + 1):", "        for step in range(1, length):")],
+        "part4.greedy_search", {"part4.greedy_search.ids", "part4.greedy_search.graph",
+                                "part4.greedy_search.hidden.ids", "part4.greedy_search.hidden.graph"}),
+    "greedy_search_stops_at_end_of_text": (
+        [("            token_id = int(torch.argmax(logits))\n",
+          "            token_id = int(torch.argmax(logits))\n            if token_id == tokenizer.eos_token_id:\n"
+          "                break\n")],
+        "part4.greedy_search", {"part4.greedy_search.ids", "part4.greedy_search.graph",
+                                "part4.greedy_search.hidden.ids", "part4.greedy_search.hidden.graph"}),
+    "greedy_tokenscore_not_in_percent": (
+        [("tokenscore=100.0 * math.exp(log_prob))", "tokenscore=math.exp(log_prob))")],
+        "part4.greedy_search", {"part4.greedy_search.graph", "part4.greedy_search.hidden.graph"}),
+    "top_k_keeps_k_plus_one": (
+        [("    kth_value = torch.topk(logits, top_k).values[-1]",
+          "    kth_value = torch.topk(logits, min(top_k + 1, logits.numel())).values[-1]")],
+        "part4.top_k", {"part4.top_k_filter", "part4.top_k_filter.hidden", "part4.top_k_sampling"}),
+    "top_k_sampling_with_replacement": (
+        [("    probabilities = torch.softmax(top_k_filter(logits, top_k) / temperature, dim=-1)\n"
+          "    return torch.multinomial(probabilities, beams, replacement=False, generator=generator)",
+          "    probabilities = torch.softmax(top_k_filter(logits, top_k) / temperature, dim=-1)\n"
+          "    return torch.multinomial(probabilities, beams, replacement=True, generator=generator)")],
+        "part4.top_k", {"part4.top_k_sampling"}),
+    "bars_in_percent": (
+        [("    ax.bar(range(total_nb), top_probs.tolist(), color=colours)",
+          "    ax.bar(range(total_nb), (100 * top_probs).tolist(), color=colours)")],
+        "part4.top_k", {"part4.plot_prob_distribution"}),
+    "top_p_drops_the_crossing_token": (
+        [("    remove_sorted = mass_before >= p", "    remove_sorted = torch.cumsum(probs, dim=-1) >= p")],
+        "part4.nucleus", {"part4.top_p_filter", "part4.top_p_filter.hidden"}),
+    "temperature_after_the_top_p_cut": (
+        [("    sorted_logits, order = torch.sort(scaled, descending=True)",
+          "    sorted_logits, order = torch.sort(logits, descending=True)")],
+        "part4.nucleus", {"part4.top_p_filter", "part4.top_p_filter.hidden", "part4.nucleus_sampling"}),
+    "nucleus_sampling_ignores_temperature": (
+        [("top_p_filter(logits, p, temperature, min_tokens_to_keep=beams)",
+          "top_p_filter(logits, p, 1.0, min_tokens_to_keep=beams)")],
+        "part4.nucleus", {"part4.nucleus_sampling"}),
+    "best_sequence_by_cumscore": (
+        [('    best = max(leaves, key=lambda n: graph.nodes[n]["sequencescore"])',
+          '    best = max(leaves, key=lambda n: graph.nodes[n]["cumscore"])')],
+        "part4.tree_search", {"part4.get_best_sequence", "part4.get_best_sequence.hidden"}),
+    "tree_temperature_only_at_the_root": (  # the original notebook passed temperature 1 to the recursion
+        [("chosen = top_k_sampling(logits, temperature, 20, beams, generator)",
+          "chosen = top_k_sampling(logits, temperature if depth == 0 else 1.0, 20, beams, generator)"),
+         ("chosen = nucleus_sampling(logits, temperature, 0.5, beams, generator)",
+          "chosen = nucleus_sampling(logits, temperature if depth == 0 else 1.0, 0.5, beams, generator)")],
+        "part4.tree_search", {"part4.beam_search.top_k_temperature", "part4.beam_search.top_k_temperature.hidden"}),
+    "sequencescore_divided_by_depth": (
+        [("sequencescore=cumscore / new_ids.shape[-1])", "sequencescore=cumscore / (depth + 1))")],
+        "part4.tree_search", {"part4.beam_search.greedy", "part4.beam_search.greedy.hidden1",
+                              "part4.beam_search.greedy.hidden2"}),
+}
+
+
+@pytest.mark.parametrize("label", list(BUGS))
+def test_bug_loses_points_on_its_item_only(label, reference_result):
+    replacements, item, must_fail = BUGS[label]
+    result = grade(PART, mutant(PART, replacements, label=label))
+    assert lost_items(result, reference_result) == {item}, failed_checks(result)
+    assert must_fail <= failed_checks(result), failed_checks(result)
+
+
+ALTERNATIVE_1 = {  # exactly-k top-k, ascending top-p (as transformers), Gumbel-top-k samplers,
+    # overlaid bars (as the original), a numpy log-softmax
+    "get_log_prob": '''
+def get_log_prob(logits, token_id):
+    x = logits.detach().double().numpy()
+    m = x.max()
+    return float(x[int(token_id)] - m - np.log(np.exp(x - m).sum()))''',
+    "top_k_filter": '''
+def top_k_filter(logits, top_k):
+    keep = torch.topk(logits, top_k).indices
+    out = torch.full_like(logits, float("-inf"))
+    out[keep] = logits[keep]
+    return out''',
+    "top_k_sampling": '''
+def top_k_sampling(logits, temperature, top_k, beams, generator):
+    scores = top_k_filter(logits, top_k) / temperature
+    u = torch.rand(scores.shape, generator=generator).clamp(1e-12, 1 - 1e-7)
+    return torch.topk(scores - torch.log(-torch.log(u)), beams).indices''',
+    "top_p_filter": '''
+def top_p_filter(logits, p, temperature, min_tokens_to_keep=1):
+    scores = logits / temperature
+    sorted_logits, sorted_indices = torch.sort(scores, descending=False)
+    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove = cumulative <= (1 - p)
+    remove[-min_tokens_to_keep:] = False
+    mask = remove.scatter(0, sorted_indices, remove)
+    return scores.masked_fill(mask, float("-inf"))''',
+    "nucleus_sampling": '''
+def nucleus_sampling(logits, temperature, p, beams, generator):
+    scores = top_p_filter(logits, p, temperature, min_tokens_to_keep=beams)
+    gumbel = -torch.log(torch.empty_like(scores).exponential_(generator=generator))
+    return torch.topk(scores + gumbel, beams).indices''',
+    "plot_prob_distribution": '''
+def plot_prob_distribution(probabilities, selected, tokenizer, total_nb=20, title="", kept=None):
+    top_p, top_i = torch.topk(probabilities, total_nb)
+    names = [tokenizer.decode([i]) + f"_{i}" for i in top_i.tolist()]
+    fig = plt.figure(figsize=(10, 4))
+    plt.bar(names, top_p.tolist(), color="blue")
+    sel = selected.tolist()
+    plt.bar([tokenizer.decode([i]) + f"_{i}" for i in sel], probabilities[selected].tolist(), color="red")
+    plt.xticks(rotation=45)
+    plt.title(title)
+    return fig''',
+}
+
+ALTERNATIVE_2 = {  # KV-cache greedy search, the original's pre-built balanced tree filled recursively,
+    # best sequence by walking predecessors, a hand-made tree layout
+    "greedy_search": '''
+def greedy_search(model, tokenizer, input_ids, length):
+    graph = nx.DiGraph()
+    graph.add_node(0, token=tokenizer.decode(input_ids[0], skip_special_tokens=True), tokenscore=100)
+    out = model(input_ids, use_cache=True)
+    ids, past = input_ids, out.past_key_values
+    logits = out.logits[0, -1]
+    for i in range(1, length + 1):
+        token = torch.argmax(logits).reshape(1, 1)
+        graph.add_node(i, token=tokenizer.decode(token[0], skip_special_tokens=True),
+                       tokenscore=torch.softmax(logits, -1)[token.item()].item() * 100)
+        graph.add_edge(i - 1, i)
+        ids = torch.cat([ids, token], dim=1)
+        out = model(token, past_key_values=past, use_cache=True)
+        past, logits = out.past_key_values, out.logits[0, -1]
+    return ids.detach(), graph''',
+    "beam_search": '''
+def beam_search(model, tokenizer, input_ids, length, beams, sampling, temperature, generator):
+    graph = nx.balanced_tree(beams, length, create_using=nx.DiGraph())
+    for n in graph.nodes:
+        graph.nodes[n].update(tokenscore=100, cumscore=0.0, sequencescore=0.0,
+                              token=tokenizer.decode(input_ids[0], skip_special_tokens=True))
+
+    def fill(ids, node, left):
+        if left == 0:
+            return
+        logits = model(ids).logits[0, -1, :].detach()
+        if sampling == "greedy":
+            top = greedy_sampling(logits, beams)
+        elif sampling == "top_k":
+            top = top_k_sampling(logits, temperature, 20, beams, generator)
+        else:
+            top = nucleus_sampling(logits, temperature, 0.5, beams, generator)
+        for j, tid in enumerate(top):
+            score = get_log_prob(logits, tid)
+            new_ids = torch.cat([ids, tid.reshape(1, 1)], dim=-1)
+            child = list(graph.successors(node))[j]
+            cum = graph.nodes[node]["cumscore"] + score
+            graph.nodes[child].update(token=tokenizer.decode(tid, skip_special_tokens=True),
+                                      tokenscore=np.exp(score) * 100, cumscore=cum,
+                                      sequencescore=cum / len(new_ids.squeeze()))
+            fill(new_ids, child, left - 1)
+
+    fill(input_ids, 0, length)
+    return graph''',
+    "get_best_sequence": '''
+def get_best_sequence(graph):
+    best, best_score = None, -float("inf")
+    for node in graph.nodes:
+        if graph.out_degree(node) == 0 and graph.nodes[node]["sequencescore"] > best_score:
+            best, best_score = node, graph.nodes[node]["sequencescore"]
+    parts = []
+    while True:
+        parts.append(graph.nodes[best]["token"])
+        preds = list(graph.predecessors(best))
+        if not preds:
+            break
+        best = preds[0]
+    return "".join(reversed(parts)), best_score''',
+    "plot_tree": '''
+def plot_tree(graph, score="token"):
+    depth = nx.shortest_path_length(graph, 0)
+    leaves = [n for n in nx.dfs_preorder_nodes(graph, 0) if graph.out_degree(n) == 0]
+    pos = {n: (float(i), -float(depth[n])) for i, n in enumerate(leaves)}
+    for n in sorted(graph.nodes, key=lambda n: -depth[n]):
+        if n not in pos:
+            kids = list(graph.successors(n))
+            pos[n] = (sum(pos[k][0] for k in kids) / len(kids), -float(depth[n]))
+    fig, ax = plt.subplots()
+    key = "tokenscore" if score == "token" else "sequencescore"
+    nx.draw_networkx_nodes(graph, pos, node_color=[graph.nodes[n][key] for n in graph.nodes], ax=ax)
+    nx.draw_networkx_edges(graph, pos, ax=ax)
+    nx.draw_networkx_labels(graph, pos, labels={n: graph.nodes[n]["token"] for n in graph.nodes}, ax=ax)
+    return fig''',
+}
+
+
+@pytest.mark.parametrize("label, functions", [("alternative_1", ALTERNATIVE_1), ("alternative_2", ALTERNATIVE_2)])
+def test_other_correct_implementations_score_full_marks(label, functions, reference_result):
+    replacements = [(inspect.getsource(getattr(ref, name)).strip("\n"), source.strip("\n"))
+                    for name, source in functions.items()]
+    result = grade(PART, mutant(PART, replacements, label=label))
+    assert result.auto_total == reference_result.auto_total, [
+        (c.id, c.reason) for item in result.items for c in item.checks if not c.passed]
