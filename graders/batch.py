@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
 import sys
 import threading
 import time
@@ -35,6 +36,7 @@ from typing import Any, Callable, Iterator, Sequence
 from graders.intake import Intake, Submission
 from graders.pipeline import Plan, grade_submission, submission_hash
 from graders.results import SubmissionResult, load_submission, write_json_atomic
+from graders.sandbox import die_with_parent
 
 _PLAN: Plan | None = None
 _OUT: Path | None = None
@@ -141,7 +143,9 @@ def _grade_pool(todo: Sequence[Submission], jobs: int) -> Iterator[Graded]:
     restarts = 0
     while remaining:
         broken = False
-        with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=ctx) as pool:
+        # workers die with this process (kill -9 of a batch leaves no worker grading on, unseen)
+        with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=ctx,
+                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_grade_one, s): s for s in remaining.values()}
             for fut in as_completed(futures):
                 sub = futures[fut]

@@ -28,6 +28,9 @@ def _fmt(x: float) -> str:
 @click.version_option(__version__, prog_name="hw4")
 def main() -> None:
     """Grade LLM HW4 notebooks: execute them, check the answers, score them against rubric.yaml."""
+    from graders.assets import set_offline
+
+    set_offline()  # the embedded models never need the hub; no progress bars on stderr
 
 
 def _ci_options(fn):

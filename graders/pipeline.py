@@ -9,15 +9,19 @@ function of plain data; the JSON written by ``record`` is the source of truth.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from graders import __version__
+from graders import __version__, assets_dir
 from graders.checks.base import Check, unique_ids
 from graders.execute import NotebookRun, run_notebook
+from graders.locked import provided_cells
+from graders.sandbox import SandboxUnavailable
+from graders.sandbox import current as current_sandbox
 from graders.intake import Submission
 from graders.parts import all_parts
 from graders.parts.base import CheckContext, PartSpec
@@ -71,6 +75,10 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     if not public_only and seed is None:
         raise PlanError("hidden checks need a secret seed: pass --hidden-seed N or set "
                         f"{HIDDEN_SEED_ENV}, or use --public-only for public checks only")
+    try:  # decide the kernel sandbox (and warn if it is rlimits only) once, before workers fork
+        current_sandbox()
+    except SandboxUnavailable as exc:
+        raise PlanError(str(exc)) from None
     if reference_mode is None:
         reference_mode = "import" if reference_present() else "replay"
     if reference_mode == "replay" and not public_only:
@@ -88,8 +96,39 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     if not public_only and set(chosen) == set(specs):
         rubric.validate_checks(c.id for c in every)
     fingerprint = hashlib.sha256(
-        f"{__version__}|{rubric.sha256}|{public_only}|{seed}|{sorted(chosen)}".encode()).hexdigest()
+        f"{__version__}|{grader_content_hash()}|{grading_rubric_hash(rubric)}|{public_only}|{seed}|{sorted(chosen)}"
+        .encode()).hexdigest()
     return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint)
+
+
+#: top-level rubric keys that do not change how a notebook is scored (a change does not force a regrade)
+NON_GRADING_RUBRIC_KEYS = ("late_policy",)
+
+
+def grading_rubric_hash(rubric: Rubric) -> str:
+    """Hash of the rubric without the keys that do not affect scores (the late-day policy)."""
+    import json
+
+    data = {k: v for k, v in dict(rubric.raw).items() if k not in NON_GRADING_RUBRIC_KEYS}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def grader_content_hash() -> str:
+    """Content hash of the grader code, the reference and the assignment assets (for resume)."""
+    from graders import ROOT
+
+    h = hashlib.sha256()
+    for top in ("graders", "reference", "assignments"):
+        base = ROOT / top
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*")):
+            if "__pycache__" in path.parts or path.suffix == ".pyc" or not path.is_file() or path.is_symlink():
+                continue
+            h.update(str(path.relative_to(ROOT)).encode() + b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
 
 
 def reference_present() -> bool:
@@ -111,7 +150,8 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
         limits = plan.limits
         if spec.cell_timeout:
             limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
-        runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot)
+        runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
+                                  provided=provided_cells(name, assets_dir() / spec.notebook))
     return runs
 
 

@@ -1,18 +1,35 @@
 """Code that runs INSIDE the student's kernel: call student functions, write values out as data.
 
 This file is never imported by the grader; its source is sent to the kernel as the first cell
-(before the student's cells, so the references it captures to ``json``, ``os`` and ``numpy`` are
-the genuine ones). It installs a module ``_hw4_probe`` whose ``run`` is called by later probe cells.
-It only *produces* values — comparison happens in the grading process.
+(before the student's cells, so the references it captures to ``os``, ``numpy`` and the builtins
+are the genuine ones). It installs a module ``_hw4_probe`` whose ``run`` is called by later probe
+cells. It only *produces* values — comparison happens in the grading process.
+
+Hardening (the student's code runs in this same interpreter, so nothing here is a secret; the
+point is that ordinary or mischievous notebooks cannot make it misreport): ``graders.execute``
+runs this source in a private globals dict whose builtins are a copy taken before any student
+code ran, so a notebook that defines ``list = …`` or patches ``builtins`` does not change what
+the probe does; answers are written by a small JSON writer and ``.npy`` writer of its own (no
+``json``, ``numpy.save`` or ``numpy.lib.format`` that a notebook could have monkeypatched);
+numpy subclasses are converted to plain arrays (a subclass cannot lie about its shape), torch
+tensors are read through ``torch._C.TensorBase`` with ``__torch_function__`` disabled. The
+grader validates everything it reads back anyway (``graders.probe.transport``).
 
 Output protocol (read by ``graders.probe.transport``): one ``<n>.json`` per probe, written
 atomically, ``{"id", "ok", "value" | "error", "observed", "seconds"}``; arrays larger than
 ``INLINE_MAX`` elements go to ``<n>_<k>.npy`` beside it. Values are a JSON tree with tagged
 objects: $tuple, $dict, $array, $sympy, $dataframe, $series, $figure, $graph, $record, $opaque.
+``_hw4_probe.digest()`` names every file the last ``run`` wrote with the sha256 of its bytes; the
+grader asks for it in the probe cell's execute reply and reads only files that match.
+
+Also installed here, before any student code: output beyond ``OUTPUT_CAP`` characters per cell
+is dropped in the kernel (IPython's in-memory copy of all output is switched off), ``exit()``
+does not end the kernel (it would, at a moment that varies), and the kernel's own message
+packing no longer goes through the ``json`` module.
 """
 
 
-def _hw4_install():
+def _hw4_install(user_ns=None):
     import json as _json
     import os as _os
     import sys as _sys
@@ -22,21 +39,133 @@ def _hw4_install():
     from collections import namedtuple as _namedtuple
     from collections.abc import Mapping as _Mapping
 
+    import binascii as _binascii
+    import datetime as _datetime
+    import hashlib as _hashlib
+    import json.scanner as _json_scanner
+
     import numpy as _np
 
-    _dumps = _json.dumps
-    _loads = _json.loads
+    _loads = _json.JSONDecoder().decode
+    _scanner = (_json_scanner.c_make_scanner or _json_scanner.py_make_scanner)(_json.JSONDecoder())
+    _sha256 = _hashlib.sha256
+    _b64 = _binascii.b2a_base64
+    _datetime_t, _date_t = _datetime.datetime, _datetime.date
+    _iso = _datetime.datetime.isoformat
+    _date_iso = _datetime.date.isoformat
+    _written = {}  # file name → sha256 of the bytes this runtime wrote in the current run()
     _replace = _os.replace
-    _np_save = _np.save
     _np_load = _np.load
     _open = open
     _perf = _time.perf_counter
     _isinstance = isinstance
+    _ndarray = _np.ndarray
+    _generic = _np.generic
+    _asarray = _np.asarray
+    _ascontiguous = _np.ascontiguousarray
+    _float_repr = float.__repr__
+    _int_repr = int.__repr__
+    _translate = str.translate
+    _ESCAPES = {i: "\\u%04x" % i for i in range(0x20)}
+    _ESCAPES.update({0x22: '\\"', 0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
+    _ESCAPES.update({i: "\\u%04x" % i for i in range(0xD800, 0xE000)})  # lone surrogates
+    _SPECIAL_FLOATS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+    def _dump(v, default=None):
+        """JSON text of a tree of dict/list/str/int/float/bool/None (NaN and ±inf as JSON5 names).
+
+        ``default`` turns any other object into one of those (used for the kernel's own messages).
+        """
+        t = type(v)
+        if v is None:
+            return "null"
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if t is int:
+            try:
+                return _int_repr(v)
+            except ValueError:
+                raise TooLarge("a returned integer has too many digits") from None
+        if t is float:
+            text = _float_repr(v)
+            return _SPECIAL_FLOATS.get(text, text)
+        if t is str:
+            return '"' + _translate(v, _ESCAPES) + '"'
+        if t is list or t is tuple:
+            return "[" + ",".join([_dump(x, default) for x in v]) + "]"
+        if t is dict:
+            return "{" + ",".join([_dump(str(k)) + ":" + _dump(x, default) for k, x in v.items()]) + "}"
+        if default is not None:
+            return _dump(default(v), default)
+        raise TypeError(f"cannot write a {t.__name__} as JSON")
+
+    def _message_default(v):
+        """Like jupyter_client's json_default, without looking anything up at call time."""
+        if _isinstance(v, _datetime_t):
+            return _iso(v).replace("+00:00", "Z")
+        if _isinstance(v, _date_t):
+            return _date_iso(v)
+        if _isinstance(v, bytes):
+            return _b64(v, newline=False).decode("ascii")
+        if _isinstance(v, bool):
+            return bool(v)
+        if _isinstance(v, int):
+            return int(v)
+        if _isinstance(v, float):
+            return float(v)
+        if _isinstance(v, (list, tuple, set, frozenset)):
+            return list(v)
+        if _isinstance(v, dict):
+            return dict(v)
+        if _isinstance(v, str):
+            return str(v)
+        raise TypeError(f"{type(v).__name__} is not JSON serializable")
+
+    def _pin_session():
+        """Make the kernel's own messages independent of the json module a notebook may patch."""
+        try:
+            from IPython import get_ipython
+
+            session = get_ipython().kernel.session
+        except Exception:
+            return
+
+        def pack(obj):
+            return _dump(obj, _message_default).encode("utf8", errors="surrogateescape")
+
+        def unpack(data):
+            if _isinstance(data, (bytes, bytearray, memoryview)):
+                data = bytes(data).decode("utf8", "replace")
+            return _scanner(data, 0)[0]
+
+        session.pack, session.unpack = pack, unpack
+
+    def _write_npy(path, a):
+        """Write a plain, C-contiguous numeric array in .npy format 1.0 (as numpy.save would).
+
+        Returns the sha256 of the bytes written.
+        """
+        header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (a.dtype.str, tuple(a.shape))
+        pad = 64 - (10 + len(header) + 1) % 64
+        header = header + " " * (pad % 64) + "\n"
+        head = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1")
+        digest = _sha256(head)
+        with _open(path, "wb") as fh:
+            fh.write(head)
+            if a.size:
+                fh.write(a.data)
+                digest.update(a.data)
+        return digest.hexdigest()
 
     INLINE_MAX = 4096
     MAX_ELEMENTS = 20_000_000
     MAX_DEPTH = 60
     MAX_STR = 1_000_000
+    MAX_NODES = 2_000_000
+    MAX_CHARS = 16_000_000
+    OUTPUT_CAP = 1_000_000
 
     class TooLarge(Exception):
         pass
@@ -49,6 +178,8 @@ def _hw4_install():
             self.stem = stem
             self.files = 0
             self.elements = 0
+            self.nodes = 0
+            self.chars = 0
 
         def count(self, n):
             self.elements += n
@@ -58,6 +189,9 @@ def _hw4_install():
         def encode(self, v, depth=0):
             if depth > MAX_DEPTH:
                 raise TooLarge(f"the returned value is nested deeper than {MAX_DEPTH} levels")
+            self.nodes += 1
+            if self.nodes > MAX_NODES:
+                raise TooLarge(f"the returned value has more than {MAX_NODES:,} items (arrays aside)")
             self.count(1)
             t = type(v)
             if v is None or t is bool or t is int:
@@ -67,19 +201,17 @@ def _hw4_install():
             if t is str:
                 if len(v) > MAX_STR:
                     raise TooLarge(f"a returned string is longer than {MAX_STR:,} characters")
+                self.chars += len(v)
+                if self.chars > MAX_CHARS:
+                    raise TooLarge(f"the returned value holds more than {MAX_CHARS:,} characters of text")
                 return v
             mod = getattr(t, "__module__", "") or ""
             if mod.startswith("torch") and hasattr(v, "detach") and hasattr(v, "shape"):
-                import torch
-
-                a = v.detach().cpu()
-                if a.dtype in (torch.bfloat16, torch.float16):
-                    a = a.float()
-                return self.array(a.numpy(), "torch.Tensor")
-            if _isinstance(v, _np.ndarray):
-                return self.array(v, "numpy.ndarray")
-            if _isinstance(v, _np.generic):
-                return self.array(_np.asarray(v), "numpy." + t.__name__)
+                return self.array(self.tensor(v), "torch.Tensor")
+            if _isinstance(v, _ndarray):
+                return self.array(_asarray(v), "numpy.ndarray")  # a subclass becomes a plain array
+            if _isinstance(v, _generic):
+                return self.array(_asarray(v), "numpy." + t.__name__)
             if _isinstance(v, tuple) and hasattr(v, "_fields"):
                 return {"$record": {"type": t.__name__,
                                     "fields": {f: self.encode(getattr(v, f), depth + 1) for f in v._fields}}}
@@ -113,19 +245,39 @@ def _hw4_install():
                     f.name: self.encode(getattr(v, f.name), depth + 1) for f in dataclasses.fields(v)}}}
             return {"$opaque": f"{mod}.{t.__name__}"}
 
+        @staticmethod
+        def tensor(v):
+            """A torch tensor's values as a plain numpy array, bypassing subclass overrides."""
+            import torch
+
+            base = getattr(torch._C, "TensorBase", None)
+            off = getattr(torch._C, "DisableTorchFunctionSubclass", None)
+            if base is None or off is None or not _isinstance(v, base):
+                a = v.detach().cpu()
+                if a.dtype in (torch.bfloat16, torch.float16):
+                    a = a.float()
+                return a.numpy()
+            with off():
+                a = base.cpu(base.detach(v))
+                if a.dtype in (torch.bfloat16, torch.float16):
+                    a = base.float(a)
+                if a.dtype.is_complex:
+                    a = base.resolve_conj(a)
+                return base.numpy(base.resolve_neg(a))
+
         def array(self, a, source):
+            a = _asarray(a)
             if a.dtype == object or a.dtype.kind not in "biufc":
                 return {"$opaque": f"{source} of dtype {a.dtype}"}
             self.count(int(a.size))
-            if a.size <= INLINE_MAX:
+            if a.size <= INLINE_MAX and a.dtype.kind != "c":
                 data = a.tolist()
                 return {"$array": {"dtype": str(a.dtype), "shape": list(a.shape), "data": data}, "type": source}
             self.files += 1
             name = f"{self.stem}_{self.files}.npy"
-            tmp = _os.path.join(self.folder, "." + name + ".tmp")
-            with _open(tmp, "wb") as fh:
-                _np_save(fh, _np.ascontiguousarray(a), allow_pickle=False)
-            _replace(tmp, _os.path.join(self.folder, name))
+            tmp = self.folder + "/." + name + ".tmp"
+            _written[name] = _write_npy(tmp, _ascontiguous(a))
+            _replace(tmp, self.folder + "/" + name)
             return {"$array": {"file": name}, "type": source}
 
         # -- sympy: a tree of node names and leaves; the grader rebuilds it from a whitelist --
@@ -273,6 +425,25 @@ def _hw4_install():
                     fields = list(r["fields"])
                     cls = _namedtuple(str(r["type"]), fields)
                     return cls(*[self.decode(r["fields"][f]) for f in fields])
+                if "$dataframe" in v:  # a pandas DataFrame argument
+                    import pandas as pd
+
+                    d = v["$dataframe"]
+                    frame = pd.DataFrame({i: self.decode(col) for i, col in enumerate(d["data"])})
+                    frame.columns = [self.decode(c) for c in d["columns"]]
+                    frame.index = [self.decode(i) for i in d["index"]]
+                    frame.index.name = self.decode(d.get("index_name"))
+                    return frame
+                if "$graph" in v:  # a networkx graph argument, rebuilt in insertion order
+                    import networkx as nx
+
+                    g = v["$graph"]
+                    graph = nx.DiGraph() if g.get("directed") else nx.Graph()
+                    for node, attrs in g["nodes"]:
+                        graph.add_node(self.decode(node), **self.decode(attrs))
+                    for u, w, attrs in g["edges"]:
+                        graph.add_edge(self.decode(u), self.decode(w), **self.decode(attrs))
+                    return graph
                 if "$array" in v:
                     a = _np_load(_os.path.join(self.folder, v["$array"]), allow_pickle=False)
                     if v.get("kind") == "torch":
@@ -282,7 +453,7 @@ def _hw4_install():
                     return a
                 if "$resource" in v:
                     if v["$resource"] == "generator":
-                        key = _dumps(v, sort_keys=True)
+                        key = _dump(v)
                         if key not in self.generators:
                             self.generators[key] = resource("generator", v.get("options", {}))
                         return self.generators[key]
@@ -353,15 +524,29 @@ def _hw4_install():
         return "".join(_traceback.format_list(frames[-3:]))[-1500:]
 
     def _write(folder, n, record):
-        path = _os.path.join(folder, f"{n}.json")
-        tmp = _os.path.join(folder, f".{n}.json.tmp")
-        with _open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(_dumps(record, allow_nan=True))
+        path = folder + "/" + f"{n}.json"
+        tmp = folder + "/" + f".{n}.json.tmp"
+        try:
+            text = _dump(record)
+        except (TooLarge, TypeError, RecursionError) as exc:
+            text = _dump({"id": record["id"], "ok": False, "observed": {}, "seconds": record.get("seconds", 0.0),
+                          "error": {"type": "ValueTooLarge" if _isinstance(exc, TooLarge) else "BadValue",
+                                    "where": "write", "message": f"the value could not be written: {exc}"}})
+        data = text.encode("utf-8", "surrogatepass")
+        with _open(tmp, "wb") as fh:
+            fh.write(data)
+        _written[f"{n}.json"] = _sha256(data).hexdigest()
         _replace(tmp, path)
 
     def run(namespace, input_dir, output_dir, indices):
-        """Answer probes ``indices`` of ``input_dir/probes.json`` in ``namespace``."""
-        with _open(_os.path.join(input_dir, "probes.json"), encoding="utf-8") as fh:
+        """Answer probes ``indices`` of ``input_dir/probes.json`` in ``namespace``.
+
+        ``namespace`` None: the notebook's namespace captured when the runtime was installed.
+        """
+        if namespace is None:
+            namespace = user_ns if user_ns is not None else _sys.modules["__main__"].__dict__
+        _written.clear()
+        with _open(input_dir + "/probes.json", encoding="utf-8") as fh:
             plan = _loads(fh.read())
         inputs = Inputs(input_dir)
         for n in indices:
@@ -379,6 +564,9 @@ def _hw4_install():
                         if not callable(target):
                             raise TypeError(f"{spec['target']} is a {type(target).__name__}, not a function")
                         results = []
+                        pyplot = _sys.modules.get("matplotlib.pyplot")
+                        if pyplot is not None:  # no figure left open by earlier cells, as in Jupyter's inline backend
+                            pyplot.close("all")
                         for _ in range(max(1, spec["repeat"])):
                             args = inputs.decode(spec["args"])
                             kwargs = inputs.decode(spec["kwargs"])
@@ -406,12 +594,92 @@ def _hw4_install():
             record["seconds"] = _perf() - t0
             _write(output_dir, n, record)
 
+    def _cap_output(limit=OUTPUT_CAP):
+        """Keep at most ``limit`` characters of stdout+stderr per cell (the grader keeps far less).
+
+        An innocent flood (printing in a long loop) then costs nothing; a notebook that gets past
+        this is still bounded on the grader's side. IPython's copy of every cell's output into its
+        history (``_tee``) is switched off: in a grading kernel nobody reads it, and it would keep
+        everything a cell prints in memory.
+        """
+        try:
+            import contextlib
+
+            from IPython import get_ipython
+
+            shell = get_ipython()
+        except Exception:
+            return
+        if shell is None:
+            return
+        if hasattr(shell, "_tee"):
+            shell._tee = lambda channel: contextlib.nullcontext()
+        cls = type(_sys.stdout)
+        if not (getattr(cls, "__module__", "") or "").startswith("ipykernel") or type(_sys.stderr) is not cls:
+            return
+        state = {"used": 0, "noted": False}
+
+        def reset(*_args, **_kwargs):
+            state["used"], state["noted"] = 0, False
+            for stream in (_sys.stdout, _sys.stderr):
+                # IPython's _tee leaves a bound ``write`` on the instance, hiding the class's
+                vars(stream).pop("write", None) if type(stream) is cls and hasattr(stream, "__dict__") else None
+
+        shell.events.register("pre_execute", reset)
+        original = cls.write
+
+        def write(self, text, *args, **kwargs):
+            n = len(text) if _isinstance(text, str) else 0
+            room = limit - state["used"]
+            if n <= room:
+                state["used"] += n
+                return original(self, text, *args, **kwargs)
+            if room > 0:
+                original(self, text[:room])
+            state["used"] = limit
+            if not state["noted"]:
+                state["noted"] = True
+                original(self, f"\n[the grader dropped this cell's output beyond {limit:,} characters]\n")
+            return n
+
+        cls.write = write
+
+    class _Digest:
+        """Shown as ``'text'`` by IPython without going through ``repr`` (a notebook may patch that)."""
+
+        def __init__(self, text):
+            self.text = text
+
+        def __repr__(self):
+            return "'" + self.text + "'"
+
+        def _repr_pretty_(self, printer, cycle):
+            printer.text("'" + self.text + "'")
+
+    def digest():
+        """What the last ``run`` wrote: "name=sha256,…" (the grader checks the files against it)."""
+        return _Digest(",".join([f"{k}={v}" for k, v in sorted(_written.items())]))
+
+    def _keep_kernel_on_exit():
+        """IPython's ``exit()``/``quit()`` would end the kernel a moment later, at a time that varies
+        from run to run; a grading kernel keeps running instead, so results do not depend on timing."""
+        try:
+            from IPython import get_ipython
+
+            get_ipython().keepkernel_on_exit = True
+        except Exception:
+            pass
+
+    _cap_output()
+    _pin_session()
+    _keep_kernel_on_exit()
     mod = _types.ModuleType("_hw4_probe")
     mod.run = run
+    mod.digest = digest
     mod.Encoder = Encoder  # also used by the release command to store public expected values
     _sys.modules["_hw4_probe"] = mod
     return mod
 
 
-_hw4_install()
+_hw4_install(globals().get("_HW4_USER_NS"))
 del _hw4_install

@@ -32,8 +32,11 @@ def execution_notes(ex: ExecutionSummary | None) -> list[str]:
             notes.append(f"Cell {c.index + 1} raised {c.ename}: {c.evalue}".strip())
         elif c.status == "timeout":
             notes.append(f"Cell {c.index + 1} {c.evalue} and was interrupted.")
-    for cid in ex.modified_locked_cells:
-        notes.append(f"The provided cell {cid} was modified; the original is what counts.")
+    for cid in ex.modified_locked_cells:  # "ID", "ID (deleted)" or "ID (moved)" (graders.locked)
+        name, _, how = cid.partition(" (")
+        what = {"deleted)": "deleted; it was put back", "moved)": "moved; it ran in its original place"}.get(
+            how, "modified; the original is what counts")
+        notes.append(f"The provided cell {name} was {what}.")
     return notes
 
 

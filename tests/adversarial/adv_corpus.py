@@ -1,0 +1,618 @@
+"""The adversarial corpus: hostile, broken and unlucky submissions, each with its expected grade.
+
+Everything is graded against a tiny part of its own, ``adv`` (not the real homework, so the
+corpus does not depend on the parts being written elsewhere):
+
+* provided (locked) cells ``adv-setup`` (``import numpy as np; SCALE = 2``) and ``adv-units``;
+* the student writes ``double(x)`` (``[SCALE * v for v in x]``, a list), ``grid(rows, cols)``
+  (a float64 array of 0, 1, 2, … — checked at 100 × 50, so it travels as a ``.npy`` file) and
+  ``ANSWER = 42``;
+* checks ``adv.double`` (4 points), ``adv.grid`` (4) and ``adv.answer`` (2); 10 in all.
+
+Every case is a complete submission entry (a folder ``{STD_Number}_{case}`` holding
+``adv.ipynb``, or a zip, or something worse) taken through the real intake, execution, checks,
+scoring and recording. A case says what each check must end as — ``(status, reason pattern)``,
+``passed`` when not listed — plus what the execution summary or the submission notes must show.
+Most cases are the reference solution plus one nasty cell, so they show both that the nasty
+thing is contained and that the rest of the notebook is still graded.
+
+Run the whole corpus as one batch and print the table of cases with ``bench/adversarial.py``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import nbformat
+import numpy as np
+
+from graders.checks import AllClose, Check, Exact, Property
+from graders.checks.values import close_problem
+from graders.intake import scan_submissions
+from graders.parts.base import PartSpec
+from graders.pipeline import Plan
+from graders.probe.spec import Probe, read_global
+from graders.results import ExecutionSummary, SubmissionResult
+from graders.rubric import Item, Limits, Part, Rubric
+
+ROOT = Path(__file__).resolve().parents[2]
+PART = "adv"
+NOTEBOOK = "adv.ipynb"
+LIMITS = Limits(cell_timeout=4, notebook_timeout=15, probe_timeout=8, output_chars=2000, memory_mb=2048,
+                processes=64, file_size_mb=64, restarts=1)
+CHECK_TIMEOUT = 8.0
+
+SETUP = "import numpy as np\nSCALE = 2"
+UNITS = "UNITS = 'points'"
+SOLUTION = '''def double(x):
+    """[SCALE * v for v in x], as a list."""
+    return [SCALE * v for v in x]
+
+
+def grid(rows, cols):
+    """A float64 array of shape (rows, cols) holding 0, 1, 2, … row by row."""
+    return np.arange(rows * cols, dtype=np.float64).reshape(rows, cols)'''
+STUB = '''def double(x):
+    """[SCALE * v for v in x], as a list."""
+    raise NotImplementedError("double is not implemented yet")
+
+
+def grid(rows, cols):
+    """A float64 array of shape (rows, cols) holding 0, 1, 2, … row by row."""
+    raise NotImplementedError("grid is not implemented yet")'''
+ANSWER = "ANSWER = 42"
+
+GRID_EXPECTED = np.arange(5000, dtype=np.float64).reshape(100, 50)
+
+
+def _grid_problem(value) -> str | None:
+    if value.dtype != np.float64:
+        return f"expected dtype float64, got {value.dtype}"
+    return close_problem(value, GRID_EXPECTED, rtol=0, atol=0)
+
+
+CHECKS = [
+    Check("adv.double", PART, (Probe("double", "double", ([1.0, 2.5],)),),
+          AllClose("double", [2.0, 5.0], kind="list"), timeout=CHECK_TIMEOUT),
+    Check("adv.grid", PART, (Probe("grid", "grid", (100, 50)),),
+          Property(["grid"], _grid_problem, kind="ndarray"), timeout=CHECK_TIMEOUT),
+    Check("adv.answer", PART, (read_global("answer", "ANSWER"),), Exact("answer", 42, kind="int"),
+          timeout=CHECK_TIMEOUT),
+]
+CHECK_IDS = [c.id for c in CHECKS]
+
+
+def cells_notebook(cells: Sequence[tuple[str, str | None]], *, part_metadata: bool = True) -> str:
+    """A v4 notebook from ``(source, locked id or None)`` code cells."""
+    nb = nbformat.v4.new_notebook()
+    for source, locked in cells:
+        meta = {"hw4": {"locked": True, "id": locked}} if locked else {}
+        nb.cells.append(nbformat.v4.new_code_cell(source, metadata=meta))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    if part_metadata:
+        nb.metadata["hw4"] = {"part": PART, "format": 1}
+    return nbformat.writes(nb)
+
+
+def reference_cells(extra: Sequence[str] = (), *, at: int | None = None) -> list[tuple[str, str | None]]:
+    """The solved notebook, with ``extra`` cells inserted at ``at`` (default: after the solution)."""
+    cells: list[tuple[str, str | None]] = [(SETUP, "adv-setup"), (SOLUTION, None), (UNITS, "adv-units"),
+                                           (ANSWER, None)]
+    pos = 2 if at is None else at
+    return cells[:pos] + [(src, None) for src in extra] + cells[pos:]
+
+
+_ASSIGNMENT = Path(tempfile.mkdtemp(prefix="hw4-adv-assignment-")) / NOTEBOOK
+_ASSIGNMENT.write_text(cells_notebook([(SETUP, "adv-setup"), (STUB, None), (UNITS, "adv-units"),
+                                       ("ANSWER = None", None)]), encoding="utf-8")
+
+SPEC = PartSpec(name=PART, notebook=str(_ASSIGNMENT), title="Adversarial corpus part",
+                required_functions=("double", "grid"), assets=(), build_checks=lambda ctx: list(CHECKS))
+
+
+def make_plan(limits: Limits = LIMITS) -> Plan:
+    items = (Item("adv.double", PART, "double", 4.0, {"adv.double": 1.0}),
+             Item("adv.grid", PART, "grid", 4.0, {"adv.grid": 1.0}),
+             Item("adv.answer", PART, "answer", 2.0, {"adv.answer": 1.0}))
+    rubric = Rubric("adversarial corpus", {PART: Part(PART, "practical", 10.0, items)}, limits,
+                    "adversarial-corpus-rubric")
+    return Plan(rubric, {PART: SPEC}, {PART: list(CHECKS)}, False, limits, fingerprint="adversarial-corpus")
+
+
+# --- cases -------------------------------------------------------------------------------------
+
+Maker = Callable[[Path, "Context"], None]
+
+
+@dataclass
+class Context:
+    """What a case may need to know to attack: where the repo, the class and the results are."""
+
+    class_dir: Path
+    out_dir: Path
+    port: int = 0  # a TCP port the grading process listens on (network isolation)
+
+
+@dataclass
+class Case:
+    """One corpus entry.
+
+    name:     also the submission's {Name}
+    make:     writes the entry into the class folder (``entry(ctx)`` is its path)
+    expect:   check id → (status, reason regex); checks not named must pass
+    summary:  extra assertions on the execution summary (e.g. a cell timed out)
+    notes:    regex that one of the submission's notes must match (intake problems)
+    isolated: meaningful (or safe) only when kernels run in the bubblewrap sandbox: not run otherwise
+    why:      what it attacks / what it proves (one line)
+    """
+
+    name: str
+    make: Maker
+    why: str
+    expect: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    summary: Callable[[ExecutionSummary | None], None] | None = None
+    notes: str | None = None
+    isolated: bool = False
+    index: int = 0
+
+    @property
+    def sub_id(self) -> str:
+        return f"{90000000 + self.index}_{self.name}"
+
+    def expected(self, check_id: str) -> tuple[str, str]:
+        return self.expect.get(check_id, ("passed", ""))
+
+
+def _folder(text_or_bytes: str | bytes, name: str = NOTEBOOK) -> Maker:
+    def make(entry: Path, ctx: Context) -> None:
+        entry.mkdir(parents=True)
+        data = text_or_bytes.encode("utf-8") if isinstance(text_or_bytes, str) else text_or_bytes
+        (entry / name).write_bytes(data)
+    return make
+
+
+def _cells(*extra: str, at: int | None = None) -> Maker:
+    return _folder(cells_notebook(reference_cells(extra, at=at)))
+
+
+def _dynamic(build: Callable[[Context], list[tuple[str, str | None]]]) -> Maker:
+    def make(entry: Path, ctx: Context) -> None:
+        _folder(cells_notebook(build(ctx)))(entry, ctx)
+    return make
+
+
+def _all(status: str, reason: str) -> dict[str, tuple[str, str]]:
+    return {c: (status, reason) for c in CHECK_IDS}
+
+
+def _cell_status(position: int, status: str, ename: str = "", evalue: str = ""):
+    """The submitted notebook's cell ``position`` (0-based) ended with ``status``."""
+    def check(ex: ExecutionSummary | None) -> None:
+        assert ex is not None, "the notebook was not executed"
+        rec = next((c for c in ex.cells if c.index == position), None)
+        assert rec is not None, f"no record of cell {position}: {ex.cells}"
+        assert re.fullmatch(status, rec.status), f"cell {position}: {rec}"
+        if ename:
+            assert re.search(ename, rec.ename), f"cell {position}: {rec}"
+        if evalue:
+            assert re.search(evalue, rec.evalue), f"cell {position}: {rec}"
+    return check
+
+
+def _timed_out(ex: ExecutionSummary | None) -> None:
+    assert ex is not None and ex.notebook_timed_out, ex
+
+
+def _locked(*changes: str):
+    def check(ex: ExecutionSummary | None) -> None:
+        assert ex is not None
+        assert tuple(ex.modified_locked_cells) == changes, ex.modified_locked_cells
+    return check
+
+
+def _died_in(cell_number: int):
+    def check(ex: ExecutionSummary | None) -> None:
+        assert ex is not None and ex.kernel_died_in_cell == cell_number, ex
+    return check
+
+
+def _unreadable(reason: str):
+    def check(ex: ExecutionSummary | None) -> None:
+        assert ex is not None and re.search(reason, ex.error), ex
+    return check
+
+
+# -- makers for the odd entries --
+
+def _nbformat3(entry: Path, ctx: Context) -> None:
+    cells = [{"cell_type": "code", "language": "python", "input": src, "outputs": [], "metadata": {}}
+             for src, _ in reference_cells()]
+    v3 = {"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "adv"}, "worksheets": [{"cells": cells,
+                                                                                            "metadata": {}}]}
+    _folder(json.dumps(v3))(entry, ctx)
+
+
+def _huge_notebook(entry: Path, ctx: Context) -> None:
+    """A valid notebook of ~200 MB (a giant saved output), written in chunks."""
+    entry.mkdir(parents=True)
+    head = json.loads(cells_notebook(reference_cells()))
+    head["cells"][1]["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "@@BIG@@"}]
+    before, after = json.dumps(head).split("@@BIG@@")
+    with open(entry / NOTEBOOK, "w", encoding="utf-8") as fh:
+        fh.write(before)
+        chunk = "x" * (1 << 20)
+        for _ in range(200):
+            fh.write(chunk)
+        fh.write(after)
+
+
+def _zip(members: Mapping[str, bytes], *, compress: bool = True) -> Maker:
+    def make(entry: Path, ctx: Context) -> None:
+        method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+        with zipfile.ZipFile(entry.with_suffix(".zip"), "w", method) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+    return make
+
+
+def _zip_bomb(entry: Path, ctx: Context) -> None:
+    """300 MiB of zeros in a zip of about 300 kB."""
+    with zipfile.ZipFile(entry.with_suffix(".zip"), "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr(NOTEBOOK, cells_notebook(reference_cells()))
+        with zf.open("bomb.ipynb", "w", force_zip64=True) as fh:
+            block = b"\0" * (1 << 20)
+            for _ in range(300):
+                fh.write(block)
+
+
+def _symlink_passwd(entry: Path, ctx: Context) -> None:
+    entry.mkdir(parents=True)
+    (entry / NOTEBOOK).symlink_to("/etc/passwd")
+
+
+def _forger_cells(ctx: Context) -> list[tuple[str, str | None]]:
+    # the answer is wrong (0), and a thread keeps writing "passed" answers into every answer folder it
+    # can find, and a fake result.json wherever results might go
+    forger = f'''import os, threading, json, time, glob
+ANSWER = 0
+FORGED = {{"id": "answer", "ok": True, "value": 42, "type": "builtins.int", "observed": {{}}, "seconds": 0}}
+def forge():
+    while True:
+        for folder in glob.glob(".hw4-*/out-*"):
+            for n in range(3):
+                try:
+                    with open(os.path.join(folder, f"{{n}}.json"), "w") as fh:
+                        json.dump(dict(FORGED, id=["double", "grid", "answer"][n]), fh)
+                except OSError:
+                    pass
+        for target in [{str(ctx.out_dir)!r}, "..", "/tmp", os.path.expanduser("~")]:
+            try:
+                os.makedirs(os.path.join(target, "90000001_victim"), exist_ok=True)
+                with open(os.path.join(target, "90000001_victim", "result.json"), "w") as fh:
+                    fh.write('{{"total": 100}}')
+            except OSError:
+                pass
+        time.sleep(0.0005)
+threading.Thread(target=forge, daemon=True).start()'''
+    cells = reference_cells()
+    return cells[:3] + [(forger, None)]
+
+
+def _reader_cells(ctx: Context) -> list[tuple[str, str | None]]:
+    paths = [ROOT / "reference", ROOT / "graders", ROOT / "rubric.yaml", ctx.class_dir, ctx.out_dir,
+             Path("..") / "reference"]
+    probe = f'''import os
+SEEN = {{}}
+for p in {[str(p) for p in paths]!r}:
+    try:
+        SEEN[p] = os.listdir(p) if os.path.isdir(p) else open(p).read(100)
+    except OSError:
+        pass
+try:
+    import graders.pipeline
+    SEEN["import graders"] = True
+except Exception:
+    pass
+SEEN = {{k: v for k, v in SEEN.items() if v}}
+ANSWER = 42 if not SEEN else -1'''
+    cells = reference_cells()
+    return cells[:3] + [(probe, None)]
+
+
+def _network_cells(ctx: Context) -> list[tuple[str, str | None]]:
+    probe = f'''import socket, os
+REACHED = []
+for host in ["127.0.0.1", "10.255.255.1"]:
+    try:
+        socket.create_connection((host, {ctx.port}), timeout=1).close()
+        REACHED.append(host)
+    except OSError:
+        pass
+ANSWER = 42 if not REACHED and "HW4_HIDDEN_SEED" not in os.environ else -1'''
+    cells = reference_cells()
+    return cells[:3] + [(probe, None)]
+
+
+WRONG_DOUBLE = "def double(x):\n    return [3 * v for v in x]"
+
+CASES: list[Case] = [
+    # --- runaway code ---
+    Case("infinite_loop", _cells("while True:\n    pass"), "a cell that never ends is interrupted; the rest runs",
+         summary=_cell_status(2, "timeout", evalue="longer than 4 s")),
+    Case("sleep_past_cell_limit", _cells("import time\ntime.sleep(1000)"), "sleeping is interrupted like looping",
+         summary=_cell_status(2, "timeout")),
+    Case("sleep_past_notebook_limit",
+         _folder(cells_notebook([(SETUP, "adv-setup")] + [("import time\ntime.sleep(3)", None)] * 6
+                                + reference_cells()[1:])),
+         "every cell is under its limit but the notebook's 15 s budget runs out: later cells never run",
+         expect={c: ("error", "ran out of its 15 s budget") for c in CHECK_IDS},
+         summary=_timed_out),
+    Case("ignores_interrupt",
+         _cells("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+         "a loop that ignores the interrupt: the kernel is given up on",
+         expect=_all("error", r"the kernel died in cell 3"), summary=_died_in(3)),
+    Case("background_thread",
+         _cells("import threading, time\ndef spin():\n    while True:\n        sum(range(1000))\n"
+                "        print('still here')\n        time.sleep(0.001)\n"
+                "threading.Thread(target=spin, daemon=True).start()"),
+         "a thread that keeps running (and printing) after its cell does not disturb the checks"),
+    Case("thread_changes_answer",
+         _cells("import threading, time\ndef meddle():\n    while True:\n        globals()['ANSWER'] = 41\n"
+                "        time.sleep(0.001)\nthreading.Thread(target=meddle, daemon=True).start()", at=4),
+         "a thread that rewrites a global after its cell: graded on what the notebook really holds",
+         expect={"adv.answer": ("failed", "wrong value")}),
+    # --- the kernel dies ---
+    Case("os_exit", _cells("import os\nos._exit(1)"), "os._exit in a cell: a clear 'kernel died' reason",
+         expect=_all("error", r"the kernel died in cell 3, so nothing after it could be checked"),
+         summary=_died_in(3)),
+    Case("sys_exit", _cells("import sys\nsys.exit(3)"), "sys.exit is an error in that cell, not the end",
+         summary=_cell_status(2, "error", ename="SystemExit")),
+    Case("exit_builtin", _cells("exit()"), "IPython's exit() does not end grading"),
+    Case("segfault", _cells("import ctypes\nctypes.string_at(0)"), "a segfault kills only this kernel",
+         expect=_all("error", r"the kernel died in cell 3"), summary=_died_in(3)),
+    Case("kill_in_check",
+         _folder(cells_notebook(reference_cells()[:1] + [(SOLUTION + "\n\n\ndef double(x):\n    import os\n"
+                                                          "    os._exit(7)", None)] + reference_cells()[2:])),
+         "a function that kills the kernel when called costs only its own check (the kernel is restarted)",
+         expect={"adv.double": ("error", "the kernel died while this check called your code")}),
+    # --- resources ---
+    Case("fork_bomb", _cells("import os\nwhile True:\n    os.fork()"),
+         "a fork bomb hits the process limit (its own user id) and dies with the kernel",
+         summary=_cell_status(2, "error|timeout", ename="BlockingIOError|OSError|CellTimeoutError"),
+         isolated=os.geteuid() == 0),  # without the sandbox, root has no process limit: not run
+    Case("memory_bomb", _cells("hog = []\nwhile True:\n    hog.append(bytearray(64 * 2**20))", "del hog"),
+         "allocating without end hits the address-space limit: MemoryError, the kernel lives",
+         summary=_cell_status(2, "error", ename="MemoryError")),
+    Case("print_1gb", _cells("line = 'x' * 1_000_000\nfor _ in range(1000):\n    print(line)"),
+         "1 GB of printed output is dropped in the kernel beyond 1 MB per cell; nothing floods the grader"),
+    Case("iopub_flood", _cells(
+        "ip = get_ipython()\nk = ip.kernel\nfor _ in range(3):\n"
+        "    k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': 'y' * 20_000_000},"
+        " parent=k.get_parent())", at=4),
+         "20 MB messages sent straight to the kernel's socket, around the output cap, are refused unread "
+         "(that kernel's output channel stays closed; its answers still arrive)"),
+    Case("big_file", _cells("with open('big.bin', 'wb') as fh:\n    fh.write(b'0' * 200 * 2**20)"),
+         "a file over the size limit cannot be written",
+         summary=_cell_status(2, "error", ename="OSError", evalue="File too large")),
+    # --- escaping the sandbox ---
+    Case("reads_grader_files", _dynamic(_reader_cells),
+         "the reference, the grader, the rubric, other students and the results are not visible",
+         isolated=True),
+    Case("network_and_secrets", _dynamic(_network_cells),
+         "no network (not even the grader's loopback) and no hidden seed in the environment", isolated=True),
+    Case("kills_parent",
+         _cells("import os, signal\nif os.getpid() < 10:  # only inside a PID namespace\n"
+                "    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(1, signal.SIGKILL)"),
+         "signalling the sandbox's init from inside is refused",
+         summary=_cell_status(2, "error", ename="PermissionError"), isolated=True),
+    Case("forged_results", _dynamic(_forger_cells),
+         "a thread overwriting answer files (and result.json files): a changed answer is detected and never "
+         "passes; the results folder is out of reach",
+         expect={"adv.double": ("passed|error", "^$|could not be verified"),
+                 "adv.grid": ("passed|error", "^$|could not be verified"),
+                 "adv.answer": ("failed|error", "wrong value|could not be verified")}, isolated=True),
+    Case("writes_outside", _cells("open('../../escaped.txt', 'w').write('x')"),
+         "the working folder is the only writable place", summary=_cell_status(2, "error", ename="Error"),
+         isolated=True),
+    # --- tampering with the probe ---
+    Case("patches_json",
+         _cells("import json\njson.dumps = lambda *a, **k: '{\"ok\": true}'\n"
+                "json.JSONEncoder.encode = lambda self, o: '{}'\njson.loads = lambda *a, **k: {}"),
+         "monkeypatching json before the probe changes nothing"),
+    Case("patches_numpy_save",
+         _cells("import numpy\nnumpy.save = lambda *a, **k: None\n"
+                "numpy.lib.format.write_array = lambda *a, **k: None\n"
+                "numpy.ascontiguousarray = lambda a, *x, **k: numpy.zeros(3)"),
+         "monkeypatching numpy.save and friends changes nothing"),
+    Case("patches_torch_allclose",
+         _folder(cells_notebook(reference_cells(
+             ["import torch, numpy\ntorch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
+              "numpy.allclose = lambda *a, **k: True\nnumpy.isclose = lambda *a, **k: True\n" + WRONG_DOUBLE]))),
+         "comparisons happen in the grader: patching torch/numpy comparisons does not pass a wrong answer",
+         expect={"adv.double": ("failed", r"1 of 2 value\(s\) differ|2 of 2 value\(s\) differ")}),
+    Case("patches_builtins",
+         _cells("import builtins\nbuiltins.sorted = lambda *a, **k: []\nbuiltins.repr = lambda o: 'forged'\n"
+                "builtins.sum = builtins.abs = builtins.round = lambda *a, **k: 0\nbuiltins.hex = lambda n: '0x0'"),
+         "patched builtins do not reach the probe (it keeps its own copy)"),
+    Case("breaks_ipython", _cells("import builtins\nbuiltins.len = lambda o: 0"),
+         "a patch that breaks the kernel itself costs this notebook its checks, with a reason",
+         expect=_all("error", r"the kernel died in cell 3"), summary=_died_in(3)),
+    Case("shadows_builtins",
+         _cells("list = [1, 2]\ndict = {}\ntype = 'x'\nlen = 3\nmax = 5\nstr = 'abc'\nisinstance = None\n"
+                "open = print\nid = 7\nrange = 0"),
+         "an innocent notebook naming variables list, dict, type, len… is graded normally"),
+    Case("deletes_probe_module", _cells("import sys\ndel sys.modules['_hw4_probe']"),
+         "removing the probe runtime: the grader puts it back"),
+    Case("fake_probe_module",
+         _cells("import sys, types, json, os\ndef run(ns, i, o, idx):\n    for n in idx:\n"
+                "        json.dump({'id': 'someone-else', 'ok': True, 'value': 42}, open(os.path.join(o, f'{n}.json'), 'w'))\n"
+                "sys.modules['_hw4_probe'] = types.SimpleNamespace(run=run)"),
+         "a fake probe runtime: what it writes does not match what the grader asked the kernel for",
+         expect=_all("error", "could not be verified")),
+    Case("fake_grader_output",
+         _cells("print('[1/1] 90000000_fake: 10/10  (0 s elapsed)')\nprint('adv.double PASSED')",
+                "raise RuntimeError('SCORE 10/10\\n\\x1b[32mALL PASSED\\x1b[0m')"),
+         "text imitating the grader is just output; an error message is shown on one line, escapes removed",
+         summary=_cell_status(3, "error", ename="RuntimeError", evalue=r"^SCORE 10/10 ALL PASSED$")),
+    # --- provided cells ---
+    Case("modified_provided_cell",
+         _folder(cells_notebook([("import numpy as np\nSCALE = 3", "adv-setup")] + reference_cells()[1:])),
+         "a changed provided cell is reported and the original runs (SCALE stays 2)",
+         summary=_locked("adv-setup")),
+    Case("deleted_provided_cells",
+         _folder(cells_notebook([c for c in reference_cells() if not c[1]])),
+         "deleted provided cells are reported and put back",
+         summary=_locked("adv-setup (deleted)", "adv-units (deleted)")),
+    Case("reordered_provided_cells",
+         _folder(cells_notebook([(UNITS, "adv-units"), (SETUP, "adv-setup")] + [reference_cells()[1]]
+                                + [reference_cells()[3]])),
+         "provided cells moved out of order are put back in order",
+         summary=_locked("adv-setup (moved)", "adv-units (moved)")),
+    # --- broken files ---
+    Case("invalid_json", _folder('{"cells": [ {"cell_type": "code", '), "not JSON: a reason, no crash",
+         expect=_all("error", "is not a valid notebook"), summary=_unreadable("is not a valid notebook")),
+    Case("nbformat3", _nbformat3, "an nbformat 3 notebook is converted and graded"),
+    Case("empty_file", _folder(b""), "an empty file", expect=_all("error", "is empty"),
+         summary=_unreadable("is empty")),
+    Case("notebook_200mb", _huge_notebook, "a 200 MB notebook is refused unread",
+         expect=_all("error", r"is 200 MB; notebooks over 50 MB are not graded"),
+         summary=_unreadable("200 MB")),
+    Case("non_utf8", _folder(cells_notebook(reference_cells(["s = 'caf\u00e9'"])).encode("utf-8").replace(
+        "caf\u00e9".encode(), "caf\u00e9".encode("latin-1"))), "Latin-1 bytes in the file",
+         expect=_all("error", "is not UTF-8"), summary=_unreadable("not UTF-8")),
+    Case("zip_slip", _zip({"../../evil.ipynb": cells_notebook(reference_cells()).encode(),
+                           NOTEBOOK: cells_notebook(reference_cells()).encode()}),
+         "a zip with ../ paths is refused whole", expect=_all("error", "no notebook for adv was submitted"),
+         notes="zip slip"),
+    Case("zip_bomb", _zip_bomb, "a zip that unpacks to 300 MiB is refused",
+         expect=_all("error", "no notebook for adv was submitted"), notes="zip bomb"),
+    Case("symlink_to_passwd", _symlink_passwd, "a notebook that is a symlink to /etc/passwd is not read",
+         expect=_all("error", "no notebook for adv was submitted"), notes="symbolic link"),
+    # --- wrong answers of every shape ---
+    Case("missing_function", _folder(cells_notebook([reference_cells()[0]] + [
+        ("def grid(rows, cols):\n    return np.arange(rows * cols, dtype=np.float64).reshape(rows, cols)", None)]
+        + reference_cells()[2:])),
+         "double is not defined", expect={"adv.double": ("failed", "name 'double' is not defined")}),
+    Case("renamed_function", _folder(cells_notebook([reference_cells()[0], (SOLUTION.replace(
+        "def double", "def Double"), None)] + reference_cells()[2:])),
+         "Double is not double", expect={"adv.double": ("failed", "name 'double' is not defined")}),
+    Case("wrong_signature", _cells("def double(x, y):\n    return x"),
+         "a different signature fails with the TypeError",
+         expect={"adv.double": ("failed", r"raised TypeError: .*missing 1 required positional argument")}),
+    Case("not_a_function", _cells("double = [2.0, 5.0]"), "a list where a function should be",
+         expect={"adv.double": ("failed", "is a list, not a function")}),
+    Case("nan_result", _cells("def double(x):\n    return [float('nan')] * len(x)"), "NaN never passes",
+         expect={"adv.double": ("failed", "contains NaN")}),
+    Case("inf_result", _cells("def double(x):\n    return [float('inf')] * len(x)"), "inf never passes",
+         expect={"adv.double": ("failed", "contains inf")}),
+    Case("wrong_dtype", _cells("def grid(rows, cols):\n    return np.arange(rows * cols).reshape(rows, cols)"),
+         "an int64 array where float64 is required",
+         expect={"adv.grid": ("failed", "expected dtype float64, got int64")}),
+    Case("lying_subclass", _cells(
+        "class Liar(np.ndarray):\n    @property\n    def shape(self):\n        return (100, 50)\n"
+        "def grid(rows, cols):\n    return np.arange(rows * cols, dtype=np.float64).view(Liar)"),
+         "an ndarray subclass that claims the right shape is read as what it is",
+         expect={"adv.grid": ("failed", r"expected shape \(100, 50\), got \(5000,\)")}),
+    Case("gigantic_list", _cells("def double(x):\n    return [0.0] * 50_000_000"),
+         "a 50-million-element list is refused in the kernel",
+         expect={"adv.double": ("failed", "more than 2,000,000 items")}),
+    Case("gigantic_array", _cells("def grid(rows, cols):\n    return np.zeros(30_000_000)"),
+         "a 30-million-element array is refused in the kernel",
+         expect={"adv.grid": ("failed", "more than 20,000,000 elements")}),
+    Case("deep_nesting", _cells("def double(x):\n    v = []\n    for _ in range(5000):\n        v = [v]\n"
+                                "    return v"),
+         "a list nested 5000 deep", expect={"adv.double": ("failed", "nested deeper than 60 levels")}),
+    Case("huge_string", _cells("ANSWER = 'x' * 10_000_000", at=4),
+         "a 10-million-character answer", expect={"adv.answer": ("failed", "longer than 1,000,000 characters")}),
+    Case("blank_notebook", _folder(_ASSIGNMENT.read_text(encoding="utf-8")),
+         "the unsolved assignment scores 0, with the stubs' messages",
+         expect={"adv.double": ("failed", "double is not implemented yet"),
+                 "adv.grid": ("failed", "grid is not implemented yet"),
+                 "adv.answer": ("failed", "should return an int, got None")}),
+]
+for _i, _case in enumerate(CASES, start=2):
+    _case.index = _i
+assert len({c.name for c in CASES}) == len(CASES)
+
+GOOD = Case("reference", _cells(), "the reference solution: full marks")
+GOOD.index = 0
+GOOD_TWIN = Case("reference_twin", _cells(), "another correct student in the same batch")
+GOOD_TWIN.index = 1
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def build_class(cases: Sequence[Case], class_dir: Path, ctx: Context) -> None:
+    class_dir.mkdir(parents=True, exist_ok=True)
+    for case in cases:
+        case.make(class_dir / case.sub_id, ctx)
+
+
+def scan(class_dir: Path, unpack_to: Path):
+    return scan_submissions([class_dir], {PART: SPEC}, unpack_to=unpack_to)
+
+
+def problems(case: Case, result: SubmissionResult, isolated: bool = True) -> list[str]:
+    """Every way ``result`` differs from what ``case`` expects (empty: as expected)."""
+    out = []
+    if case.isolated and not isolated:
+        return out
+    checks = {c.id: c for it in result.items for c in it.checks}
+    for cid in CHECK_IDS:
+        status, reason = case.expected(cid)
+        got = checks.get(cid)
+        if got is None:
+            out.append(f"{cid}: no result")
+            continue
+        if not re.fullmatch(status, got.status) or (reason and not re.search(reason, got.reason)):
+            out.append(f"{cid}: expected {status} /{reason}/, got {got.status}: {got.reason!r}")
+    points = {"adv.double": 4.0, "adv.grid": 4.0, "adv.answer": 2.0}
+    sure = sum(points[c] for c in CHECK_IDS if case.expected(c)[0] == "passed")
+    maybe = sum(points[c] for c in CHECK_IDS if case.expected(c)[0] != "passed"
+                and re.fullmatch(case.expected(c)[0], "passed"))
+    if not sure - 1e-9 <= result.total <= sure + maybe + 1e-9:
+        out.append(f"total {result.total}, expected {sure}" + (f" to {sure + maybe}" if maybe else ""))
+    if case.notes and not any(re.search(case.notes, n) for n in result.notes):
+        out.append(f"no note matching /{case.notes}/ in {list(result.notes)}")
+    if case.summary is not None:
+        part = result.parts.get(PART)
+        try:
+            case.summary(part.execution if part else None)
+        except AssertionError as exc:
+            out.append(f"execution summary: {exc}")
+    return out
+
+
+def comparable(result: SubmissionResult) -> dict:
+    """A result without what legitimately varies between runs (times)."""
+    from graders.results import to_jsonable
+
+    data = to_jsonable(result)
+    data.pop("created_at", None)
+    for part in data.get("parts", {}).values():
+        ex = part.get("execution")
+        if ex:
+            ex.pop("seconds", None)
+            for cell in ex.get("cells", []):
+                cell.pop("seconds", None)
+    return data
+
+
+def listen_port() -> tuple[object, int]:
+    """A TCP socket listening on the grader's loopback (to prove the kernel cannot reach it)."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    return srv, srv.getsockname()[1]
+
+
+def env_with_seed() -> dict[str, str]:
+    return {**os.environ, "HW4_HIDDEN_SEED": "987654321"}
