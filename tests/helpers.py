@@ -103,3 +103,21 @@ def lost_items(result: SubmissionResult, reference: SubmissionResult) -> set[str
 
 def auto_max(result: SubmissionResult) -> float:
     return sum(i.max for i in result.items if not i.manual)
+
+
+def failed_checks(result: SubmissionResult) -> set[str]:
+    return {c.id for item in result.items for c in item.checks if not c.passed}
+
+
+def assert_full_auto_marks(result: SubmissionResult, part: str, auto_points: float) -> None:
+    """Every automatic item at its max, written items pending, and the notebook ran cleanly."""
+    for item in result.items:
+        if item.manual:
+            assert item.status == "manual-pending", item.id
+        else:
+            assert item.score == item.max, (item.id, [(c.id, c.reason, c.detail[:300]) for c in item.checks
+                                                      if not c.passed])
+    assert result.auto_total == auto_max(result) == auto_points
+    assert not failed_checks(result)
+    summary = result.parts[part].execution
+    assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None

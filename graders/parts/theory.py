@@ -547,7 +547,6 @@ def numeric_checks(ctx: CheckContext, ref) -> list[Check]:
 
 def answer_checks(ref) -> list[Check]:
     """The sympy answers: matched against the reference, or verified."""
-    D = S["Delta"]
     return [
         # Q1a
         scalar_check("theory.q1a.num_pairs", "Q1a_num_pairs", ref.Q1a_num_pairs,

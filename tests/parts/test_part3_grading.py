@@ -8,7 +8,8 @@ import inspect
 import pytest
 
 from graders import assets_dir
-from helpers import auto_max, blank_notebook, grade, lost_items, mutant, solved_notebook
+from helpers import (assert_full_auto_marks, auto_max, blank_notebook, failed_checks, grade, lost_items,
+                     mutant, solved_notebook)
 from reference import part3 as ref
 from test_part3_alternatives import ALTERNATIVE_1, ALTERNATIVE_2
 
@@ -18,26 +19,13 @@ pytestmark = pytest.mark.skipif(not (assets_dir() / "models" / "MANIFEST.json").
                                 reason="the shipped models are not built yet")
 
 
-def failed_checks(result) -> set[str]:
-    return {c.id for item in result.items for c in item.checks if not c.passed}
-
-
 @pytest.fixture(scope="module")
 def reference_result():
     return grade(PART, solved_notebook(PART))
 
 
 def test_reference_scores_full_auto_marks(reference_result):
-    for item in reference_result.items:
-        if item.manual:
-            assert item.status == "manual-pending", item.id
-        else:
-            assert item.score == item.max, (item.id, [(c.id, c.reason, c.detail[:300]) for c in item.checks
-                                                      if not c.passed])
-    assert reference_result.auto_total == auto_max(reference_result) == 17
-    assert not failed_checks(reference_result)
-    summary = reference_result.parts[PART].execution
-    assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None
+    assert_full_auto_marks(reference_result, PART, 17)
 
 
 def test_hidden_checks_are_part_of_the_run(reference_result):

@@ -8,14 +8,11 @@ import inspect
 
 import pytest
 
-from helpers import auto_max, blank_notebook, grade, lost_items, mutant, solved_notebook
+from helpers import (assert_full_auto_marks, blank_notebook, failed_checks, grade, lost_items,
+                     mutant, solved_notebook)
 from reference import part4 as ref
 
 PART = "part4"
-
-
-def failed_checks(result) -> set[str]:
-    return {c.id for item in result.items for c in item.checks if not c.passed}
 
 
 @pytest.fixture(scope="module")
@@ -24,16 +21,7 @@ def reference_result():
 
 
 def test_reference_scores_full_auto_marks(reference_result):
-    for item in reference_result.items:
-        if item.manual:
-            assert item.status == "manual-pending", item.id
-        else:
-            assert item.score == item.max, (item.id, [(c.id, c.reason, c.detail[:300]) for c in item.checks
-                                                      if not c.passed])
-    assert reference_result.auto_total == auto_max(reference_result) == 14
-    assert not failed_checks(reference_result)
-    summary = reference_result.parts[PART].execution
-    assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None
+    assert_full_auto_marks(reference_result, PART, 14)
 
 
 def test_hidden_checks_are_part_of_the_run(reference_result):
