@@ -51,10 +51,16 @@ def plan_seed(hidden_seed, public_only):
     return None if public_only else hidden_seed_from(hidden_seed)
 
 
+#: the asset a TA may replace with --dataset (Part 1 reads it by this relative path)
+DATASET_ASSET = "data/sycophancy_on_nlp_survey.jsonl"
+
+
 def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, verbose_items,
-         ci, junit, summary, fail_under, force=False, scheduler=None):
+         ci, junit, summary, fail_under, force=False, scheduler=None, dataset=None):
     try:
         kwargs = {"rubric_path": rubric_path} if rubric_path else {}
+        if dataset:
+            kwargs["asset_overrides"] = {DATASET_ASSET: dataset}
         chosen = [p.strip() for p in parts.split(",") if p.strip()] or None
         click.echo("Preparing checks and reference values…", err=True)
         plan = prepare(parts=chosen, hidden_seed=hidden_seed, public_only=public_only, **kwargs)
@@ -124,11 +130,14 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
               help="Rubric file (default: the project's rubric.yaml).")
 @click.option("--force", is_flag=True,
               help="Regrade every submission, even those whose stored result is up to date.")
+@click.option("--dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A sycophancy dataset in the schema of Anthropic's sycophancy_on_nlp_survey.jsonl "
+                   "(e.g. the real file) given to Part 1 notebooks instead of the shipped one.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Grade on a Dask distributed cluster (e.g. tcp://host:8786) instead of local workers; "
                    "workers need the grader installed and the same paths (shared file system).")
 @_ci_options
-def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, force, scheduler,
+def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, force, dataset, scheduler,
           ci, junit, summary, fail_under):
     """Grade PATHS: notebooks, a folder of one student's notebooks, or a folder of such folders.
 
@@ -140,7 +149,7 @@ def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, fo
     """
     _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, hidden_seed=hidden_seed, jobs=jobs,
          rubric_path=rubric_path, verbose_items=False, ci=ci, junit=junit, summary=summary, fail_under=fail_under,
-         force=force, scheduler=scheduler)
+         force=force, scheduler=scheduler, dataset=dataset)
 
 
 @main.command()

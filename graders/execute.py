@@ -36,7 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import nbformat
 import zmq
@@ -232,12 +232,16 @@ class NotebookRun:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
-def prepare_workdir(assets: Sequence[str], root: Path | None = None) -> Path:
-    """A fresh folder with copies of the assets the notebook needs (never the reference)."""
+def prepare_workdir(assets: Sequence[str], root: Path | None = None,
+                    overrides: Mapping[str, Path] | None = None) -> Path:
+    """A fresh folder with copies of the assets the notebook needs (never the reference).
+
+    ``overrides`` maps an asset path to a file that replaces it (e.g. a TA's real dataset).
+    """
     workdir = Path(tempfile.mkdtemp(prefix="hw4-kernel-", dir=root))
     source = assets_dir()
     for rel in assets:
-        src = source / rel
+        src = Path((overrides or {}).get(rel) or source / rel)
         dst = workdir / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
@@ -392,7 +396,8 @@ class _Kernel:
 
 def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] = (), limits: Limits = Limits(),
                  workroot: Path | None = None, keep_workdir: bool = False,
-                 provided: ProvidedCells | None = None) -> NotebookRun:
+                 provided: ProvidedCells | None = None,
+                 overrides: Mapping[str, Path] | None = None) -> NotebookRun:
     """Execute the notebook at ``path`` and answer the probes of ``checks``.
 
     ``provided``: the part's provided (locked) cells; changed ones are reported and the originals
@@ -410,7 +415,7 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
                            {p.id: Outcome(p.id, False, error_type="NoAnswer", message=reason) for p in probes})
     cells, origins, changed = restore(list(nb.cells), provided)
     box = _sandbox.current()
-    workdir = prepare_workdir(assets, workroot)
+    workdir = prepare_workdir(assets, workroot, overrides)
     (workdir / ".tmp").mkdir(exist_ok=True)
     try:
         run = _run(nb, cells, origins, checks, probes, workdir, limits, name, started, box,

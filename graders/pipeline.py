@@ -47,6 +47,8 @@ class Plan:
     #: hash of what determines a result besides the submission itself (for resume)
     fingerprint: str = ""
     notes: list[str] = field(default_factory=list)
+    #: asset path → a file that replaces it in every kernel's folder (``hw4 grade --dataset``)
+    asset_overrides: dict[str, Path] = field(default_factory=dict)
 
 
 def hidden_seed_from(value: int | None) -> int | None:
@@ -63,8 +65,12 @@ def hidden_seed_from(value: int | None) -> int | None:
 
 def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | None = None,
             hidden_seed: int | None = None, public_only: bool = False,
-            reference_mode: str | None = None, record_folder: Path | None = None) -> Plan:
-    """Load the rubric, build every check (computing expected values once), validate."""
+            reference_mode: str | None = None, record_folder: Path | None = None,
+            asset_overrides: Mapping[str, Path] | None = None) -> Plan:
+    """Load the rubric, build every check (computing expected values once), validate.
+
+    ``asset_overrides``: asset path → replacement file for the kernels (e.g. the real dataset).
+    """
     rubric = load_rubric(rubric_path)
     specs = all_parts()
     chosen = list(parts) if parts else list(specs)
@@ -95,10 +101,18 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     unique_ids(every)
     if not public_only and set(chosen) == set(specs):
         rubric.validate_checks(c.id for c in every)
+    overrides = {}
+    for rel, path in (asset_overrides or {}).items():
+        path = Path(path)
+        if not path.is_file():
+            raise PlanError(f"{path}: no such file (given to replace {rel})")
+        overrides[rel] = path.resolve()
+    override_hash = "|".join(f"{rel}={hashlib.sha256(p.read_bytes()).hexdigest()}" for rel, p in sorted(overrides.items()))
     fingerprint = hashlib.sha256(
         f"{__version__}|{grader_content_hash()}|{grading_rubric_hash(rubric)}|{public_only}|{seed}|{sorted(chosen)}"
-        .encode()).hexdigest()
-    return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint)
+        f"|{override_hash}".encode()).hexdigest()
+    return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint,
+                asset_overrides=overrides)
 
 
 #: top-level rubric keys that do not change how a notebook is scored (a change does not force a regrade)
@@ -151,7 +165,8 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
         if spec.cell_timeout:
             limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
         runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
-                                  provided=provided_cells(name, assets_dir() / spec.notebook))
+                                  provided=provided_cells(name, assets_dir() / spec.notebook),
+                                  overrides=plan.asset_overrides)
     return runs
 
 

@@ -34,3 +34,20 @@ def test_unknown_part_is_named(tmp_path):
     nb.write_text("{}")
     result = CliRunner().invoke(main, ["grade", str(nb), "--out", str(tmp_path), "--parts", "part9", "--public-only"])
     assert result.exit_code != 0 and "part9" in result.output
+
+
+def test_dataset_override_reaches_the_kernel_folder(tmp_path):
+    from graders.execute import prepare_workdir
+
+    real = tmp_path / "real.jsonl"
+    real.write_text('{"question": "q", "answer_matching_behavior": " (A)", "answer_not_matching_behavior": " (B)"}\n')
+    work = prepare_workdir(["data/sycophancy_on_nlp_survey.jsonl", "data/api_results.json"], tmp_path,
+                           {"data/sycophancy_on_nlp_survey.jsonl": real})
+    assert (work / "data" / "sycophancy_on_nlp_survey.jsonl").read_text() == real.read_text()
+    assert (work / "data" / "api_results.json").stat().st_size > 1000  # the others are the shipped files
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(main, ["grade", str(tmp_path), "--out", str(tmp_path / "o"), "--public-only",
+                                       "--dataset", str(tmp_path / "nope.jsonl")])
+    assert result.exit_code != 0 and "nope.jsonl" in result.output
