@@ -331,16 +331,24 @@ class CaseRule:
 
 # --- filters: validity with the tie and boundary rules ---------------------------------------
 
-def top_k_problem(value: Any, logits: np.ndarray, k: int) -> str | None:
-    """None if ``value`` is a correct ``top_k_filter(logits, k)`` (either tie rule)."""
+def _filtered_logits(value: Any, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """(filtered logits as float64, mask of kept tokens, what is malformed or None) — shared by both filters."""
     a = np.asarray(value, dtype=np.float64)
     if a.shape != logits.shape:
-        return f"should have the shape of logits ([vocab_size]), got {tuple(a.shape)}"
+        return a, a, f"should have the shape of logits ([vocab_size]), got {tuple(a.shape)}"
     if np.isnan(a).any():
-        return "the result contains NaN"
+        return a, a, "the result contains NaN"
     kept = np.isfinite(a)
     if (a[~kept] > 0).any():
-        return "removed tokens should be -inf, not +inf"
+        return a, kept, "removed tokens should be -inf, not +inf"
+    return a, kept, None
+
+
+def top_k_problem(value: Any, logits: np.ndarray, k: int) -> str | None:
+    """None if ``value`` is a correct ``top_k_filter(logits, k)`` (either tie rule)."""
+    a, kept, problem = _filtered_logits(value, logits)
+    if problem:
+        return problem
     lg = logits.astype(np.float64)
     if not np.allclose(a[kept], lg[kept], rtol=1e-6, atol=1e-6):
         return "the kept logits should be returned unchanged"
@@ -372,14 +380,9 @@ def top_p_valid_counts(logits: np.ndarray, p: float, temperature: float, min_kee
 
 def top_p_problem(value: Any, logits: np.ndarray, p: float, temperature: float, min_keep: int) -> str | None:
     """None if ``value`` is a correct ``top_p_filter(logits, p, temperature, min_keep)``."""
-    a = np.asarray(value, dtype=np.float64)
-    if a.shape != logits.shape:
-        return f"should have the shape of logits ([vocab_size]), got {tuple(a.shape)}"
-    if np.isnan(a).any():
-        return "the result contains NaN"
-    kept = np.isfinite(a)
-    if (a[~kept] > 0).any():
-        return "removed tokens should be -inf, not +inf"
+    a, kept, problem = _filtered_logits(value, logits)
+    if problem:
+        return problem
     scaled = logits.astype(np.float64) / temperature
     if not np.allclose(a[kept], scaled[kept], rtol=1e-5, atol=1e-6):
         if np.allclose(a[kept], logits.astype(np.float64)[kept], rtol=1e-5, atol=1e-6):
