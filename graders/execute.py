@@ -397,8 +397,11 @@ class _Kernel:
 def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] = (), limits: Limits = Limits(),
                  workroot: Path | None = None, keep_workdir: bool = False,
                  provided: ProvidedCells | None = None,
-                 overrides: Mapping[str, Path] | None = None) -> NotebookRun:
+                 overrides: Mapping[str, Path] | None = None, deadline: float | None = None) -> NotebookRun:
     """Execute the notebook at ``path`` and answer the probes of ``checks``.
+
+    ``deadline``: ``time.monotonic()`` value by which the submission's whole wall budget
+    (``limits.submission_timeout``: every notebook's cells and every check's calls) runs out.
 
     ``provided``: the part's provided (locked) cells; changed ones are reported and the originals
     run instead (see ``graders.locked``). Raises only ``KernelStartFailed`` (no kernel could be

@@ -155,7 +155,10 @@ def reference_present() -> bool:
 # --- the steps -------------------------------------------------------------------------------
 
 def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) -> dict[str, NotebookRun]:
-    """execute + probe: one kernel per notebook of the submission."""
+    """execute + probe: one kernel per notebook of the submission, all within its wall budget."""
+    import time
+
+    deadline = time.monotonic() + plan.limits.submission_timeout
     runs = {}
     for name, spec in plan.parts.items():
         path = sub.notebooks.get(name)
@@ -166,7 +169,7 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
             limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
         runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
                                   provided=provided_cells(name, assets_dir() / spec.notebook),
-                                  overrides=plan.asset_overrides)
+                                  overrides=plan.asset_overrides, deadline=deadline)
     return runs
 
 
@@ -221,6 +224,7 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
         parts=parts, items=tuple(items), public_only=plan.public_only, grader_version=__version__,
         rubric_hash=plan.rubric.sha256, input_hash=input_hash,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), notes=tuple(sub.problems),
+        incomplete=any(c.grader_error for i in items for c in i.checks),
     )
 
 

@@ -32,6 +32,8 @@ class Verdict:
     detail: str = ""
     #: "error" when the check could not be graded (probe crashed, kernel died…), not merely wrong.
     error: bool = False
+    #: the grader itself failed (a bug, a crashed checker): the result is not final and a rerun retries it
+    grader_error: bool = False
 
     @classmethod
     def ok(cls, detail: str = "") -> "Verdict":
@@ -45,6 +47,11 @@ class Verdict:
     def cannot_grade(cls, reason: str, detail: str = "") -> "Verdict":
         return cls(False, reason, detail, error=True)
 
+    @classmethod
+    def grader_failed(cls, reason: str, detail: str = "") -> "Verdict":
+        """The grader, not the submission, could not judge: never a grade (see ``CheckResult.grader_error``)."""
+        return cls(False, reason, detail, error=True, grader_error=True)
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -57,6 +64,8 @@ class CheckResult:
     detail: str = ""
     public: bool = True
     weight: float = 1.0
+    #: the grader failed on this check (not the student): the submission's result is incomplete
+    grader_error: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,8 @@ class SubmissionResult:
     schema_version: int = SCHEMA_VERSION
     notes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    #: some check ended in a grader error: the totals are not final and a rerun regrades it
+    incomplete: bool = False
 
 
 def to_jsonable(obj: Any) -> Any:

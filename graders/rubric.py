@@ -37,6 +37,10 @@ class Limits:
     processes: int = 512
     file_size_mb: int = 512
     restarts: int = 1
+    #: wall-clock seconds for a whole submission (every notebook's cells and the checks' calls)
+    submission_timeout: float = 1800.0
+    #: size of a sandboxed kernel's writable working folder (a tmpfs), in MB
+    disk_mb: int = 256
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ def score_item(item: Item, results: Mapping[str, CheckResult], *, public_only: b
         if r is None:
             r = CheckResult(cid, False, "error", reason or "this check did not run", weight=weight)
         else:
-            r = CheckResult(r.id, r.passed, r.status, r.reason, r.detail, r.public, weight)
+            r = CheckResult(r.id, r.passed, r.status, r.reason, r.detail, r.public, weight, r.grader_error)
         if public_only and not r.public:
             continue
         checks.append(r)

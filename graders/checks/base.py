@@ -92,14 +92,15 @@ class Check:
         except CannotGrade as exc:
             return Verdict.cannot_grade(str(exc))
         except Exception as exc:  # a grader bug must not take the submission down
-            return Verdict.cannot_grade("the grader could not judge this answer (grader error)",
-                                        f"{type(exc).__name__}: {exc}")
+            return Verdict.grader_failed("the grader could not judge this answer (grader error)",
+                                         f"{type(exc).__name__}: {exc}")
 
     def result(self, outcomes: Mapping[str, Outcome], weight: float = 1.0) -> CheckResult:
         verdict = self.run(outcomes)
         status = "passed" if verdict.passed else ("error" if verdict.error else "failed")
         return CheckResult(id=self.id, passed=verdict.passed, status=status, reason=verdict.reason,
-                           detail=verdict.detail, public=self.public, weight=weight)
+                           detail=verdict.detail, public=self.public, weight=weight,
+                           grader_error=verdict.grader_error)
 
 
 def unique_ids(checks: Sequence[Check]) -> None:
