@@ -16,6 +16,7 @@ Prints the three times and the ratios 1-worker / 2-workers and first grade / unc
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
@@ -50,11 +51,11 @@ def synthetic_examples(folder: Path) -> list[Path]:
     return [student_folder(folder, "00000000_Good", GOOD), student_folder(folder, "99999999_Bad", BAD)]
 
 
-def timed_batch(cls: Path, plan, out: Path, jobs: int, rubric_path: Path | None) -> tuple[float, int, int]:
+def timed_batch(cls: Path, plan, factory, out: Path, jobs: int, rubric_path: Path | None) -> tuple[float, int, int]:
     start = time.perf_counter()
     intake = scan_submissions([cls], plan.parts, unpack_to=out / ".unpacked")
     graded = skipped = 0
-    for event in grade_all(intake.submissions, plan, out, jobs=jobs):
+    for event in grade_all(intake.submissions, plan, out, jobs=jobs, plan_factory=factory):
         if event[1] is None:
             raise SystemExit(f"grader error on {event[0]}:\n{event[2]}")
         skipped += event.skipped
@@ -78,7 +79,7 @@ def main() -> None:
             examples = synthetic_examples(work / "examples")
             from batch_kit import RUBRIC, make_plan
 
-            plan, rubric_path = make_plan(), RUBRIC
+            plan, rubric_path, factory = make_plan(), RUBRIC, functools.partial(make_plan)
         else:
             examples = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
             if not examples:
@@ -89,16 +90,15 @@ def main() -> None:
 
                 have = {nb.name for nb in examples[0].glob("*.ipynb")}
                 parts = [n for n, spec in all_parts().items() if spec.notebook in have]
-            t = time.perf_counter()
-            plan = prepare(parts=parts, hidden_seed=args.hidden_seed)
-            print(f"plan prepared once in {time.perf_counter() - t:.1f} s (parts: {', '.join(plan.parts)})")
+            factory = functools.partial(prepare, parts=parts, hidden_seed=args.hidden_seed)
+            plan = factory()  # each worker process prepares its own checks: that time is in the figures
         cls = work / "class"
         n = make_class(cls, examples, args.copies)
         print(f"{n} submissions ({args.copies} copies of {len(examples)} examples), "
               f"{len(plan.parts)} part(s) each, {os.cpu_count()} CPU(s)")
-        t1, g1, _ = timed_batch(cls, plan, work / "out1", 1, rubric_path)
-        t2, g2, _ = timed_batch(cls, plan, work / "out2", 2, rubric_path)
-        t3, g3, s3 = timed_batch(cls, plan, work / "out2", 2, rubric_path)
+        t1, g1, _ = timed_batch(cls, plan, factory, work / "out1", 1, rubric_path)
+        t2, g2, _ = timed_batch(cls, plan, factory, work / "out2", 2, rubric_path)
+        t3, g3, s3 = timed_batch(cls, plan, factory, work / "out2", 2, rubric_path)
         assert g1 == g2 == n and g3 == 0 and s3 == n, (g1, g2, g3, s3)
         print(f"first grade, 1 worker : {t1:8.2f} s  ({t1 / n:.2f} s per submission)")
         print(f"first grade, 2 workers: {t2:8.2f} s")

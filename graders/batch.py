@@ -1,47 +1,43 @@
-"""Grade many submissions: in this process, in a pool of forked workers, or on a Dask cluster.
+"""Grade many submissions: in this process, in a pool of spawned workers, or on a Dask cluster.
 
-Workers are forked after the ``Plan`` is built, so the plan (checks, expected values) is
-computed once per run and inherited, never pickled. Each submission is graded in isolation:
-anything that goes wrong with one becomes its own result, never the batch's end.
+Each submission is graded in isolation: anything that goes wrong with one becomes its own
+result, never the batch's end.
+
+**Workers.** With more than one submission to grade (or ``jobs`` > 1) and a ``plan_factory`` (a
+picklable callable such as ``functools.partial(prepare, ...)``), submissions are graded by
+``graders.workers.WorkerPool``: spawned processes that each build the plan once, grade one
+submission at a time and are killed and replaced when a submission overruns its budget from
+outside. Without a factory, or for a single submission with ``jobs`` 1, grading happens in this
+process.
 
 **Resume.** Results are the source of truth. A submission whose ``OUT/<id>/result.json`` was
 made from the same notebook bytes and the same plan fingerprint (grader code, reference and
-assets content hash, rubric, hidden seed, parts — see ``pipeline.prepare``) and carries the same
-intake notes is not graded again: its stored result is yielded as is. A killed run therefore
-continues where it stopped, and an unchanged class regrades almost instantly; ``force=True``
-regrades everything.
+assets content hash, rubric, hidden seed, parts — see ``pipeline.prepare``), carries the same
+intake notes and is complete (no grader error) is not graded again: its stored result is
+yielded as is. A killed run therefore continues where it stopped, and an unchanged class
+regrades almost instantly; ``force=True`` regrades everything.
 
 **Dask.** With ``scheduler`` (an address such as ``tcp://host:8786``, or a ``distributed``
 Cluster/Client object) the same per-submission task runs on a Dask distributed cluster instead
-of the local pool. A worker cannot inherit the plan, so it builds it once from ``plan_factory``
-(a picklable callable such as ``functools.partial(prepare, ...)``) and checks that its
+of the local pool. A worker builds the plan once from ``plan_factory`` and checks that its
 fingerprint equals the client's (same code, rubric, assets and seed). Workers must see the
 submissions and the output folder at the same paths (a shared file system), and the factory
-carries the hidden seed to them: use a cluster you trust, with TLS across machines.
+carries the hidden seed to them: use a cluster you trust, with TLS across machines. The budget
+of a submission is enforced inside execution there; no one kills a Dask task from outside.
 """
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
-import os
 import sys
 import threading
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from graders.intake import Intake, Submission
-from graders.pipeline import Plan, grade_submission, submission_hash
+from graders.pipeline import Plan, grade_submission, record, stopped_result, submission_hash
 from graders.results import SubmissionResult, load_submission, write_json_atomic
-from graders.sandbox import die_with_parent
-
-_PLAN: Plan | None = None
-_OUT: Path | None = None
-#: how many times a local pool whose worker process died is restarted for the remaining submissions
-POOL_RESTARTS = 2
 
 
 class Graded(tuple):
@@ -58,15 +54,12 @@ class Graded(tuple):
         return (Graded, (*self, self.skipped))
 
 
-def _grade_with(sub: Submission, plan: Plan, out_dir: Path | None) -> Graded:
+def grade_with(sub: Submission, plan: Plan, out_dir: Path | None) -> Graded:
+    """Grade one submission; a grader bug becomes a ``Graded`` with the error text, never an exception."""
     try:
         return Graded(sub.id, grade_submission(sub, plan, out_dir), "")
     except Exception:  # a grader bug: report it, keep going with the others
         return Graded(sub.id, None, traceback.format_exc(limit=8))
-
-
-def _grade_one(sub: Submission) -> Graded:
-    return _grade_with(sub, _PLAN, _OUT)
 
 
 def expected_input_hash(sub: Submission, plan: Plan) -> str:
@@ -83,7 +76,7 @@ def stored_result(sub: Submission, plan: Plan, out_dir: Path | None) -> Submissi
         expected = expected_input_hash(sub, plan)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if (result.input_hash != expected or tuple(result.notes) != tuple(sub.problems)
+    if (result.incomplete or result.input_hash != expected or tuple(result.notes) != tuple(sub.problems)
             or result.student_id != sub.student_id or result.name != sub.name
             or result.public_only != plan.public_only):
         return None
@@ -106,63 +99,43 @@ def split_done(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, 
 
 
 def grade_all(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, jobs: int = 1,
-              force: bool = False, scheduler: Any = None, plan_factory: Callable[[], Plan] | None = None,
-              on_done: Callable[[str, SubmissionResult | None, str], None] | None = None) -> Iterator[Graded]:
+              force: bool = False, scheduler: Any = None,
+              plan_factory: Callable[[], Plan] | None = None) -> Iterator[Graded]:
     """Yield a ``Graded`` ``(submission id, result or None, grader error text)`` as each finishes.
 
     Up-to-date stored results come first (``.skipped`` True) unless ``force``; see the module
-    docstring for resume and for ``scheduler``/``plan_factory`` (Dask).
+    docstring for the worker pool, resume and ``scheduler``/``plan_factory`` (Dask).
     """
-    global _PLAN, _OUT
     todo, done = split_done(subs, plan, out_dir, force=force)
     for sub in subs:
         if sub.id in done:
-            event = Graded(sub.id, done[sub.id], "", skipped=True)
-            if on_done:
-                on_done(*event)
-            yield event
+            yield Graded(sub.id, done[sub.id], "", skipped=True)
+    if not todo:
+        return
     if scheduler is not None:
         if plan_factory is None:
             raise ValueError("grading on a Dask cluster needs plan_factory (workers build the plan themselves)")
-        source = _grade_dask(todo, plan, out_dir, scheduler, plan_factory)
-    elif jobs <= 1 or len(todo) <= 1:
-        _PLAN, _OUT = plan, out_dir
-        source = (_grade_one(sub) for sub in todo)
+        yield from _grade_dask(todo, plan, out_dir, scheduler, plan_factory)
+    elif plan_factory is not None and (jobs > 1 or len(todo) > 1):
+        from graders.workers import WorkerPool
+
+        def stopped(sub: Submission, seconds: float) -> SubmissionResult:
+            result = stopped_result(sub, plan, f"grading stopped after {seconds:.0f} s: the grader had to stop this "
+                                               "submission (rerun to retry it)",
+                                    input_hash=expected_input_hash(sub, plan))
+            if out_dir is not None:
+                record(result, out_dir)
+            return result
+
+        pool = WorkerPool(jobs, plan_factory, plan.fingerprint, out_dir, budget=plan.limits.submission_timeout,
+                          stopped=stopped)
+        yield from pool.grade(todo)
+    elif jobs > 1:
+        raise ValueError("grading with several workers needs plan_factory (each worker builds the plan itself)")
     else:
-        _PLAN, _OUT = plan, out_dir
-        source = _grade_pool(todo, jobs)
-    for event in source:
-        if on_done:
-            on_done(*event)
-        yield event
-
-
-def _grade_pool(todo: Sequence[Submission], jobs: int) -> Iterator[Graded]:
-    ctx = mp.get_context("fork")
-    remaining = {s.id: s for s in todo}
-    restarts = 0
-    while remaining:
-        broken = False
-        # workers die with this process (kill -9 of a batch leaves no worker grading on, unseen)
-        with ProcessPoolExecutor(max_workers=min(jobs, len(remaining)), mp_context=ctx,
-                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = {pool.submit(_grade_one, s): s for s in remaining.values()}
-            for fut in as_completed(futures):
-                sub = futures[fut]
-                try:
-                    event = fut.result()
-                except BrokenProcessPool:
-                    broken = True
-                    continue
-                remaining.pop(sub.id, None)
-                yield event
-        if broken:
-            restarts += 1
-            if restarts > POOL_RESTARTS:
-                for sub in remaining.values():
-                    yield Graded(sub.id, None, "a grading worker process died (out of memory?) while this "
-                                               "submission was queued or running; rerun to retry it")
-                return
+        dict(plan.checks)  # build the checks now: a rubric or reference problem stops the batch here
+        for sub in todo:
+            yield grade_with(sub, plan, out_dir)
 
 
 # --- Dask --------------------------------------------------------------------------------------
@@ -171,7 +144,8 @@ _WORKER_PLANS: dict[str, Plan] = {}
 _WORKER_LOCK = threading.Lock()
 
 
-def _worker_plan(factory: Callable[[], Plan], fingerprint: str) -> Plan:
+def build_worker_plan(factory: Callable[[], Plan], fingerprint: str) -> Plan:
+    """The plan of this worker process (built once per fingerprint), refused if it differs from the client's."""
     with _WORKER_LOCK:
         plan = _WORKER_PLANS.get(fingerprint)
         if plan is None:
@@ -186,10 +160,10 @@ def _worker_plan(factory: Callable[[], Plan], fingerprint: str) -> Plan:
 def grade_remote(sub: Submission, factory: Callable[[], Plan], fingerprint: str, out_dir: Path | None) -> Graded:
     """The task a Dask worker runs: build (once) or reuse the plan, then grade one submission."""
     try:
-        plan = _worker_plan(factory, fingerprint)
+        plan = build_worker_plan(factory, fingerprint)
     except Exception:
         return Graded(sub.id, None, traceback.format_exc(limit=8))
-    return _grade_with(sub, plan, out_dir)
+    return grade_with(sub, plan, out_dir)
 
 
 def _grade_dask(todo: Sequence[Submission], plan: Plan, out_dir: Path | None, scheduler: Any,
@@ -263,9 +237,11 @@ class Progress:
         sid, result, error = event
         self.done += 1
         self.skipped += bool(getattr(event, "skipped", False))
-        self.errors += result is None
+        self.errors += result is None or result.incomplete
         if result is None:
             self.write(f"{sid}: GRADER ERROR\n{error}")
+        elif result.incomplete:
+            self.write(f"{sid}: incomplete — " + "; ".join(_grader_errors(result)))
         if self._bar is not None:
             if getattr(event, "skipped", False):
                 self._bar.total -= 1  # no time spent: keep it out of the rate
@@ -280,7 +256,8 @@ class Progress:
         left = self.total - self.done
         eta = f"~{elapsed / graded * left:.0f} s left" if graded else "ETA unknown"
         what = "unchanged, kept" if getattr(event, "skipped", False) else \
-            (f"{result.total:g}/{result.max:g}" if result is not None else "grader error")
+            ("grader error" if result is None else "incomplete (grader error)" if result.incomplete
+             else f"{result.total:g}/{result.max:g}")
         print(f"[{self.done}/{self.total}] {sid}: {what}  ({elapsed:.0f} s elapsed, {eta})", file=self.stream,
               flush=True)
 
@@ -295,5 +272,12 @@ class Progress:
         if self._bar is not None:
             self._bar.close()
         graded = self.done - self.skipped
-        return (f"{graded} graded, {self.skipped} unchanged since the last run (kept), {self.errors} grader error(s) "
-                f"in {time.monotonic() - self._start:.0f} s")
+        return (f"{graded} graded, {self.skipped} unchanged since the last run (kept), {self.errors} with grader "
+                f"errors (not final) in {time.monotonic() - self._start:.0f} s")
+
+
+def _grader_errors(result: SubmissionResult, limit: int = 3) -> list[str]:
+    """The first few checks of ``result`` that ended in a grader error, with their TA detail."""
+    found = [f"{c.id}: {c.reason}" + (f" ({c.detail[:200]})" if c.detail else "")
+             for item in result.items for c in item.checks if c.grader_error]
+    return found[:limit] + ([f"… and {len(found) - limit} more"] if len(found) > limit else [])

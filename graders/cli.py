@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -46,6 +47,10 @@ def _ci_options(fn):
     return fn
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def plan_seed(hidden_seed, public_only):
     """The hidden seed a Dask worker needs to rebuild the same plan (None for public checks)."""
     return None if public_only else hidden_seed_from(hidden_seed)
@@ -62,7 +67,6 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
         if dataset:
             kwargs["asset_overrides"] = {DATASET_ASSET: dataset}
         chosen = [p.strip() for p in parts.split(",") if p.strip()] or None
-        click.echo("Preparing checks and reference values…", err=True)
         plan = prepare(parts=chosen, hidden_seed=hidden_seed, public_only=public_only, **kwargs)
         intake = scan_submissions(list(paths), plan.parts, unpack_to=Path(out_dir) / ".unpacked")
         subs = intake.submissions
@@ -75,17 +79,24 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {jobs} worker(s)"
     click.echo(f"Grading {len(subs)} submission(s) {where}…", err=True)
     factory = functools.partial(prepare, parts=chosen, hidden_seed=plan_seed(hidden_seed, public_only),
-                                public_only=public_only, **kwargs) if scheduler else None
+                                public_only=public_only, **kwargs)
     progress = Progress(len(subs))
     results = []
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a batch as cleanly as Ctrl-C
     try:
         for event in grade_all(subs, plan, out_dir, jobs=jobs, force=force, scheduler=scheduler,
                                plan_factory=factory):
             progress.update(event)
             if event[1] is not None:
                 results.append(event[1])
+    except KeyboardInterrupt:
+        progress.close()
+        click.echo(f"Stopped: {progress.done} result(s) kept; rerun the same command to grade the rest.", err=True)
+        sys.exit(130)
     except (OSError, RuntimeError, ValueError) as exc:  # e.g. the Dask scheduler cannot be reached
         raise click.ClickException(f"the batch stopped: {exc} (rerun to resume)") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     click.echo(progress.close(), err=True)
     grader_errors = progress.errors
     if not public_only:
@@ -110,7 +121,8 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
         write_ci_outputs(results, junit=junit, summary=summary,
                          append_summary=Path(step) if step and Path(step) != summary else None)
     if grader_errors:
-        click.echo(f"{grader_errors} submission(s) hit a grader error; see above.", err=True)
+        click.echo(f"{grader_errors} submission(s) with grader errors — not final; rerun to retry them "
+                   "(see above).", err=True)
         sys.exit(2)
     if fail_under is not None and any(r.total < fail_under for r in results):
         click.echo(f"Score below --fail-under {fail_under:g}.", err=True)
@@ -145,7 +157,8 @@ def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, fo
     loose notebooks with that prefix. Prints a table of scores; writes one result.json and feedback
     per submission under --out, then OUT/gradebook.sqlite, grades.csv and items.csv. A rerun skips
     every submission whose result is up to date (same notebooks, grader and rubric), so a killed
-    run resumes where it stopped. Exit status: 0 when grading ran; 2 on a grader error; 1 under --fail-under.
+    run resumes where it stopped. Exit status: 0 when grading ran; 2 when a submission hit a grader error
+    (its result is incomplete, not a grade); 1 under --fail-under.
     """
     _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, hidden_seed=hidden_seed, jobs=jobs,
          rubric_path=rubric_path, verbose_items=False, ci=ci, junit=junit, summary=summary, fail_under=fail_under,

@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS students(student_id TEXT PRIMARY KEY, name TEXT NOT N
 CREATE TABLE IF NOT EXISTS submissions(
     submission_id TEXT PRIMARY KEY, student_id TEXT NOT NULL, name TEXT NOT NULL, kind TEXT, source TEXT,
     file_time TEXT, auto_total REAL NOT NULL, max REAL NOT NULL, manual_pending REAL NOT NULL,
-    public_only INTEGER NOT NULL, grader_version TEXT, rubric_hash TEXT, input_hash TEXT, notes TEXT);
+    public_only INTEGER NOT NULL, grader_version TEXT, rubric_hash TEXT, input_hash TEXT, notes TEXT,
+    incomplete INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS parts(
     submission_id TEXT NOT NULL, part TEXT NOT NULL, auto_score REAL NOT NULL, max REAL NOT NULL, notebook TEXT,
     position INTEGER NOT NULL, PRIMARY KEY(submission_id, part));
@@ -64,7 +65,7 @@ CREATE TABLE IF NOT EXISTS items(
 CREATE TABLE IF NOT EXISTS checks(
     submission_id TEXT NOT NULL, item_id TEXT NOT NULL, check_id TEXT NOT NULL, passed INTEGER NOT NULL,
     status TEXT NOT NULL, reason TEXT, detail TEXT, public INTEGER NOT NULL, weight REAL NOT NULL,
-    PRIMARY KEY(submission_id, item_id, check_id));
+    grader_error INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(submission_id, item_id, check_id));
 CREATE TABLE IF NOT EXISTS manual_scores(
     submission_id TEXT NOT NULL, item_id TEXT NOT NULL, score REAL NOT NULL,
     kind TEXT NOT NULL CHECK(kind IN ('manual', 'override')), reason TEXT NOT NULL DEFAULT '',
@@ -172,8 +173,9 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
         if used is not None:
             conn.execute("DELETE FROM prior_late_days")
             conn.executemany("INSERT INTO prior_late_days VALUES (?, ?)", sorted(used.items()))
-        for table in DERIVED:
-            conn.execute(f"DELETE FROM {table}")
+        for table in DERIVED:  # views of the results: dropped and made anew (so a new column needs no migration)
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+        conn.executescript(SCHEMA)
         stored_times = {r["student_id"]: r["submitted_at"] for r in conn.execute("SELECT * FROM submission_times")}
         stored_used = {r["student_id"]: r["days_used"] for r in conn.execute("SELECT * FROM prior_late_days")}
         for r in results:
@@ -204,10 +206,11 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
 def _insert_result(conn: sqlite3.Connection, r: SubmissionResult, m: Mapping) -> None:
     key = r.student_id or r.submission_id
     conn.execute("INSERT OR REPLACE INTO students VALUES (?, ?)", (key, r.name))
-    conn.execute("INSERT INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+    conn.execute("INSERT INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                  (r.submission_id, r.student_id, r.name, m.get("kind", ""), m.get("source", ""),
                   m.get("file_time", ""), r.auto_total, r.max, r.manual_pending, int(r.public_only),
-                  r.grader_version, r.rubric_hash, r.input_hash, json.dumps(list(r.notes), ensure_ascii=False)))
+                  r.grader_version, r.rubric_hash, r.input_hash, json.dumps(list(r.notes), ensure_ascii=False),
+                  int(r.incomplete)))
     for pos, p in enumerate(r.parts.values()):
         conn.execute("INSERT INTO parts VALUES (?,?,?,?,?,?)", (r.submission_id, p.name, p.score, p.max, p.notebook, pos))
     for pos, it in enumerate(r.items):
@@ -216,9 +219,9 @@ def _insert_result(conn: sqlite3.Connection, r: SubmissionResult, m: Mapping) ->
                      (r.submission_id, it.id, it.part, it.title, auto, it.max,
                       "manual-pending" if it.manual else it.status, int(it.manual), it.reason, pos))
         for c in it.checks:
-            conn.execute("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?,?)",
+            conn.execute("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (r.submission_id, it.id, c.id, int(c.passed), c.status, c.reason, c.detail,
-                          int(c.public), c.weight))
+                          int(c.public), c.weight, int(c.grader_error)))
 
 
 def _late(policy, r: SubmissionResult, m: Mapping, times: Mapping[str, str], used: Mapping[str, int]) -> tuple:
@@ -278,7 +281,7 @@ def grade_rows(conn: sqlite3.Connection) -> tuple[list[str], list[dict]]:
             "prior_used": s["prior_used"] or 0, "free_used": s["free_used"] or 0,
             "charged_days": s["charged_days"] or 0, "penalty_percent": s["penalty_percent"] or 0.0,
             "free_left": s["free_left"], "submitted_at": s["submitted_at"] or "", "time_source": s["time_source"] or "",
-            "notes": json.loads(s["notes"] or "[]")}
+            "notes": json.loads(s["notes"] or "[]"), "incomplete": bool(s["incomplete"])}
     for p in conn.execute("SELECT submission_id, part FROM parts"):
         by_sub[p["submission_id"]]["parts"][p["part"]] = 0.0
     for it in items:
@@ -302,19 +305,30 @@ def export_csvs(out_dir: Path) -> tuple[Path, Path]:
         parts, rows = grade_rows(conn)
         items = item_rows(conn)
     grades = out_dir / "grades.csv"
-    header = ["student_id", "name", "submission_id", *parts, "total", "max", "manual_pending", "late_days",
-              "free_late_days_used", "charged_late_days", "penalty_percent", "final"]
-    _write_csv(grades, header, [[r["student_id"], r["name"], r["submission_id"],
-                                 *(_fmt(r["parts"][p]) if p in r["parts"] else "" for p in parts),
-                                 _fmt(r["total"]), _fmt(r["max"]), _fmt(r["pending"]), r["late_days"],
-                                 r["free_used"], r["charged_days"], _fmt(r["penalty_percent"]), _fmt(r["final"])]
-                                for r in rows])
+    header = ["student_id", "name", "submission_id", "status", *parts, "total", "max", "manual_pending",
+              "late_days", "free_late_days_used", "charged_late_days", "penalty_percent", "final"]
+    _write_csv(grades, header, [_grade_line(r, parts) for r in rows])
     items_csv = out_dir / "items.csv"
     _write_csv(items_csv, ["student_id", "name", "submission_id", "part", "item_id", "title", "score", "max",
                            "status", "reason"],
                [[i["student_id"], i["name"], i["submission_id"], i["part"], i["item_id"], i["title"],
                  _fmt(i["score"]), _fmt(i["max"]), i["status"], i["reason"]] for i in items])
     return grades, items_csv
+
+
+#: grades.csv's status of a submission whose result holds a grader error (no total is shown for it)
+INCOMPLETE = "INCOMPLETE: grader error, not a grade (rerun hw4 grade)"
+
+
+def _grade_line(r: dict, parts: list[str]) -> list:
+    """One grades.csv line; an incomplete result shows its status instead of any score."""
+    if r["incomplete"]:
+        return [r["student_id"], r["name"], r["submission_id"], INCOMPLETE, *([""] * len(parts)), "",
+                _fmt(r["max"]), "", r["late_days"], r["free_used"], r["charged_days"], _fmt(r["penalty_percent"]), ""]
+    return [r["student_id"], r["name"], r["submission_id"], "final" if not r["pending"] else "written answers pending",
+            *(_fmt(r["parts"][p]) if p in r["parts"] else "" for p in parts), _fmt(r["total"]), _fmt(r["max"]),
+            _fmt(r["pending"]), r["late_days"], r["free_used"], r["charged_days"], _fmt(r["penalty_percent"]),
+            _fmt(r["final"])]
 
 
 def _write_csv(path: Path, header: list[str], rows: Iterable[list]) -> None:

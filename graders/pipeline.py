@@ -12,9 +12,11 @@ import datetime as dt
 import functools
 import hashlib
 import os
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Sequence
 
 from graders import __version__, assets_dir
 from graders.checks.base import Check, unique_ids
@@ -35,13 +37,56 @@ class PlanError(ValueError):
     """The grading run cannot start (bad rubric, no hidden seed…): a message for the TA."""
 
 
+class LazyChecks(Mapping):
+    """part → its checks, built (reference values computed) on first use, once.
+
+    A batch that grades in worker processes never needs the checks in the main process: each
+    worker builds its own plan (see ``graders.workers``), so the main process skips the work.
+    """
+
+    def __init__(self, build: Callable[[], dict[str, list[Check]]]):
+        self._build, self._checks, self._lock = build, None, threading.Lock()
+
+    def _get(self) -> dict[str, list[Check]]:
+        with self._lock:
+            if self._checks is None:
+                self._checks = self._build()
+            return self._checks
+
+    def __getitem__(self, part: str) -> list[Check]:
+        return self._get()[part]
+
+    def __iter__(self):
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def _build_checks(specs: Mapping[str, PartSpec], chosen: Sequence[str], ctx: CheckContext,
+                  rubric: Rubric | None) -> dict[str, list[Check]]:
+    """Every check of the chosen parts (none for the others); validated against ``rubric`` if given."""
+    checks: dict[str, list[Check]] = {}
+    for name in specs:
+        built = specs[name].build_checks(ctx) if name in chosen else []
+        if ctx.public_only:
+            built = [c for c in built if c.public]
+        checks[name] = built
+    every = [c for cs in checks.values() for c in cs]
+    unique_ids(every)
+    if rubric is not None:
+        rubric.validate_checks(c.id for c in every)
+    return checks
+
+
 @dataclass
 class Plan:
     """Everything prepared once per run and shared by every submission."""
 
     rubric: Rubric
     parts: dict[str, PartSpec]
-    checks: dict[str, list[Check]]
+    #: part → its checks (a ``LazyChecks`` from ``prepare``: built on first use)
+    checks: Mapping[str, list[Check]]
     public_only: bool
     limits: Limits
     #: hash of what determines a result besides the submission itself (for resume)
@@ -67,7 +112,8 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
             hidden_seed: int | None = None, public_only: bool = False,
             reference_mode: str | None = None, record_folder: Path | None = None,
             asset_overrides: Mapping[str, Path] | None = None) -> Plan:
-    """Load the rubric, build every check (computing expected values once), validate.
+    """Load the rubric, decide the sandbox, and prepare the checks (built, with their expected
+    values, on first use — once per process); the rubric is validated against them then.
 
     ``asset_overrides``: asset path → replacement file for the kernels (e.g. the real dataset).
     """
@@ -81,7 +127,7 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     if not public_only and seed is None:
         raise PlanError("hidden checks need a secret seed: pass --hidden-seed N or set "
                         f"{HIDDEN_SEED_ENV}, or use --public-only for public checks only")
-    try:  # decide the kernel sandbox (and warn if it is rlimits only) once, before workers fork
+    try:  # decide the kernel sandbox (and warn if it is rlimits only) once per grading process
         current_sandbox()
     except SandboxUnavailable as exc:
         raise PlanError(str(exc)) from None
@@ -91,16 +137,8 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
         raise PlanError("the reference solutions are not here (student bundle): only --public-only checks can run")
     ctx = CheckContext(hidden_seed=seed if not public_only else None, public_only=public_only,
                        reference_mode=reference_mode, record_folder=record_folder)
-    checks: dict[str, list[Check]] = {}
-    for name in specs:
-        built = specs[name].build_checks(ctx) if name in chosen else []
-        if public_only:
-            built = [c for c in built if c.public]
-        checks[name] = built
-    every = [c for cs in checks.values() for c in cs]
-    unique_ids(every)
-    if not public_only and set(chosen) == set(specs):
-        rubric.validate_checks(c.id for c in every)
+    validate = not public_only and set(chosen) == set(specs)
+    checks = LazyChecks(functools.partial(_build_checks, specs, chosen, ctx, rubric if validate else None))
     overrides = {}
     for rel, path in (asset_overrides or {}).items():
         path = Path(path)
@@ -229,10 +267,28 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
 
 
 def record(result: SubmissionResult, out_dir: Path) -> Path:
-    """record: ``OUT/<submission-id>/result.json``, atomically."""
-    path = Path(out_dir) / result.submission_id / "result.json"
+    """record + report: the feedback files, then ``OUT/<submission-id>/result.json`` atomically.
+
+    result.json comes last: a result on disk always has its feedback beside it.
+    """
+    from graders.report import write_feedback
+
+    folder = Path(out_dir) / result.submission_id
+    write_feedback(result, folder)
+    path = folder / "result.json"
     save_submission(path, result)
     return path
+
+
+def stopped_result(sub: Submission, plan: Plan, reason: str, *, input_hash: str = "") -> SubmissionResult:
+    """The result of a submission whose grading was stopped from outside (its worker was killed).
+
+    Every check ends in a grader error with ``reason``: the result is incomplete, so it is never
+    taken as a grade and a rerun grades the submission again.
+    """
+    results = {cid: CheckResult(cid, False, "error", reason, grader_error=True)
+               for item in plan.rubric.items for cid in item.checks}
+    return score(sub, {}, results, plan, input_hash=input_hash)
 
 
 def submission_hash(sub: Submission) -> str:
@@ -246,12 +302,9 @@ def submission_hash(sub: Submission) -> str:
 
 def grade_submission(sub: Submission, plan: Plan, out_dir: Path | None = None) -> SubmissionResult:
     """All steps for one submission; never raises for anything the submission contains."""
-    from graders.report import write_feedback
-
     runs = execute_parts(sub, plan)
     results = run_checks(sub, runs, plan)
     result = score(sub, runs, results, plan, input_hash=f"{submission_hash(sub)}:{plan.fingerprint}")
     if out_dir is not None:
         record(result, out_dir)
-        write_feedback(result, Path(out_dir) / result.submission_id)
     return result

@@ -3,8 +3,9 @@
 Equivalence is mathematical, not textual: the student's symbols are mapped by name onto the
 declared ones (so a symbol re-declared without assumptions still counts), then
 ``simplify(answer - expected) == 0`` is tried, and otherwise both are evaluated at random points
-drawn from each symbol's declared range. The work runs in a forked child process with a time
-limit, so an exploding expression fails this check with a reason and never hangs the grader.
+drawn from each symbol's declared range. The work runs in the checker process of
+``graders.checks.isolated`` with a time limit, so an exploding expression fails this check with a
+reason and never hangs the grader.
 
 Example::
 
@@ -12,13 +13,13 @@ Example::
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import random
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import sympy as sp
 
 from graders.checks.base import ValueRule
+from graders.checks.isolated import run_isolated
 from graders.probe.transport import Outcome
 from graders.results import Verdict
 
@@ -39,7 +40,7 @@ def _applied_functions(expr: sp.Basic) -> list:
 def equivalent(actual: sp.Basic, expected: sp.Basic, ranges: Mapping[str, Range], *,
                points: int = 12, seed: int = 0, rtol: float = 1e-6,
                simplify: bool = True) -> tuple[bool, str]:
-    """(equivalent?, reason). Runs in the current process: call via ``run_limited``."""
+    """(equivalent?, reason). Runs in the current process: rules call it through ``run_isolated``."""
     expected_syms = {s.name: s for s in expected.free_symbols if isinstance(s, sp.Symbol)}
     declared = set(ranges) | set(expected_syms)
     unknown = sorted(s.name for s in actual.free_symbols if isinstance(s, sp.Symbol) and s.name not in declared)
@@ -98,38 +99,10 @@ def _assumptions(ranges: Mapping[str, Range], s: sp.Symbol) -> dict:
     return {"positive": True} if lo > 0 else {"real": True}
 
 
-def _child(conn, fn, args, kwargs):
-    try:
-        conn.send(fn(*args, **kwargs))
-    except Exception as exc:  # report, never hang the parent
-        conn.send((False, f"could not be checked ({type(exc).__name__})"))
-    finally:
-        conn.close()
-
-
-def run_limited(fn: Callable[..., tuple[bool, str]], *args, timeout: float = 10.0, **kwargs) -> tuple[bool, str]:
-    """Run ``fn`` in a forked child; (False, reason) if it takes longer than ``timeout`` seconds.
-
-    Only a bool and a string cross back, so nothing is unpickled from student-derived objects.
-    """
-    ctx = mp.get_context("fork")
-    recv, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args, kwargs), daemon=True)
-    proc.start()
-    send.close()
-    try:
-        if recv.poll(timeout):
-            result = recv.recv()
-            ok, reason = result
-            return bool(ok), str(reason)
-        return False, f"took longer than {timeout:g} s to check (simplify your expression)"
-    except EOFError:
-        return False, "could not be checked (the checker crashed)"
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(1)
-        recv.close()
+def _equivalent_values(values: list, expected: sp.Basic, ranges: Mapping[str, Range], points: int, rtol: float,
+                       simplify: bool) -> tuple[bool, str]:
+    """Runs in the checker process (``graders.checks.isolated``)."""
+    return equivalent(values[0], expected, ranges, points=points, rtol=rtol, simplify=simplify)
 
 
 class Symbolic(ValueRule):
@@ -155,6 +128,6 @@ class Symbolic(ValueRule):
             value = sp.nsimplify(value) if isinstance(value, float) else sp.Integer(value)
         if not isinstance(value, sp.Basic):
             return Verdict.fail(f"{self.what} should be a sympy expression, got {outcome.type or type(value).__name__}")
-        ok, reason = run_limited(equivalent, value, self.expected, self.ranges, points=self.points,
-                                 rtol=self.rtol, simplify=self.simplify, timeout=self.timeout)
+        ok, reason = run_isolated(_equivalent_values, [value], timeout=self.timeout,
+                                  args=(self.expected, self.ranges, self.points, self.rtol, self.simplify))
         return Verdict.ok() if ok else Verdict.fail(f"{self.what} {reason}", detail=f"expected {self.expected}")

@@ -16,9 +16,10 @@ A student's answer arrives as a sympy expression rebuilt (unevaluated, from a wh
    when the points disagree or cannot be evaluated, ``simplify(actual - expected) == 0`` gets the
    last word, under its own time limit.
 
-Everything runs inside ``SympyRule``: a forked child process (``graders.checks.symbolic.run_limited``)
-with a wall-clock limit and an address-space limit, and a per-comparison alarm inside it, so a
-hanging or exploding expression fails its check with a reason and never stalls the grader.
+Everything runs inside ``SympyRule``: the checker process of ``graders.checks.isolated`` (started by
+the grader itself, never forked from it) with a wall-clock limit and an address-space limit, and a
+per-comparison alarm inside it, so a hanging or exploding expression fails its check with a reason
+and never stalls the grader.
 
 Verification-style checks (k3 exactly unbiased, k2 equal to KL to second order, pi* stationary for
 the Lagrangian …) are judges written with ``same`` / ``zero`` in ``graders/parts/theory.py``.
@@ -26,7 +27,6 @@ the Lagrangian …) are judges written with ``same`` / ``zero`` in ``graders/par
 from __future__ import annotations
 
 import random
-import resource
 import signal
 import threading
 import zlib
@@ -35,7 +35,7 @@ from typing import Any, Callable, Mapping, Sequence
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from graders.checks.symbolic import run_limited
+from graders.checks.isolated import run_isolated
 from graders.results import Verdict
 
 # ---- the notebook's symbols (same names and assumptions as the locked cell; a test checks) ------
@@ -85,11 +85,9 @@ PI_PHI = softmax(PHI)
 
 DIGITS = 30
 RTOL = 1e-8
-#: seconds allowed for one comparison (evaluation at the points, then simplify) inside the child
+#: seconds allowed for one comparison (evaluation at the points, then simplify) inside the checker
 COMPARE_SECONDS = 8.0
 SIMPLIFY_SECONDS = 4.0
-#: extra address space a judging child may allocate (beyond what the grader already maps)
-CHILD_MEMORY = 1024 ** 3
 
 
 class Problem(Exception):
@@ -353,22 +351,8 @@ def _raise_alarm(signum, frame):
 Judge = Callable[..., "str | None"]
 
 
-def _limit_memory() -> None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
-        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-        limit = vm + CHILD_MEMORY
-        if hard != resource.RLIM_INFINITY:
-            limit = min(limit, hard)
-        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    except (OSError, ValueError, StopIteration):
-        pass
-
-
-def _judge_in_child(judge: Judge, values: list, what: str) -> tuple[bool, str]:
-    """Runs in the forked child: limit memory, judge, report (ok, reason)."""
-    _limit_memory()
+def _judge_in_checker(values: list, judge: Judge, what: str) -> tuple[bool, str]:
+    """Runs in the checker process (``graders.checks.isolated``): judge, report (ok, reason)."""
     try:
         problem = judge(*values)
     except Problem as exc:
@@ -383,10 +367,10 @@ def _judge_in_child(judge: Judge, values: list, what: str) -> tuple[bool, str]:
 
 
 class SympyRule:
-    """A rule whose judge works on sympy answers, run in a forked, time- and memory-limited child.
+    """A rule whose judge works on sympy answers, run in the time- and memory-limited checker process.
 
     ``judge(*values)`` gets the probes' values and returns ``None`` (right) or the reason (wrong);
-    it may raise ``Problem(reason)``. Only ``(bool, str)`` comes back from the child.
+    it may raise ``Problem(reason)``. Only ``(bool, str)`` comes back from the checker.
 
     Example::
 
@@ -406,7 +390,7 @@ class SympyRule:
 
     def run(self, outcomes) -> Verdict:
         values = [outcomes[p].value for p in self.probes]
-        ok, reason = run_limited(_judge_in_child, self.judge, values, self.what, timeout=self.timeout)
+        ok, reason = run_isolated(_judge_in_checker, values, args=(self.judge, self.what), timeout=self.timeout)
         if ok:
             return Verdict.ok()
         if reason.startswith(("took longer than", "could not be checked")):

@@ -138,3 +138,33 @@ def _rebuild(node, counter, depth):
 
 def is_applied_undef(expr) -> bool:
     return isinstance(expr, AppliedUndef)
+
+
+def to_tree(expr) -> dict:
+    """The node tree of a sympy expression the grader holds (the inverse of ``rebuild``).
+
+    Used to hand a student's rebuilt expression to a checker process as data, never as a pickle.
+    """
+    from sympy.core.function import UndefinedFunction
+
+    if isinstance(expr, sp.Symbol):
+        assumptions = {k: v for k, v in expr.assumptions0.items() if v is not None and k in _ASSUMPTIONS}
+        return {"node": "Dummy" if isinstance(expr, sp.Dummy) else "Symbol", "name": expr.name,
+                "assumptions": assumptions}
+    if isinstance(expr, sp.Integer):
+        return {"node": "Integer", "value": str(int(expr))}
+    if isinstance(expr, sp.Rational):
+        return {"node": "Rational", "p": str(int(expr.p)), "q": str(int(expr.q))}
+    if isinstance(expr, sp.Float):
+        return {"node": "Float", "value": str(expr), "precision": int(expr._prec)}
+    if isinstance(expr, AppliedUndef):
+        return {"node": "AppliedUndef", "name": type(expr).__name__, "args": [to_tree(a) for a in expr.args]}
+    if isinstance(expr, UndefinedFunction):
+        return {"node": "UndefinedFunction", "name": expr.__name__}
+    if isinstance(expr, sp.IndexedBase):
+        return {"node": "IndexedBase", "args": [to_tree(expr.label)]}
+    if isinstance(expr, sp.MatrixBase):
+        return {"node": "Matrix", "rows": expr.rows, "cols": expr.cols, "args": [to_tree(x) for x in expr]}
+    if isinstance(expr, sp.Basic) and not expr.args:
+        return {"node": type(expr).__name__}
+    return {"node": type(expr).__name__, "args": [to_tree(a) for a in expr.args]}

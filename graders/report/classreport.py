@@ -62,6 +62,11 @@ def collect(out_dir: Path) -> dict:
         problems = conn.execute("SELECT * FROM intake_problems ORDER BY entry").fetchall()
     if not rows:
         raise GradebookError(f"no graded submissions in the gradebook under {out_dir}: grade first")
+    incomplete = [r for r in rows if r["incomplete"]]  # a grader error is not a grade: kept out of every number
+    rows = [r for r in rows if not r["incomplete"]]
+    skip = {r["submission_id"] for r in incomplete}
+    items = [it for it in items if it["submission_id"] not in skip]
+    checks = [c for c in checks if c["submission_id"] not in skip]
     sums: dict[tuple[str, str], float] = {}
     for it in items:
         sums[(it["submission_id"], it["part"])] = sums.get((it["submission_id"], it["part"]), 0.0) + it["max"]
@@ -100,7 +105,8 @@ def collect(out_dir: Path) -> dict:
     top = max((r["max"] for r in rows), default=0.0)
     return {"parts": parts, "rows": rows, "part_stats": part_stats, "item_order": item_order, "item_meta": meta,
             "item_stats": item_stats, "failing": failing, "total": Stat.of(totals, top),
-            "final": Stat.of(finals, top), "problems": [(p["entry"], p["reason"]) for p in problems]}
+            "final": Stat.of(finals, top), "problems": [(p["entry"], p["reason"]) for p in problems],
+            "incomplete": incomplete}
 
 
 def histogram(values: list[float], top: float, title: str, path: Path) -> Path:
@@ -150,6 +156,11 @@ def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
             f"{_f(data['total'].mean)} / {_f(data['total'].max)} (median {_f(data['total'].median)}); "
             f"mean after late penalties {_f(data['final'].mean)}. Scores include manual scores entered so far; "
             f"{sum(1 for r in data['rows'] if r['pending'])} submission(s) still have written answers to grade.</p>"]
+    if data["incomplete"]:
+        body.append("<h2 class='warn'>Not final: grader errors</h2><p>These submissions hit a grader error; their "
+                    "results are left out of every number below. Rerun <code>hw4 grade</code> to retry them.</p><ul>"
+                    + "".join(f"<li><b>{e(r['submission_id'])}</b> {e(r['name'])}</li>" for r in data["incomplete"])
+                    + "</ul>")
     body.append("<h2>Parts</h2><table><tr><th>part</th><th>n</th><th>mean</th><th>median</th><th>max</th>"
                 "<th>full marks</th></tr>" + "".join(
                     f"<tr><td>{e(p)}</td><td>{s.n}</td><td>{_f(s.mean)}</td><td>{_f(s.median)}</td><td>{_f(s.max)}</td>"

@@ -5,14 +5,17 @@ the course's parts, so batch behaviour is tested on notebooks that run in about 
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
+import time
 import zipfile
 from pathlib import Path
 
 import nbformat
 
-from graders.checks import AllClose, Check
+from graders.checks import AllClose, Check, Property
 from graders.parts.base import PartSpec
 from graders.pipeline import Plan
 from graders.probe.spec import Probe
@@ -48,6 +51,45 @@ def make_plan(parts: tuple[str, ...] = ("alpha", "beta"), salt: str = "") -> Pla
     fp = hashlib.sha256(f"kit|{rubric.sha256}|{sorted(parts)}|{salt}".encode()).hexdigest()
     return Plan(rubric, {p: PARTS[p] for p in parts}, {p: CHECKS[p] if p in parts else [] for p in PARTS},
                 False, LIMITS, fp)
+
+
+# --- a plan whose grader misbehaves on purpose (grader errors, a hung worker) -------------------
+
+#: a student's ``double`` returning this for [0.0] makes the grader's rule raise (a grader bug) …
+GRADER_BUG = -7.0
+#: … and this makes it hang (a stuck worker, killed from outside)
+GRADER_HANG = -9.0
+
+
+def _trap(value) -> str | None:
+    if value == [GRADER_BUG]:
+        raise RuntimeError("a bug in the grader")
+    if value == [GRADER_HANG]:
+        time.sleep(3600)
+    return None if value == [0.0] else f"expected [0.0], got {value}"
+
+
+def marker_student(marker: float) -> dict[str, str]:
+    """Codes whose ``double`` returns ``[marker]`` for ``[0.0]`` (and doubles anything else)."""
+    return {"alpha": f"def double(x):\n    return [{marker}] if x == [0.0] else [2 * v for v in x]",
+            "beta": GOOD["beta"]}
+
+
+def trap_plan(budget: float = 5.0) -> Plan:
+    """``make_plan()`` with check t.zero judged by ``_trap`` and a submission budget of ``budget`` s."""
+    plan = make_plan(salt="trap")
+    alpha = [CHECKS["alpha"][0], Check("t.zero", "alpha", (Probe("z", "double", ([0.0],)),), Property(["z"], _trap))]
+    return dataclasses.replace(plan, checks={**plan.checks, "alpha": alpha},
+                               limits=dataclasses.replace(LIMITS, submission_timeout=budget))
+
+
+def cli_plan(parts: tuple[str, ...] = ("alpha", "beta")):
+    """A stand-in for ``graders.cli.prepare`` (picklable, so spawned grading workers can call it)."""
+    return functools.partial(_prepare_kit, parts)
+
+
+def _prepare_kit(kit_parts: tuple[str, ...], **_options) -> Plan:
+    return make_plan(kit_parts)
 
 
 def notebook(part: str, code: str, *, answer: str | None = "My answer.", meta: bool = True) -> str:

@@ -6,7 +6,7 @@ import csv
 from click.testing import CliRunner
 
 import graders.cli as cli
-from batch_kit import BAD, GOOD, make_plan, student_folder, student_zip, write_fake_batch
+from batch_kit import BAD, GOOD, cli_plan, student_folder, student_zip, write_fake_batch
 
 
 def run(*args):
@@ -14,7 +14,7 @@ def run(*args):
 
 
 def test_grade_resumes_and_writes_the_gradebook(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "prepare", lambda **kw: make_plan(("beta",)))
+    monkeypatch.setattr(cli, "prepare", cli_plan(("beta",)))
     root = tmp_path / "class"
     student_folder(root, "401000001_Ali", {"beta": GOOD["beta"]})
     student_zip(root, "401000002_Sara", {"beta": BAD["beta"]})
@@ -23,7 +23,7 @@ def test_grade_resumes_and_writes_the_gradebook(tmp_path, monkeypatch):
     first = run("grade", root, "--out", out, "--hidden-seed", 1)
     assert first.exit_code == 0, first.output
     assert "intake: notes.txt: not a .zip, a folder or a notebook; not graded" in first.output
-    assert "2 graded, 0 unchanged since the last run (kept), 0 grader error(s)" in first.output
+    assert "2 graded, 0 unchanged since the last run (kept), 0 with grader errors (not final)" in first.output
     assert "401000001_Ali: 60/65" in first.output and "s elapsed" in first.output  # one line each, with an ETA
     rows = {r["student_id"]: r for r in csv.DictReader(open(out / "grades.csv"))}
     assert (rows["401000001"]["beta"], rows["401000002"]["beta"]) == ("60", "0")

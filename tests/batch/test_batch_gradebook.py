@@ -36,8 +36,9 @@ def grades(out):
 
 def test_grades_csv_has_one_row_per_student_with_parts_total_late_days_and_final(batch):
     rows = grades(batch)
-    assert list(read_csv(batch / "grades.csv")[0])[:7] == ["student_id", "name", "submission_id", "alpha", "beta",
-                                                          "total", "max"]
+    assert list(read_csv(batch / "grades.csv")[0])[:8] == ["student_id", "name", "submission_id", "status", "alpha",
+                                                          "beta", "total", "max"]
+    assert rows["401000001"]["status"] == "written answers pending"
     assert {k: rows["401000001"][k] for k in ("alpha", "beta", "total", "manual_pending", "late_days", "final")} == \
         {"alpha": "30", "beta": "60", "total": "90", "manual_pending": "10", "late_days": "0", "final": "90"}
     assert rows["401000002"]["total"] == "20"

@@ -36,7 +36,8 @@ def make_class(root: Path) -> Path:
 def grade_batch(root: Path, out: Path, *, jobs: int = 1, force: bool = False) -> list[Graded]:
     plan = make_plan()
     intake = scan_submissions([root], plan.parts, unpack_to=out / ".unpacked")
-    events = list(grade_all(intake.submissions, plan, out, jobs=jobs, force=force))
+    events = list(grade_all(intake.submissions, plan, out, jobs=jobs, force=force,
+                            plan_factory=functools.partial(make_plan)))
     write_manifest(out, intake)
     gradebook.build(out, rubric_path=HERE / "fixtures" / "rubric_small.yaml")
     return events

@@ -1,0 +1,88 @@
+"""The checker process of graders.checks.isolated: time limits that work in any grading process."""
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import pytest
+import sympy as sp
+
+from graders.checks import Check
+from graders.checks.isolated import CheckerUnavailable, run_isolated
+from graders.checks.symbolic import Symbolic
+from graders.probe.plain import to_plain
+from graders.probe.spec import read_global
+from graders.probe.transport import Decoder, KernelArray, Opaque, Outcome, Record
+
+
+def _same(values, expected):
+    return values[0] == expected, "differs"
+
+
+def _slow(values):
+    time.sleep(600)
+    return True, ""
+
+
+def _buggy(values):
+    raise KeyError("a bug in a judge")
+
+
+def _kind(values):
+    return True, type(values[0]).__name__
+
+
+def test_values_cross_as_data_and_come_back_equal():
+    x, y = sp.symbols("x y", positive=True)
+    f = sp.Function("pi")
+    array = KernelArray.__new__(KernelArray, (2,), dtype=float)
+    array[:] = [1.5, float("nan")]
+    array.source = "torch.Tensor"
+    value = {"e": sp.exp(x) / (1 + f(y)) - sp.Rational(1, 3) * sp.sqrt(2), "f": sp.Float("0.1", 30), "m": sp.ImmutableMatrix([[x, 1]]),
+             "t": (1, "a", None), "a": array, "r": Record("Row", {"p": 0.5}), "o": Opaque("mod.Thing")}
+    back = Decoder(None).decode(to_plain(value))
+    for key in ("f", "m", "t", "r", "o"):
+        assert back[key] == value[key], key
+    assert sp.simplify(back["e"] - value["e"]) == 0  # rebuilt unevaluated, the same mathematics
+    assert Decoder(None).decode(to_plain(back))["e"] == back["e"]  # what a kernel sent crosses unchanged
+    assert back["a"].source == "torch.Tensor" and back["a"][0] == 1.5 and back["a"][1] != back["a"][1]
+    assert run_isolated(_same, [value["e"]], args=(value["e"],)) == (True, "differs")
+
+
+def test_a_judgement_over_time_is_stopped_and_the_next_one_runs():
+    assert run_isolated(_slow, [1], timeout=1) == (False, "took longer than 1 s to check (simplify your expression)")
+    assert run_isolated(_kind, [sp.Symbol("z")]) == (True, "Symbol")
+
+
+def test_a_bug_in_a_judge_is_a_grader_error_not_a_grade():
+    with pytest.raises(CheckerUnavailable, match="KeyError"):
+        run_isolated(_buggy, [1])
+    check = Check("t.sym", "theory", (read_global("p", "ANSWER"),), _BuggyRule())
+    result = check.result({"p": Outcome("p", True, value=sp.Symbol("z"))})
+    assert result.status == "error" and result.grader_error
+
+
+class _BuggyRule:
+    def run(self, outcomes):
+        from graders.checks.isolated import run_isolated
+
+        return run_isolated(_buggy, [outcomes["p"].value])
+
+
+def _symbolic_in_a_daemon(queue):
+    x = sp.Symbol("x", real=True)
+    rule = Symbolic("p", sp.exp(x) - 1)
+    verdict = rule.run({"p": Outcome("p", True, value=sp.exp(x) - sp.Integer(1))})
+    queue.put((verdict.passed, verdict.error))
+
+
+def test_symbolic_checks_work_inside_a_daemonic_process():
+    """A Dask nanny runs tasks in a daemonic process, which may not have multiprocessing children."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_symbolic_in_a_daemon, args=(queue,), daemon=True)
+    proc.start()
+    try:
+        assert queue.get(timeout=300) == (True, False)
+    finally:
+        proc.join(30)
