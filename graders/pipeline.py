@@ -25,7 +25,7 @@ from graders.sandbox import current as current_sandbox
 from graders.intake import Submission
 from graders.parts import all_parts
 from graders.parts.base import CheckContext, PartSpec
-from graders.results import CheckResult, PartResult, SubmissionResult, save_submission
+from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission
 from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
 
 HIDDEN_SEED_ENV = "HW4_HIDDEN_SEED"
@@ -245,13 +245,16 @@ def submission_hash(sub: Submission) -> str:
 
 
 def grade_submission(sub: Submission, plan: Plan, out_dir: Path | None = None) -> SubmissionResult:
-    """All steps for one submission; never raises for anything the submission contains."""
+    """All steps for one submission; never raises for anything the submission contains.
+
+    The result is made valid UTF-8 here, once, before anything is written or returned.
+    """
     from graders.report import write_feedback
 
     runs = execute_parts(sub, plan)
     results = run_checks(sub, runs, plan)
-    result = score(sub, runs, results, plan, input_hash=f"{submission_hash(sub)}:{plan.fingerprint}")
-    if out_dir is not None:
-        record(result, out_dir)
+    result = sanitised(score(sub, runs, results, plan, input_hash=f"{submission_hash(sub)}:{plan.fingerprint}"))
+    if out_dir is not None:  # result.json last: a result without its feedback never exists, a resume redoes it
         write_feedback(result, Path(out_dir) / result.submission_id)
+        record(result, out_dir)
     return result
