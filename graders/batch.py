@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterator, Sequence
 from graders.intake import Intake, Submission
 from graders.pipeline import Plan, grade_submission, record, stopped_result, submission_hash
 from graders.results import SubmissionResult, load_submission, write_json_atomic
+from graders.text import for_terminal
 
 
 class Graded(tuple):
@@ -238,10 +239,11 @@ class Progress:
         self.done += 1
         self.skipped += bool(getattr(event, "skipped", False))
         self.errors += result is None or result.incomplete
+        shown = for_terminal(sid)
         if result is None:
-            self.write(f"{sid}: GRADER ERROR\n{error}")
+            self.write(f"{shown}: GRADER ERROR\n" + "\n".join(for_terminal(line, 1000) for line in error.splitlines()))
         elif result.incomplete:
-            self.write(f"{sid}: incomplete — " + "; ".join(_grader_errors(result)))
+            self.write(f"{shown}: incomplete — " + for_terminal("; ".join(_grader_errors(result)), 2000))
         if self._bar is not None:
             if getattr(event, "skipped", False):
                 self._bar.total -= 1  # no time spent: keep it out of the rate
@@ -249,7 +251,7 @@ class Progress:
             else:
                 self._bar.update(1)
             if result is not None:
-                self._bar.set_postfix_str(f"{sid} {result.total:g}/{result.max:g}", refresh=False)
+                self._bar.set_postfix_str(f"{shown} {result.total:g}/{result.max:g}", refresh=False)
             return
         graded = self.done - self.skipped
         elapsed = time.monotonic() - self._start
@@ -258,7 +260,7 @@ class Progress:
         what = "unchanged, kept" if getattr(event, "skipped", False) else \
             ("grader error" if result is None else "incomplete (grader error)" if result.incomplete
              else f"{result.total:g}/{result.max:g}")
-        print(f"[{self.done}/{self.total}] {sid}: {what}  ({elapsed:.0f} s elapsed, {eta})", file=self.stream,
+        print(f"[{self.done}/{self.total}] {shown}: {what}  ({elapsed:.0f} s elapsed, {eta})", file=self.stream,
               flush=True)
 
     def write(self, text: str) -> None:

@@ -19,6 +19,7 @@ from graders.batch import Progress, grade_all, write_manifest
 from graders.intake import scan_submissions
 from graders.pipeline import PlanError, hidden_seed_from, prepare
 from graders.rubric import RubricError
+from graders.text import for_terminal
 
 
 def _fmt(x: float) -> str:
@@ -73,7 +74,7 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
     except (PlanError, RubricError, FileNotFoundError) as exc:
         raise click.ClickException(str(exc)) from None
     for entry, reason in intake.rejected:
-        click.echo(f"intake: {entry}: {reason}", err=True)
+        click.echo(for_terminal(f"intake: {entry}: {reason}", 1000), err=True)
     if not subs:
         raise click.ClickException("no submissions found under " + ", ".join(map(str, paths)))
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {jobs} worker(s)"
@@ -210,17 +211,17 @@ def release(out, force):
 
 
 def _print_items(r) -> None:
-    click.echo(f"\n{r.submission_id}")
+    click.echo(f"\n{for_terminal(r.submission_id)}")
     for it in r.items:
         mark = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ",
                 "manual-pending": "TA  ", "manual": "TA  "}.get(it.status, "    ")
-        click.echo(f"  {mark} {it.title}: {_fmt(it.score)}/{_fmt(it.max)}")
+        click.echo(f"  {mark} {for_terminal(it.title)}: {_fmt(it.score)}/{_fmt(it.max)}")
         if it.status not in ("passed", "manual-pending", "manual"):
             for c in it.checks:
                 if not c.passed:
-                    click.echo(f"         - {c.reason}")
+                    click.echo(f"         - {for_terminal(c.reason, 1000)}")
             if not it.checks and it.reason:
-                click.echo(f"         - {it.reason}")
+                click.echo(f"         - {for_terminal(it.reason, 1000)}")
 
 
 def _print_table(results) -> None:
@@ -228,7 +229,8 @@ def _print_table(results) -> None:
         return
     part_names = list(dict.fromkeys(p for r in results for p in r.parts))
     header = ["submission", *part_names, "total", "pending"]
-    table = [header] + [[r.submission_id, *(_fmt(r.parts[p].score) if p in r.parts else "-" for p in part_names),
+    table = [header] + [[for_terminal(r.submission_id),
+                         *(_fmt(r.parts[p].score) if p in r.parts else "-" for p in part_names),
                          f"{_fmt(r.total)}/{_fmt(r.max)}", _fmt(r.manual_pending)] for r in results]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
@@ -264,9 +266,9 @@ def gradebook_export(out_dir, times_csv, days_used_csv, rubric_path):
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     for line in book.unreadable:
-        click.echo(f"unreadable result: {line}", err=True)
+        click.echo(for_terminal(f"unreadable result: {line}", 1000), err=True)
     for line in book.warnings:
-        click.echo(f"warning: {line}", err=True)
+        click.echo(for_terminal(f"warning: {line}", 1000), err=True)
     click.echo(f"{book.submissions} submission(s): {book.grades_csv}, {book.items_csv}")
 
 

@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from graders.latedays import LateCharge, LatePolicyError, policy_from_rubric, read_days_used, read_submission_times
-from graders.results import SubmissionResult, load_submission, write_json_atomic
+from graders.results import SubmissionResult, load_submission, sanitised, write_json_atomic
 from graders.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
+from graders.text import clean_data, csv_cell, escaped, from_csv_cell, valid_utf8
 
 DB_NAME = "gradebook.sqlite"
 ANSWER_PLACEHOLDER = "_Write your answer here._"
@@ -118,10 +119,20 @@ def _now() -> str:
 
 
 def _manifest(out_dir: Path) -> dict:
+    """``OUT/intake.json`` in its expected shape ({} if unusable). Paths in it keep a name's undecodable
+    bytes (as surrogate escapes, to open the files): pass it through ``clean_data`` before storing it.
+    """
     try:
-        return json.loads((Path(out_dir) / "intake.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads((Path(out_dir) / "intake.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
         return {}
+    if not isinstance(data, dict):
+        return {}
+    subs = data.get("submissions")
+    data["submissions"] = {k: v for k, v in subs.items() if isinstance(v, dict)} if isinstance(subs, dict) else {}
+    rejected = data.get("rejected")
+    data["rejected"] = [x for x in rejected if isinstance(x, dict)] if isinstance(rejected, list) else []
+    return data
 
 
 def rubric_path_for(out_dir: Path, rubric_path: Path | None = None) -> Path:
@@ -129,18 +140,63 @@ def rubric_path_for(out_dir: Path, rubric_path: Path | None = None) -> Path:
     if rubric_path:
         return Path(rubric_path)
     recorded = _manifest(out_dir).get("rubric")
-    return Path(recorded) if recorded and Path(recorded).is_file() else DEFAULT_RUBRIC
+    return Path(recorded) if isinstance(recorded, str) and recorded and Path(recorded).is_file() else DEFAULT_RUBRIC
 
 
 def load_results(out_dir: Path) -> tuple[list[SubmissionResult], list[str]]:
-    """Every ``OUT/<id>/result.json`` (sorted by id) and the ones that could not be read."""
-    results, bad = [], []
+    """Every ``OUT/<id>/result.json`` (sorted by id), as valid UTF-8, and why others could not be used.
+
+    Results are ours, but any file may sit in OUT: one that cannot be read, has wrong types or
+    repeats another's submission id is listed, never a crash.
+    """
+    results, bad, seen = [], [], {}
     for path in sorted(Path(out_dir).glob("*/result.json")):
+        where = escaped(path.parent.name)
         try:
-            results.append(load_submission(path))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            bad.append(f"{path.parent.name}: {type(exc).__name__}: {exc}")
+            r = sanitised(load_submission(path))
+        except Exception as exc:  # any file: bad JSON, bad bytes, wrong shape, too deep
+            bad.append(f"{where}: {type(exc).__name__}: {escaped(valid_utf8(str(exc)))[:300]}")
+            continue
+        problem = malformed(r)
+        if not problem and r.submission_id in seen:
+            problem = f"the submission id {r.submission_id} is also that of {seen[r.submission_id]}/result.json"
+        if problem:
+            bad.append(f"{where}: {escaped(problem)}")
+            continue
+        seen[r.submission_id] = where
+        results.append(r)
     return results, bad
+
+
+def malformed(r: SubmissionResult) -> str:
+    """Why a result read from disk cannot go into the gradebook ('' when it can): types the tables need."""
+    def num(*xs):
+        return all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in xs)
+
+    def txt(*xs):
+        return all(isinstance(x, str) for x in xs)
+
+    def flag(*xs):
+        return all(isinstance(x, bool) for x in xs)
+
+    if not (txt(r.submission_id, r.student_id, r.name, r.grader_version, r.rubric_hash, r.input_hash)
+            and num(r.total, r.max, r.auto_total, r.manual_pending) and flag(r.public_only)
+            and isinstance(r.parts, dict) and txt(*r.notes)):
+        return "a top-level field has the wrong type"
+    if not all(isinstance(p.name, str) and txt(p.notebook) and num(p.score, p.max) for p in r.parts.values()):
+        return "a part has a field of the wrong type"
+    if len({p.name for p in r.parts.values()}) != len(r.parts):
+        return "a part appears twice"
+    ids = [it.id for it in r.items]
+    if len(set(ids)) != len(ids):
+        return "an item appears twice"
+    for it in r.items:
+        if not (txt(it.id, it.part, it.title, it.status, it.reason) and num(it.score, it.max) and flag(it.manual)):
+            return "an item has a field of the wrong type"
+        if not all(txt(c.id, c.status, c.reason, c.detail) and num(c.weight) and flag(c.passed, c.public)
+                   for c in it.checks):
+            return "a check has a field of the wrong type"
+    return ""
 
 
 # --- build -----------------------------------------------------------------------------------
@@ -163,7 +219,7 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
     except (RubricError, LatePolicyError) as exc:
         raise GradebookError(str(exc)) from None
     results, summary.unreadable = load_results(out_dir)
-    manifest = _manifest(out_dir)
+    manifest = clean_data(_manifest(out_dir))
     msubs = manifest.get("submissions", {})
     with closing(connect(out_dir)) as conn, conn:
         if times is not None:
@@ -184,7 +240,7 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
             conn.execute("INSERT INTO late_days VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (r.submission_id, r.student_id, *late))
         conn.executemany("INSERT INTO intake_problems VALUES (?, ?)",
-                         [(x.get("entry", ""), x.get("reason", "")) for x in manifest.get("rejected", [])])
+                         [(str(x.get("entry", "")), str(x.get("reason", ""))) for x in manifest.get("rejected", [])])
         known = {r.student_id for r in results}
         for sid in sorted(set(stored_times) - known):
             summary.warnings.append(f"submission time given for {sid}, who has no graded submission")
@@ -207,8 +263,8 @@ def _insert_result(conn: sqlite3.Connection, r: SubmissionResult, m: Mapping) ->
     key = r.student_id or r.submission_id
     conn.execute("INSERT OR REPLACE INTO students VALUES (?, ?)", (key, r.name))
     conn.execute("INSERT INTO submissions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                 (r.submission_id, r.student_id, r.name, m.get("kind", ""), m.get("source", ""),
-                  m.get("file_time", ""), r.auto_total, r.max, r.manual_pending, int(r.public_only),
+                 (r.submission_id, r.student_id, r.name, str(m.get("kind", "")), str(m.get("source", "")),
+                  str(m.get("file_time", "")), r.auto_total, r.max, r.manual_pending, int(r.public_only),
                   r.grader_version, r.rubric_hash, r.input_hash, json.dumps(list(r.notes), ensure_ascii=False),
                   int(r.incomplete)))
     for pos, p in enumerate(r.parts.values()):
@@ -224,12 +280,21 @@ def _insert_result(conn: sqlite3.Connection, r: SubmissionResult, m: Mapping) ->
                           int(c.public), c.weight, int(c.grader_error)))
 
 
+def _iso_time(value) -> dt.datetime | None:
+    """An ISO 8601 time with its zone from intake.json, or None when there is none (or it is not one)."""
+    try:
+        when = dt.datetime.fromisoformat(value) if isinstance(value, str) and value else None
+    except ValueError:
+        return None
+    return when if when is not None and when.tzinfo is not None else None
+
+
 def _late(policy, r: SubmissionResult, m: Mapping, times: Mapping[str, str], used: Mapping[str, int]) -> tuple:
     prior = int(used.get(r.student_id, 0))
     if r.student_id in times:
         when, source = dt.datetime.fromisoformat(times[r.student_id]), "platform"
-    elif m.get("file_time"):
-        when, source = dt.datetime.fromisoformat(m["file_time"]), "file time"
+    elif _iso_time(m.get("file_time")):
+        when, source = _iso_time(m.get("file_time")), "file time"
     else:
         when, source = None, "unknown"
     if policy is None:
@@ -331,11 +396,18 @@ def _grade_line(r: dict, parts: list[str]) -> list:
             _fmt(r["final"])]
 
 
+#: columns of our CSVs that hold text (from a submission or a TA): neutralised against formula injection
+TEXT_COLUMNS = {"student_id", "name", "submission_id", "part", "item_id", "title", "status", "reason", "comment",
+                "override_reason", "answer"}
+
+
 def _write_csv(path: Path, header: list[str], rows: Iterable[list]) -> None:
+    """Write a CSV atomically; cells of ``TEXT_COLUMNS`` pass through ``text.csv_cell`` (OWASP CSV injection)."""
+    text = [h in TEXT_COLUMNS for h in header]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows([csv_cell(v) if t else v for v, t in zip(row, text)] for row in rows)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(buf.getvalue(), encoding="utf-8")
     tmp.replace(path)
@@ -430,21 +502,22 @@ def export_manual(out_dir: Path) -> list[Path]:
     titles: dict[str, str] = {}
     prose: dict[str, set[str]] = {}
     for it in items:
-        nb = msubs.get(it["submission_id"], {}).get("notebooks", {}).get(it["part"])
-        if not nb:
+        nbs = msubs.get(it["submission_id"], {}).get("notebooks")
+        nb = nbs.get(it["part"]) if isinstance(nbs, dict) else None
+        if not isinstance(nb, str) or not nb:
             answer = f"(no notebook for {it['part']} was submitted)"
         elif not Path(nb).is_file():
-            answer = f"(the notebook {nb} is no longer there)"
+            answer = f"(the notebook {escaped(nb)} is no longer there)"
         else:
             if it["part"] not in prose:
                 prose[it["part"]] = assignment_prose(it["part"])
             text = answers_for(Path(nb), it["item_id"], prose=prose[it["part"]])
             if text is None:
-                answer = f"(no answer cell for {it['item_id']} in {Path(nb).name})"
+                answer = f"(no answer cell for {it['item_id']} in {escaped(Path(nb).name)})"
             elif not text.strip() or text.strip() == ANSWER_PLACEHOLDER:
                 answer = "(not answered)"
             else:
-                answer = text
+                answer = valid_utf8(text)
         e = entries.get((it["submission_id"], it["item_id"]))
         titles[it["item_id"]] = it["title"] or it["item_id"]
         sheets.setdefault(it["item_id"], []).append(
@@ -493,8 +566,8 @@ def import_manual(out_dir: Path, csv_path: Path, *, grader: str = "") -> ImportS
         with open(csv_path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             header = [h.strip() for h in (reader.fieldnames or [])]
-            rows = [{(k or "").strip(): (v or "").strip() if isinstance(v, str) else v for k, v in r.items()}
-                    for r in reader]
+            rows = [{(k or "").strip(): from_csv_cell((v or "").strip()) if isinstance(v, str) else v
+                     for k, v in r.items()} for r in reader]
     except OSError as exc:
         raise GradebookError(f"cannot read {csv_path}: {exc.strerror}") from None
     except (csv.Error, UnicodeDecodeError) as exc:

@@ -13,6 +13,11 @@ graded when it is a zip, a folder or a notebook (with a note on its result) and 
 ``Intake.rejected`` too; anything else (a PDF, a symlink, a stray file) is listed there with the
 reason it was not graded. Only dot-files (``.DS_Store``…) are ignored.
 
+Every entry gets a submission id of its own, safe as a folder name (``text.safe_component`` of
+its decoded name): names that are not UTF-8 are decoded with a stated fallback (``text``), and
+entries that would share an id (``X/`` and ``X.zip``, names equal up to case) are each graded
+under ``X~kind`` with a note (``_assign_ids``) — never merged, dropped or unpacked into one folder.
+
 Zips are opened by ``safe_extract``: an entry that would land outside the target folder (zip
 slip) or an archive over the file-count or size caps (zip bomb; sizes are counted while writing,
 not trusted from the header) refuses the whole archive; symlink entries are skipped, never
@@ -27,12 +32,14 @@ from __future__ import annotations
 
 import atexit
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import shutil
 import stat
 import tempfile
+import unicodedata
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,6 +47,7 @@ from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
 from graders.parts.base import PartSpec
+from graders.text import decode_fs_name, decode_zip_name, escaped, name_bytes, safe_component
 
 NAME_RULE = re.compile(r"^(?P<sid>[0-9]{5,12})_(?P<name>[^/\\]+)$")
 #: files of a class folder that are neither graded nor reported
@@ -133,9 +141,10 @@ def collect_notebooks(sub: Submission, files: Sequence[Path], parts: Mapping[str
     for nb in sorted(files):
         part = match_part(nb, parts)
         if part is None:
-            sub.problems.append(f"{nb.name}: not recognised as any part of the homework (ignored)")
+            sub.problems.append(f"{escaped(nb.name)}: not recognised as any part of the homework (ignored)")
         elif part in sub.notebooks:
-            sub.problems.append(f"{nb.name}: a second notebook for {part} (graded {sub.notebooks[part].name} instead)")
+            sub.problems.append(f"{escaped(nb.name)}: a second notebook for {part} "
+                                f"(graded {escaped(sub.notebooks[part].name)} instead)")
         else:
             sub.notebooks[part] = nb
     if lone:
@@ -155,7 +164,7 @@ def _walk_notebooks(folder: Path) -> tuple[list[Path], list[str]]:
         rootp = Path(root)
         for d in list(dirs):
             if (rootp / d).is_symlink():
-                notes.append(f"{(rootp / d).relative_to(folder)}: a symbolic link, not followed")
+                notes.append(f"{escaped(str((rootp / d).relative_to(folder)))}: a symbolic link, not followed")
                 dirs.remove(d)
             elif d == ".ipynb_checkpoints" or d == "__MACOSX":
                 dirs.remove(d)
@@ -165,7 +174,7 @@ def _walk_notebooks(folder: Path) -> tuple[list[Path], list[str]]:
             if not f.lower().endswith(".ipynb"):
                 continue
             if p.is_symlink():
-                notes.append(f"{p.relative_to(folder)}: a symbolic link, not followed (skipped)")
+                notes.append(f"{escaped(str(p.relative_to(folder)))}: a symbolic link, not followed (skipped)")
             elif p.is_file():
                 found.append(p)
     return sorted(found), notes
@@ -192,12 +201,23 @@ def _mtime_iso(paths: Sequence[Path]) -> str:
 def _safe_member_path(name: str) -> PurePosixPath:
     """The relative path a zip member may be written to; ``UnsafeArchive`` if it could escape."""
     if "\x00" in name:
-        raise UnsafeArchive(f"entry {name!r} has a NUL byte in its name")
+        raise UnsafeArchive(f"entry '{escaped(name)}' has a NUL byte in its name")
     norm = name.replace("\\", "/")
     rel = PurePosixPath(norm)
     if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm) or ".." in rel.parts:
-        raise UnsafeArchive(f"entry {name!r} would be written outside the submission folder (zip slip)")
+        raise UnsafeArchive(f"entry '{escaped(name)}' would be written outside the submission folder (zip slip)")
     return PurePosixPath(*[p for p in rel.parts if p not in ("", ".")])
+
+
+def member_name(info: zipfile.ZipInfo) -> tuple[str, str]:
+    """``(name, how it was decoded)`` of a zip member: as flagged UTF-8, else UTF-8, cp1256 or cp437."""
+    if info.flag_bits & 0x800:
+        return info.orig_filename, "utf-8"
+    try:
+        raw = info.orig_filename.encode("cp437")  # zipfile decoded the raw bytes as cp437: undo it
+    except UnicodeEncodeError:  # a name zipfile did not decode itself
+        return info.orig_filename, "utf-8"
+    return decode_zip_name(raw)
 
 
 def safe_extract(archive: Path, dest: Path, *, limits: UnzipLimits = UnzipLimits(),
@@ -206,7 +226,8 @@ def safe_extract(archive: Path, dest: Path, *, limits: UnzipLimits = UnzipLimits
 
     Raises ``UnsafeArchive`` (with a reason a student can read) for a corrupt archive, an entry
     that would escape ``dest``, or more files or bytes than ``limits`` allow; ``dest`` is then
-    removed. Symlink entries are skipped and reported; only files ending in ``suffixes`` are written.
+    removed. Symlink entries are skipped and reported; only files ending in ``suffixes`` are written,
+    each under its decoded name (``member_name``) made safe as a file name.
     """
     dest = Path(dest)
     if dest.exists():
@@ -219,7 +240,7 @@ def safe_extract(archive: Path, dest: Path, *, limits: UnzipLimits = UnzipLimits
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, OSError) as exc:
         shutil.rmtree(dest, ignore_errors=True)
-        raise UnsafeArchive(f"the archive could not be read ({type(exc).__name__}: {exc})") from None
+        raise UnsafeArchive(f"the archive could not be read ({type(exc).__name__}: {escaped(str(exc))})") from None
     except Exception as exc:  # zlib.error and friends: a corrupt stream
         shutil.rmtree(dest, ignore_errors=True)
         raise UnsafeArchive(f"the archive is corrupt ({type(exc).__name__})") from None
@@ -239,32 +260,36 @@ def _extract(archive: Path, dest: Path, limits: UnzipLimits, suffixes: tuple[str
         if declared > limits.max_bytes:
             raise UnsafeArchive(f"it would unpack to {declared / 2**20:.1f} MB; at most "
                                 f"{limits.max_bytes / 2**20:.0f} MB are accepted (zip bomb guard)")
-        rels = [_safe_member_path(i.filename) for i in infos]  # refuse before writing anything
+        names = [member_name(i) for i in infos]
+        rels = [_safe_member_path(name) for name, _ in names]  # refuse before writing anything
         written = 0
-        for info, rel in zip(infos, rels):
+        for info, (name, how), rel in zip(infos, names, rels):
+            shown = escaped(name)
             if info.is_dir() or not rel.parts:
                 continue
             if stat.S_ISLNK(info.external_attr >> 16):
-                notes.append(f"{info.filename}: a symbolic link, not followed (skipped)")
+                notes.append(f"{shown}: a symbolic link, not followed (skipped)")
                 continue
             if rel.parts[0] == "__MACOSX" or ".ipynb_checkpoints" in rel.parts or rel.name.startswith("._"):
                 continue
             if not rel.name.lower().endswith(suffixes):
                 if rel.name.lower().endswith((".zip", ".rar", ".7z", ".tar", ".gz")):
-                    notes.append(f"{info.filename}: an archive inside the archive is not opened")
+                    notes.append(f"{shown}: an archive inside the archive is not opened")
                 continue
             if info.flag_bits & 0x1:
-                notes.append(f"{info.filename}: encrypted, cannot be read (skipped)")
+                notes.append(f"{shown}: encrypted, cannot be read (skipped)")
                 continue
-            target = dest.joinpath(*rel.parts)
+            target = dest.joinpath(*(safe_component(p) for p in rel.parts))
             if not target.resolve().is_relative_to(dest.resolve()):
-                raise UnsafeArchive(f"entry {info.filename!r} would be written outside the submission folder (zip slip)")
+                raise UnsafeArchive(f"entry '{shown}' would be written outside the submission folder (zip slip)")
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
                 out = open(target, "xb")
             except FileExistsError:
-                notes.append(f"{info.filename}: appears twice in the archive (the first copy is used)")
+                notes.append(f"{shown}: appears twice in the archive (the first copy is used)")
                 continue
+            if how != "utf-8":
+                notes.append(f"{shown}: the archive does not mark this name as UTF-8; it was read as {how}")
             with out, zf.open(info) as src:
                 while chunk := src.read(1 << 20):
                     written += len(chunk)
@@ -278,17 +303,65 @@ def _extract(archive: Path, dest: Path, limits: UnzipLimits, suffixes: tuple[str
 # --- scanning --------------------------------------------------------------------------------
 
 class _Unpacker:
-    """Where zips are unpacked: a given folder, or a temporary one removed at exit."""
+    """Where zips are unpacked: a given folder, or a temporary one removed at exit; one folder per entry."""
 
     def __init__(self, root: Path | None):
         self._root = Path(root) if root is not None else None
+        self._claimed: set[str] = set()
 
     def folder(self, sub_id: str) -> Path:
         if self._root is None:
             self._root = Path(tempfile.mkdtemp(prefix="hw4-unpacked-"))
             atexit.register(shutil.rmtree, self._root, True)
-        safe = re.sub(r"[^\w.\-]", "_", sub_id)
-        return self._root / (safe if safe.strip(".") and not safe.startswith(".") else "_" + safe)
+        key = _folded(sub_id)  # ids are folder-safe and unique up to case (``_assign_ids``)
+        if key in self._claimed or "/" in sub_id or sub_id.startswith("."):
+            raise RuntimeError(f"the unpack folder {sub_id!r} is not one entry's own (a grader bug)")
+        self._claimed.add(key)
+        return self._root / sub_id
+
+
+@dataclass
+class _Entry:
+    """One thing to grade, before its submission id is final (see ``_assign_ids``)."""
+
+    path: Path
+    #: "zip", "folder", "notebook" or "notebooks" (one student's loose notebooks: ``path`` is the class folder)
+    kind: str
+    #: the entry's name as a TA sees it (undecodable bytes and control characters escaped)
+    label: str
+    #: the id it asks for: its decoded name, made safe as a folder name
+    base: str
+    #: (student number, name) by the naming rule, or None when the name breaks it
+    parsed: tuple[str, str] | None
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    lone: bool = False
+    id: str = ""
+
+
+def _folded(name: str) -> str:
+    """Names that one file system may treat as the same (letter case, Unicode normal form) fold alike."""
+    return unicodedata.normalize("NFC", name).casefold()
+
+
+def _named_entry(path: Path, kind: str, raw_name: str, *, lone: bool = False) -> _Entry:
+    """An entry named ``raw_name`` (a name from the file system, any bytes) decoded with a stated fallback."""
+    text, how = decode_fs_name(raw_name)
+    label = escaped(path.name or raw_name)
+    notes = [_decoding_note(label, text, how)] if how != "utf-8" else []
+    base = safe_component(text)
+    return _Entry(path, kind, label, base, parse_name(base), notes=notes, lone=lone,
+                  files=[path] if kind == "notebook" else [])
+
+
+def _decoding_note(label: str, text: str, how: str) -> str:
+    """What a TA and the student read about a name that is not UTF-8 (``text.decode_fs_name``)."""
+    read = f"cp1256: {escaped(text)}" if how == "cp1256" else f"{escaped(text)} (bytes that are not text were replaced)"
+    return f"the name '{label}' is not valid UTF-8; it was read as {read}"
+
+
+def _folder_entry(path: Path) -> _Entry:
+    return _named_entry(path, "folder", Path(os.path.abspath(path)).name)
 
 
 def find_submissions(paths: Sequence[Path], parts: Mapping[str, PartSpec], *,
@@ -301,23 +374,29 @@ def scan_submissions(paths: Sequence[Path], parts: Mapping[str, PartSpec], *,
                      unpack_to: Path | None = None, limits: UnzipLimits = UnzipLimits()) -> Intake:
     """Every submission under ``paths`` and every entry that was not taken as given.
 
-    Zips are unpacked under ``unpack_to/<submission id>`` (default: a temporary folder).
+    Each entry gets its own submission id (``_assign_ids``), safe as a folder name; zips are
+    unpacked under ``unpack_to/<submission id>`` (default: a temporary folder), one folder per entry.
     Raises ``FileNotFoundError`` only for a PATH that does not exist.
     """
     intake = Intake()
-    unpacker = _Unpacker(unpack_to)
+    entries: list[_Entry] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or folder")
+            raise FileNotFoundError(f"{escaped(str(path))}: no such file or folder")
         if path.is_file() and path.suffix.lower() == ".zip":
-            intake.submissions.append(_from_zip(path, parts, unpacker, limits))
+            entries.append(_named_entry(path, "zip", path.stem))
         elif path.is_file():
-            intake.submissions.append(_single(path, [path], parts, lone=True))
+            entries.append(_named_entry(path, "notebook", path.stem, lone=True))
         elif _is_class_folder(path):
-            _scan_class(path, parts, unpacker, limits, intake)
+            entries += _class_entries(path, parts, intake)
         else:
-            intake.submissions.append(_from_folder(path, parts))
+            entries.append(_folder_entry(path))
+    entries = _once_each(entries)
+    intake.rejected = list(dict.fromkeys(intake.rejected))
+    _assign_ids(entries, intake)
+    unpacker = _Unpacker(unpack_to)
+    intake.submissions = sorted((_submission(e, parts, unpacker, limits) for e in entries), key=lambda s: s.id)
     counts = Counter(s.student_id for s in intake.submissions if s.student_id)
     for sub in intake.submissions:
         if counts[sub.student_id] > 1:
@@ -339,43 +418,60 @@ def _is_class_folder(path: Path) -> bool:
     return not any(p.suffix.lower() == ".ipynb" and p.is_file() for p in entries)
 
 
-def _scan_class(folder: Path, parts: Mapping[str, PartSpec], unpacker: _Unpacker, limits: UnzipLimits,
-                intake: Intake) -> None:
+def _class_entries(folder: Path, parts: Mapping[str, PartSpec], intake: Intake) -> list[_Entry]:
+    """One entry per student entry of a class folder; what cannot be graded goes to ``intake.rejected``."""
+    entries: list[_Entry] = []
     loose: dict[str, list[Path]] = {}
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith(".") or entry.name in IGNORED_NAMES:
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.name in IGNORED_NAMES:
             continue
-        named = parse_name(entry.stem if entry.is_file() else entry.name)
-        if entry.is_symlink():
-            intake.rejected.append((entry.name, "a symbolic link; symlinks are not followed"))
-        elif entry.is_dir():
-            if not named:
-                intake.rejected.append((entry.name, "folder name breaks the rule {STD_Number}_{Name}; graded with a note"))
-            intake.submissions.append(_from_folder(entry, parts))
-        elif entry.suffix.lower() == ".zip":
-            if not named:
-                intake.rejected.append((entry.name, "zip name breaks the rule {STD_Number}_{Name}; graded with a note"))
-            intake.submissions.append(_from_zip(entry, parts, unpacker, limits))
-        elif entry.suffix.lower() == ".ipynb":
-            if named:
-                loose.setdefault(named[0], []).append(entry)
-            else:
-                intake.rejected.append((entry.name, "notebook name does not start with {STD_Number}_{Name}; "
-                                                    "graded alone with a note"))
-                intake.submissions.append(_single(entry, [entry], parts, lone=False))
+        label = escaped(path.name)
+        if path.is_symlink():
+            intake.rejected.append((label, "a symbolic link; symlinks are not followed"))
+            continue
+        if path.is_dir():
+            entry = _named_entry(path, "folder", path.name)
+        elif path.suffix.lower() == ".zip":
+            entry = _named_entry(path, "zip", path.stem)
+        elif path.suffix.lower() == ".ipynb":
+            entry = _named_entry(path, "notebook", path.stem)
+            if entry.parsed:
+                loose.setdefault(entry.parsed[0], []).append(path)
+                continue
         else:
-            intake.rejected.append((entry.name, "not a .zip, a folder or a notebook; not graded"))
+            intake.rejected.append((label, "not a .zip, a folder or a notebook; not graded"))
+            continue
+        if not entry.parsed:
+            what = {"folder": "folder name breaks the rule {STD_Number}_{Name}; graded with a note",
+                    "zip": "zip name breaks the rule {STD_Number}_{Name}; graded with a note",
+                    "notebook": "notebook name does not start with {STD_Number}_{Name}; graded alone with a note"}
+            intake.rejected.append((label, what[entry.kind]))
+        elif entry.notes:
+            intake.rejected.append((label, "name is not valid UTF-8; graded with a note"))
+        entries.append(entry)
     for sid, files in sorted(loose.items()):
-        name = _loose_name(sid, files, parts)
-        sub = Submission(id=f"{sid}_{name}" if name else sid, student_id=sid, name=name, source=folder,
-                         kind="notebooks", file_time=_mtime_iso(files))
-        intake.submissions.append(collect_notebooks(sub, files, parts))
-    intake.submissions.sort(key=lambda s: s.id)
+        entries.append(_loose_entry(folder, sid, files, parts, intake))
+    return entries
 
 
-def _loose_name(sid: str, files: Sequence[Path], parts: Mapping[str, PartSpec]) -> str:
+def _loose_entry(folder: Path, sid: str, files: list[Path], parts: Mapping[str, PartSpec], intake: Intake) -> _Entry:
+    """One student's loose notebooks (``{sid}_{Name}_<part>.ipynb``) as one entry."""
+    stems, notes = [], []
+    for f in files:
+        text, how = decode_fs_name(f.stem)
+        stems.append(text)
+        if how != "utf-8":
+            notes.append(_decoding_note(escaped(f.name), text, how))
+            intake.rejected.append((escaped(f.name), "name is not valid UTF-8; graded with a note"))
+    name = safe_component(_loose_name(sid, stems, parts))
+    base = safe_component(f"{sid}_{name}" if name else sid)
+    label = f"{escaped(folder.name)}/{sid}_*.ipynb"
+    return _Entry(folder, "notebooks", label, base, (sid, name), files=list(files), notes=notes)
+
+
+def _loose_name(sid: str, stems: Sequence[str], parts: Mapping[str, PartSpec]) -> str:
     """The ``{Name}`` shared by one student's loose notebooks (their part labels removed)."""
-    rests = [f.stem[len(sid) + 1:] for f in files]
+    rests = [s[len(sid) + 1:] for s in stems]
     if len(rests) > 1:
         split = [r.split("_") for r in rests]
         common = []
@@ -394,40 +490,72 @@ def _loose_name(sid: str, files: Sequence[Path], parts: Mapping[str, PartSpec]) 
     return rest
 
 
-def _from_folder(path: Path, parts: Mapping[str, PartSpec]) -> Submission:
-    files, notes = _walk_notebooks(path)
-    sub = _single(path, files, parts, lone=False)
-    sub.kind = "folder"
-    sub.problems[:0] = notes
-    sub.file_time = _mtime_iso(files) or _mtime_iso([path])
-    return sub
+def _once_each(entries: Sequence[_Entry]) -> list[_Entry]:
+    """``entries`` without repeats (a PATH given twice, or given and inside a class folder given too)."""
+    seen, unique = set(), []
+    for e in entries:
+        key = (e.kind, os.path.abspath(e.path), tuple(sorted(map(str, e.files))))
+        if key not in seen:
+            seen.add(key)
+            unique.append(e)
+    return unique
 
 
-def _from_zip(path: Path, parts: Mapping[str, PartSpec], unpacker: _Unpacker, limits: UnzipLimits) -> Submission:
-    base = path.stem
-    parsed = parse_name(base)
-    sid, name = parsed if parsed else ("", base)
-    sub = Submission(id=base, student_id=sid, name=name, source=path, kind="zip", file_time=_mtime_iso([path]))
-    if not parsed:
-        sub.problems.append(f"{path.name!r} does not follow the naming rule {{STD_Number}}_{{Name}}")
-    target = unpacker.folder(base)
-    try:
-        notes = safe_extract(path, target, limits=limits)
-    except UnsafeArchive as exc:
-        sub.problems.append(f"{path.name} was refused: {exc}")
-        sub.scope = tuple(parts)
-        return sub
-    files, more = _walk_notebooks(target)
-    sub.problems += notes + more
-    return collect_notebooks(sub, files, parts)
+def _assign_ids(entries: Sequence[_Entry], intake: Intake) -> None:
+    """Give every entry a submission id of its own.
+
+    An entry asks for ``base``; entries whose bases one file system could confuse (``X`` and
+    ``X.zip``; names equal up to letter case or Unicode form; two names sanitised alike) are never
+    merged or dropped: each is graded under ``base~kind`` (``~kind-<hash of its path>`` when two
+    are of one kind) with a note naming the others, and each is listed as an intake problem.
+    """
+    groups: dict[str, list[_Entry]] = {}
+    for e in entries:
+        groups.setdefault(_folded(e.base), []).append(e)
+    for same in groups.values():
+        if len(same) == 1:
+            same[0].id = same[0].base
+            continue
+        kinds = Counter(e.kind for e in same)
+        for e in same:
+            e.id = f"{e.base}~{e.kind}" if kinds[e.kind] == 1 else f"{e.base}~{e.kind}-{_path_digest(e)}"
+        for e in same:
+            others = ", ".join(f"'{o.label}'" for o in same if o is not e)
+            e.notes.append(f"'{e.label}' and {others} map to the same submission id {e.base}: none is dropped, "
+                           f"this one is graded as {e.id}; remove the entries that do not count and regrade")
+            intake.rejected.append((e.label, f"another entry maps to the same submission id {e.base}; "
+                                             f"graded as {e.id} with a note"))
 
 
-def _single(path: Path, files: Sequence[Path], parts: Mapping[str, PartSpec], *, lone: bool | None = None) -> Submission:
-    base = path.stem if path.is_file() else path.name
-    parsed = parse_name(base)
-    sid, name = parsed if parsed else ("", base)
-    sub = Submission(id=base, student_id=sid, name=name, source=path,
-                     kind="notebook" if path.is_file() else "folder", file_time=_mtime_iso(list(files) or [path]))
-    if not parsed:
-        sub.problems.append(f"{base!r} does not follow the naming rule {{STD_Number}}_{{Name}}")
-    return collect_notebooks(sub, files, parts, lone=path.is_file() if lone is None else lone)
+def _path_digest(e: _Entry) -> str:
+    key = name_bytes(os.path.abspath(e.path)) + b"\0" + "\0".join(sorted(map(str, e.files))).encode(
+        "utf-8", "surrogateescape")
+    return hashlib.sha256(key).hexdigest()[:8]
+
+
+def _submission(e: _Entry, parts: Mapping[str, PartSpec], unpacker: _Unpacker, limits: UnzipLimits) -> Submission:
+    """The submission of one entry under its final id: notebooks found (a zip unpacked) and matched to parts."""
+    sid, name = e.parsed or ("", e.base)
+    sub = Submission(id=e.id, student_id=sid, name=name, source=e.path, kind=e.kind)
+    if not e.parsed:
+        sub.problems.append(f"'{e.label}' does not follow the naming rule {{STD_Number}}_{{Name}}")
+    sub.problems += e.notes
+    if e.kind == "zip":
+        sub.file_time = _mtime_iso([e.path])
+        target = unpacker.folder(e.id)
+        try:
+            notes = safe_extract(e.path, target, limits=limits)
+        except UnsafeArchive as exc:
+            sub.problems.append(f"{e.label} was refused: {exc}")
+            sub.scope = tuple(parts)
+            return sub
+        files, more = _walk_notebooks(target)
+        sub.problems += notes + more
+        return collect_notebooks(sub, files, parts)
+    if e.kind == "folder":
+        files, notes = _walk_notebooks(e.path)
+        sub.problems += notes
+        sub.file_time = _mtime_iso(files) or _mtime_iso([e.path])
+        return collect_notebooks(sub, files, parts)
+    sub.file_time = _mtime_iso(e.files)
+    return collect_notebooks(sub, e.files, parts, lone=e.lone)

@@ -27,7 +27,7 @@ from graders.sandbox import current as current_sandbox
 from graders.intake import Submission
 from graders.parts import all_parts
 from graders.parts.base import CheckContext, PartSpec
-from graders.results import CheckResult, PartResult, SubmissionResult, save_submission
+from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission
 from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
 
 HIDDEN_SEED_ENV = "HW4_HIDDEN_SEED"
@@ -256,14 +256,14 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
     total = round(sum(i.score for i in items), 6)
     auto_total = round(sum(i.score for i in items if not i.manual), 6)
     pending = round(sum(i.max for i in items if i.status == "manual-pending"), 6)
-    return SubmissionResult(
+    return sanitised(SubmissionResult(  # the one boundary: every string of a result is valid UTF-8
         submission_id=sub.id, student_id=sub.student_id, name=sub.name, total=total,
         max=round(sum(p.max for p in parts.values()), 6), auto_total=auto_total, manual_pending=pending,
         parts=parts, items=tuple(items), public_only=plan.public_only, grader_version=__version__,
         rubric_hash=plan.rubric.sha256, input_hash=input_hash,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), notes=tuple(sub.problems),
         incomplete=any(c.grader_error for i in items for c in i.checks),
-    )
+    ))
 
 
 def record(result: SubmissionResult, out_dir: Path) -> Path:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from graders.text import clean_data
+
 SCHEMA_VERSION = 1
 
 CheckStatus = Literal["passed", "failed", "error"]
@@ -187,6 +189,15 @@ def submission_from_dict(data: dict) -> SubmissionResult:
     d["items"] = tuple(items)
     d["notes"] = tuple(d.get("notes", ()))
     return SubmissionResult(**d)
+
+
+def sanitised(result: SubmissionResult) -> SubmissionResult:
+    """``result`` with every string valid UTF-8 (lone surrogates from a kernel replaced by U+FFFD).
+
+    Applied once, where a result is made (``pipeline.grade_submission``), so that its JSON, its
+    feedback, the gradebook's sqlite and CSV rows and the terminal all get encodable text.
+    """
+    return submission_from_dict(clean_data(to_jsonable(result)))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
