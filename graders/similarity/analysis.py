@@ -71,14 +71,19 @@ class Pair:
 
 @dataclass(frozen=True)
 class Compared:
-    """One unit of the class: how many submissions have it and how many pairs were scored."""
+    """One unit of the class: the fingerprints of each submission that has it (after boilerplate and
+    common ones; a side below the minimum is not scored), the pairs scored and listed."""
 
     part: str
     kind: str
     unit: str
-    submissions: int
+    sizes: dict[str, int]
     pairs: int
     flagged: int
+
+    @property
+    def submissions(self) -> int:
+        return len(self.sizes)
 
 
 @dataclass
@@ -153,6 +158,8 @@ def analyse(out_dir: Path, *, parts: Sequence[str] | None = None, threshold: flo
 
     if not 0 < threshold <= 1:
         raise SimilarityError(f"the threshold must be in (0, 1], got {threshold}")
+    if not 0 < common_share <= 1:
+        raise SimilarityError(f"the common share must be in (0, 1], got {common_share}")
     for name, value in (("k", k), ("window", window), ("shingle", shingle)):
         if value < 1:
             raise SimilarityError(f"{name} must be at least 1, got {value}")
@@ -219,4 +226,4 @@ def _score_unit(analysis: Analysis, scores: dict, part: str, kind: str, name: st
         analysis.texts[(part, name, a)] = unit_a.text
         analysis.texts[(part, name, b)] = unit_b.text
     scores[kind].append(values)
-    analysis.compared.append(Compared(part, kind, name, len(members), result.scored, flagged))
+    analysis.compared.append(Compared(part, kind, name, result.sizes, result.scored, flagged))

@@ -198,3 +198,34 @@ def write(analysis: Analysis, folder: Path) -> Written:
     tmp.write_text(page(analysis, histogram_name=png.name), encoding="utf-8")
     tmp.replace(path)
     return Written(path, table, png)
+
+
+def class_report_section(out_dir: Path, *, top: int = 10) -> str:
+    """The "Similarity" section of ``hw4 report``: runs the analysis with its defaults, writes
+    ``OUT/similarity/`` and returns HTML with the most similar pairs and a link to the full page.
+
+    A class that cannot be compared (or a failure here) costs this section only, never the report.
+    """
+    from graders.similarity.analysis import SimilarityError, analyse
+
+    head = "<h2>Similarity (to be looked at by a person)</h2>"
+    try:
+        analysis = analyse(out_dir)
+        written = write(analysis, Path(out_dir) / "similarity")
+    except SimilarityError as exc:
+        return f"{head}<p>Not computed: {html.escape(printable(exc))}</p>"
+    except Exception as exc:  # noqa: BLE001 - the rest of the class report must still be written
+        return f"{head}<p>Not computed: {html.escape(type(exc).__name__)}: {html.escape(printable(exc))[:300]}</p>"
+    groups = by_pair(analysis)
+    link = f"<a href='../{written.html.parent.name}/{written.html.name}'>the similarity report</a>"
+    if not groups:
+        return (f"{head}<p>No pair of submissions scores {analysis.settings.threshold:g} or more on any graded "
+                f"function or written answer ({link}, with the histogram of pair scores).</p>")
+    rows = "".join(f"<tr><td>{_who(analysis, a)}</td><td>{_who(analysis, b)}</td><td>{units[0].score:.0%}</td>"
+                   f"<td>{html.escape(', '.join(printable(p.unit) for p in units[:6]))}"
+                   f"{' …' if len(units) > 6 else ''}</td></tr>" for (a, b), units in groups[:top])
+    return (f"{head}<p>{len(groups)} pair(s) of submissions score {analysis.settings.threshold:g} or more on at "
+            f"least one graded function or written answer; the shared passages are side by side in {link} "
+            f"(and {written.csv.name}). A score says where to look, not what happened.</p>"
+            f"<table><tr><th>submission</th><th>submission</th><th>highest</th><th>units</th></tr>{rows}</table>"
+            + (f"<p class='n'>…and {len(groups) - top} more pair(s).</p>" if len(groups) > top else ""))

@@ -218,7 +218,11 @@ def notebook_units(cells: list, template: Template, *, answer_text) -> NotebookU
         out.units[name] = Unit(template.part, "code", name, "\n\n".join(texts))
     for item in template.answer_items:
         text = answer_text(cells, item)
-        if text is None or not text.strip():
+        if text is None:
+            continue
+        # the placeholder (or any other cell text of the assignment) left in an answer cell is not an answer
+        text = "\n\n".join(chunk for chunk in text.split("\n\n") if chunk.strip() not in template.prose)
+        if not text.strip():
             continue
         if len(text) > MAX_CELL_CHARS:
             out.problems.append(f"{template.part}: the answer {item} has over {MAX_CELL_CHARS:,} characters; "

@@ -25,6 +25,7 @@ import inspect
 import io
 import json
 import re
+import sys
 import tokenize
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import nbformat
 
 from graders.parts import all_parts
 from graders.similarity.tokens import bound_names
-from helpers import blank_notebook, mutant, solved_notebook
+from helpers import ROOT, blank_notebook, mutant, solved_notebook
 
 REF, COPY, ALT, ALT2 = "401000001_Ref", "401000002_Copy", "401000003_Alt", "401000004_Alt2"
 HELPER, INLINER, BLANK, BLANK2 = "401000005_Helper", "401000006_Inliner", "401000007_Blank", "401000008_Blank2"
@@ -236,6 +237,9 @@ def greedy_sampling(logits, beams):
 
 
 def _alternative_notebooks() -> dict[str, dict[str, Path]]:
+    parts_tests = str(ROOT / "tests" / "parts")  # the grading tests hold the alternative solutions
+    if parts_tests not in sys.path:
+        sys.path.append(parts_tests)
     import test_part1_grading as t1
     import test_part2_grading as t2
     import test_part3_grading as t3
