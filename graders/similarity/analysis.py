@@ -202,6 +202,7 @@ def analyse(out_dir: Path, *, parts: Sequence[str] | None = None, threshold: flo
             _score_unit(analysis, scores, part, kind, name, units[name])
     analysis.scores = {kind: np.concatenate(found) for kind, found in scores.items()}
     analysis.flagged.sort(key=lambda p: (-p.score, -p.shared, p.part, p.unit, p.a, p.b))
+    analysis.problems.sort(key=lambda problem: problem[0])
     return analysis
 
 

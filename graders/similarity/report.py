@@ -118,7 +118,7 @@ def by_pair(analysis: Analysis) -> list[tuple[tuple[str, str], list[Pair]]]:
     return sorted(groups.items(), key=lambda g: (-g[1][0].score, -len(g[1]), g[0]))
 
 
-def _who(analysis: Analysis, sid: str) -> str:
+def _who(sid: str) -> str:
     return html.escape(printable(sid))
 
 
@@ -156,7 +156,7 @@ def page(analysis: Analysis, *, histogram_name: str = "histogram.png", detailed:
         for n, ((a, b), units) in enumerate(groups):
             links = ", ".join(f"<a href='#{anchor[(p.part, p.unit, p.a, p.b)]}'>{e(p.part)} · {e(printable(p.unit))} {p.score:.0%}</a>"
                               for p in units)
-            rows.append(f"<tr><td>{n + 1}</td><td>{_who(analysis, a)}</td><td>{_who(analysis, b)}</td>"
+            rows.append(f"<tr><td>{n + 1}</td><td>{_who(a)}</td><td>{_who(b)}</td>"
                         f"<td>{units[0].score:.0%}</td><td>{len(units)}</td><td>{links}</td></tr>")
         body.append("<h2>Pairs at or above the threshold</h2><table><tr><th>#</th><th>submission</th>"
                     "<th>submission</th><th>highest</th><th>units</th><th>which</th></tr>" + "".join(rows) + "</table>")
@@ -167,18 +167,18 @@ def page(analysis: Analysis, *, histogram_name: str = "histogram.png", detailed:
         if shown >= detailed:
             body.append(f"<p class='n'>The side-by-side view stops after {detailed} units; pairs.csv lists them all.</p>")
             break
-        body.append(f"<h2>{_who(analysis, a)} ↔ {_who(analysis, b)}</h2>")
+        body.append(f"<h2>{_who(a)} ↔ {_who(b)}</h2>")
         for p in units[:max(0, detailed - shown)]:
             shown += 1
             text_a = analysis.texts.get((p.part, p.unit, p.a), "")
             text_b = analysis.texts.get((p.part, p.unit, p.b), "")
             body.append(f"<h3 id='{anchor[(p.part, p.unit, p.a, p.b)]}'>{e(p.part)} · {e(printable(p.unit))} ({e(p.kind)}): {p.score:.0%} "
                         f"<span class='n'>({p.shared} shared fingerprints of {p.size_a} and {p.size_b})</span></h3>"
-                        f"<div class='sides'><div><b>{_who(analysis, p.a)}</b><pre>{_marked(text_a, p.spans_a)}</pre>"
-                        f"</div><div><b>{_who(analysis, p.b)}</b><pre>{_marked(text_b, p.spans_b)}</pre></div></div>")
+                        f"<div class='sides'><div><b>{_who(p.a)}</b><pre>{_marked(text_a, p.spans_a)}</pre>"
+                        f"</div><div><b>{_who(p.b)}</b><pre>{_marked(text_b, p.spans_b)}</pre></div></div>")
     if analysis.problems:
         body.append("<h2>Not compared</h2><ul>" + "".join(
-            f"<li><b>{_who(analysis, sid)}</b>: {e(printable(what))}</li>" for sid, what in analysis.problems) + "</ul>")
+            f"<li><b>{_who(sid)}</b>: {e(printable(what))}</li>" for sid, what in analysis.problems) + "</ul>")
     body.append("<details><summary>What was compared</summary><table><tr><th>part</th><th>unit</th><th>kind</th>"
                 "<th>submissions</th><th>pairs scored</th><th>listed</th></tr>" + "".join(
                     f"<tr><td>{e(c.part)}</td><td>{e(c.unit)}</td><td>{e(c.kind)}</td><td>{c.submissions}</td>"
@@ -221,7 +221,7 @@ def class_report_section(out_dir: Path, *, top: int = 10) -> str:
     if not groups:
         return (f"{head}<p>No pair of submissions scores {analysis.settings.threshold:g} or more on any graded "
                 f"function or written answer ({link}, with the histogram of pair scores).</p>")
-    rows = "".join(f"<tr><td>{_who(analysis, a)}</td><td>{_who(analysis, b)}</td><td>{units[0].score:.0%}</td>"
+    rows = "".join(f"<tr><td>{_who(a)}</td><td>{_who(b)}</td><td>{units[0].score:.0%}</td>"
                    f"<td>{html.escape(', '.join(printable(p.unit) for p in units[:6]))}"
                    f"{' …' if len(units) > 6 else ''}</td></tr>" for (a, b), units in groups[:top])
     return (f"{head}<p>{len(groups)} pair(s) of submissions score {analysis.settings.threshold:g} or more on at "
