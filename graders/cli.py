@@ -325,5 +325,47 @@ def report(out_dir):
     click.echo(str(path))
 
 
+def _similarity_default(name: str):
+    import inspect
+
+    from graders.similarity import analyse
+
+    return inspect.signature(analyse).parameters[name].default
+
+
+@main.command()
+@_OUT_ARG
+@click.option("--threshold", type=float, default=None,
+              help=f"List the pairs scoring this or more (0-1) on a function or answer "
+                   f"[default: {_similarity_default('threshold')}].")
+@click.option("--parts", default="", help="Comma-separated parts to compare (theory,part1,…); default all.")
+@click.option("--common-share", type=float, default=None,
+              help=f"Ignore a fingerprint more than this share of the class has (and more than 10): code "
+                   f"everybody writes [default: {_similarity_default('common_share')}].")
+def similarity(out_dir, threshold, parts, common_share):
+    """Compare every pair of submissions graded into DIR, per graded function and written answer.
+
+    Writes DIR/similarity/index.html (pairs at or above the threshold, most similar first, shared
+    passages side by side), pairs.csv and histogram.png. Code is the student's own (provided cells,
+    docstrings and template lines left out); renamed names, comments, blank lines and reordered
+    functions do not hide a copy. A listed pair is for a person to look at, not a finding.
+    """
+    from graders.similarity import SimilarityError, analyse
+    from graders.similarity.report import by_pair, write
+
+    options = {k: v for k, v in (("threshold", threshold), ("common_share", common_share)) if v is not None}
+    chosen = [p.strip() for p in parts.split(",") if p.strip()] or None
+    try:
+        analysis = analyse(out_dir, parts=chosen, **options)
+        written = write(analysis, out_dir / "similarity")
+    except SimilarityError as exc:
+        raise click.ClickException(str(exc)) from None
+    if analysis.problems:
+        click.echo(f"{len(analysis.problems)} notebook(s) or cell(s) could not be compared; listed on the page.",
+                   err=True)
+    click.echo(f"{len(by_pair(analysis))} pair(s) of submissions at or above {analysis.settings.threshold:g}: "
+               f"{written.html} ({written.csv.name}, {written.histogram.name})")
+
+
 if __name__ == "__main__":
     main()

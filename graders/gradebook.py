@@ -464,13 +464,21 @@ def answers_for(notebook: Path, item_id: str, *, prose: set[str] | None = None) 
         cells = data.get("cells") or []
     except (OSError, ValueError, AttributeError):
         return None
+    return answer_in_cells(cells, item_id, prose=prose)
+
+
+def answer_in_cells(cells: list, item_id: str, *, prose: set[str] | None = None) -> str | None:
+    """``answers_for`` on a notebook's cells already read (any JSON: non-dict cells are skipped)."""
+    if not isinstance(cells, list):
+        return None
     chunks, found, inside = [], False, False
     for cell in cells:
         if not isinstance(cell, dict):
             continue
-        meta = (cell.get("metadata") or {}).get("hw4") or {}
+        meta = cell.get("metadata")
+        meta = (meta.get("hw4") if isinstance(meta, dict) else None) or {}
         src = cell.get("source", "")
-        src = ("".join(src) if isinstance(src, list) else str(src)).strip()
+        src = ("".join(map(str, src)) if isinstance(src, list) else str(src)).strip()
         if isinstance(meta, dict) and meta.get("answer") == item_id:
             found, inside = True, True
             chunks.append(src)

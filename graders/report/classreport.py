@@ -3,7 +3,8 @@
 Per part and per item: mean, median and full-marks rate over the submissions (a manual item
 counts only the submissions a TA has scored, and says how many); the checks most students fail
 (wrong answers — what to re-teach — with the most common reason); late days; and what intake
-could not take as given. Scores are the gradebook's effective scores (manual scores and
+could not take as given; and the pairs of submissions most alike (``graders.similarity``).
+Scores are the gradebook's effective scores (manual scores and
 overrides included, before the late penalty; the final column applies it).
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graders.gradebook import GradebookError, connect, grade_rows, item_rows
+from graders.similarity.report import class_report_section
 
 EPS = 1e-9
 
@@ -205,6 +207,7 @@ def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
                     + "".join(f"<li><b>{e(entry)}</b>: {e(reason)}</li>" for entry, reason in data["problems"])
                     + "".join(f"<li><b>{e(r['submission_id'])}</b>: {e('; '.join(r['notes']))}</li>" for r in noted)
                     + "</ul>")
+    body.append(class_report_section(out_dir))
     style = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}table{border-collapse:collapse;"
              "margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
              "th{background:#eef2f7}.hists img{margin:.3em;border:1px solid #ddd}.n{color:#777}")
