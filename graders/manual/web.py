@@ -21,7 +21,6 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit

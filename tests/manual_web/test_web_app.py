@@ -102,6 +102,7 @@ def test_a_students_html_is_shown_as_text(client):
     page = client.get(answer_url("401000004_Omid")).get_data(as_text=True)
     assert "<script>window" not in page and "<img src=x" not in page
     assert "&lt;script&gt;window.__xss = 1&lt;/script&gt;" in page
+    assert "<pre>&lt;script&gt;window.__xss = 1&lt;/script&gt;" in page  # the source, as text too
     assert "&lt;img src=x onerror=&quot;window.__xss = 2&quot;&gt;" in page
     assert 'href="javascript:' not in page
     item_page = client.get(f"/item/{ITEM}").get_data(as_text=True)
@@ -232,3 +233,27 @@ def test_history_page_is_the_audit_trail(client):
     page = client.get("/history").get_data(as_text=True)
     assert page.count("TA One") >= 3 and "on second reading" in page
     assert page.index("on second reading") < page.index("<td>—</td><td>3</td>")  # newest first
+
+
+def test_hostile_submission_ids_are_escaped_and_round_trip(tmp_path):
+    from batch.batch_kit import write_fake_batch
+    from graders.gradebook import build
+    from graders.manual.web import create_app
+
+    from conftest import PORT, LocalClient
+
+    odd = "401000009_<b>x<b>&a=1#?%2F é"  # any bytes but "/" can name a folder
+    out = write_fake_batch(tmp_path / "out", {odd: set(), "401000001_Ali": set()}, notebooks_root=tmp_path / "nbs")
+    build(out)
+    app = create_app(out, grader="TA <i>One</i>", token=TOKEN, port=PORT)
+    app.test_client_class = LocalClient
+    c = app.test_client()
+    c.csrf = login(c)
+    page = c.get("/answer", query_string={"item": ITEM, "sub": odd}).get_data(as_text=True)
+    assert "<b>x" not in page and "&lt;b&gt;x&lt;b&gt;&amp;a=1#?%2F é" in page
+    assert "TA &lt;i&gt;One&lt;/i&gt;" in page
+    r = post_score(c, odd, "2")
+    assert r.status_code == 302 and manual_rows(out)[odd]["score"] == 2
+    assert "<b>x" not in c.get(f"/item/{ITEM}").get_data(as_text=True)
+    data = json.loads((out / odd / "result.json").read_text())
+    assert data["total"] == 2
