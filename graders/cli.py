@@ -337,15 +337,23 @@ def manual_serve(out_dir, port, grader):
 @_OUT_ARG
 def report(out_dir):
     """Write the class report DIR/report/index.html: per part and item mean, median, full-marks rate,
-    the checks most students fail, a histogram per part, late days.
+    the grading progress of the written answers, the checks most students fail, a histogram per
+    part, late days. Prints the grading progress.
     """
     from graders.report.classreport import write_report
+
+    from contextlib import closing
 
     try:
         gradebook.build(out_dir)
         path = write_report(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
+    with closing(gradebook.connect(out_dir)) as conn:
+        progress = gradebook.manual_progress(conn)
+    if progress:
+        click.echo(f"Written answers: {sum(p['graded'] for p in progress)} of {sum(p['answers'] for p in progress)} "
+                   "graded (" + ", ".join(f"{p['item_id']} {p['graded']}/{p['answers']}" for p in progress) + ")")
     click.echo(str(path))
 
 

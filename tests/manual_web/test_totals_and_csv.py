@@ -93,6 +93,8 @@ def test_csv_import_updates_result_json_feedback_and_the_report(batch, tmp_path)
     page = write_report(batch).read_text()
     assert "Grading progress (written answers)" in page and "2 of 12 answers graded" in page
     assert "<th>TA Two</th>" in page
+    r = CliRunner().invoke(cli.main, ["report", str(batch)])
+    assert r.exit_code == 0 and "Written answers: 2 of 12 graded (alpha.written 2/6, beta.written 0/6)" in r.output
 
 
 def test_manual_scores_survive_a_forced_regrade(tmp_path, monkeypatch):
