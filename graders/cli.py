@@ -105,6 +105,7 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
         try:
             book = gradebook.build(out_dir, rubric_path=rubric_path)
             click.echo(f"Gradebook: {out_dir / gradebook.DB_NAME}, {book.grades_csv}, {book.items_csv}", err=True)
+            results = _with_manual_scores(out_dir, results)
         except gradebook.GradebookError as exc:
             click.echo(f"The gradebook was not updated: {exc}", err=True)
     results.sort(key=lambda r: r.submission_id)
@@ -210,11 +211,24 @@ def release(out, force):
     click.echo(f"Student bundle written to {path}")
 
 
+def _with_manual_scores(out_dir: Path, results: list) -> list:
+    """Fold the TAs' scores kept in the gradebook into the fresh results (they survive a regrade)."""
+    from graders.manual.totals import apply_manual_scores
+
+    changed = set(apply_manual_scores(out_dir))
+    if not changed:
+        return results
+    from graders.results import load_submission
+
+    return [load_submission(Path(out_dir) / r.submission_id / "result.json") if r.submission_id in changed else r
+            for r in results]
+
+
 def _print_items(r) -> None:
     click.echo(f"\n{for_terminal(r.submission_id)}")
     for it in r.items:
         mark = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ",
-                "manual-pending": "TA  ", "manual": "TA  "}.get(it.status, "    ")
+                "manual-pending": "TA  ", "manual": "TA  ", "override": "TA  "}.get(it.status, "    ")
         click.echo(f"  {mark} {for_terminal(it.title)}: {_fmt(it.score)}/{_fmt(it.max)}")
         if it.status not in ("passed", "manual-pending", "manual"):
             for c in it.checks:
@@ -274,7 +288,7 @@ def gradebook_export(out_dir, times_csv, days_used_csv, rubric_path):
 
 @main.group()
 def manual() -> None:
-    """Manual grading of written answers: export sheets to fill in, import the scores."""
+    """Manual grading of written answers: in a browser (serve), or sheets to fill in (export, import)."""
 
 
 @manual.command("export")
@@ -306,22 +320,55 @@ def manual_import(out_dir, scores, grader):
         s = gradebook.import_manual(out_dir, scores, grader=grader)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"recorded {s.recorded} score(s) ({s.overrides} override(s)); {s.blank} blank row(s) skipped")
+    click.echo(f"recorded {s.recorded} score(s) ({s.overrides} override(s)); {s.unchanged} unchanged; "
+               f"{s.blank} blank row(s) skipped")
+
+
+@manual.command("serve")
+@_OUT_ARG
+@click.option("--port", type=int, default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port). The server never listens on another address.")
+@click.option("--grader", default=None, help="Your name, kept with every score you enter (default: your login).")
+def manual_serve(out_dir, port, grader):
+    """Grade the written answers of DIR in a browser: prints a local URL with an access token.
+
+    Pages: progress per item and TA; answer groups scored at once; one answer at a time next to
+    the question and the reference answer, from the keyboard (type the score, Enter saves and
+    opens the next; n/p next/previous, s skip). Every score is saved at once with your name, kept
+    in the history, and updates grades.csv and the student's result.json and feedback.
+    """
+    from graders.manual.server import serve
+
+    try:
+        serve(out_dir, port=port, grader=grader, echo=click.echo)
+    except gradebook.GradebookError as exc:
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}; "
+                                   "choose another --port (0 picks a free one)") from None
 
 
 @main.command()
 @_OUT_ARG
 def report(out_dir):
     """Write the class report DIR/report/index.html: per part and item mean, median, full-marks rate,
-    the checks most students fail, a histogram per part, late days.
+    the grading progress of the written answers, the checks most students fail, a histogram per
+    part, late days. Prints the grading progress.
     """
     from graders.report.classreport import write_report
+
+    from contextlib import closing
 
     try:
         gradebook.build(out_dir)
         path = write_report(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
+    with closing(gradebook.connect(out_dir)) as conn:
+        progress = gradebook.manual_progress(conn)
+    if progress:
+        click.echo(f"Written answers: {sum(p['graded'] for p in progress)} of {sum(p['answers'] for p in progress)} "
+                   "graded (" + ", ".join(f"{p['item_id']} {p['graded']}/{p['answers']}" for p in progress) + ")")
     click.echo(str(path))
 
 

@@ -20,6 +20,13 @@ the term's late-day ledger once given.
 Scores are validated on import (unknown submission or item, a score outside [0, max], a
 duplicate row → a clear error naming the line); one bad row means nothing is written.
 
+**One way in.** Every manual score — from a CSV sheet or the grading page (``graders.manual``) —
+is checked by ``validate_score`` and written by ``record_scores``, which keeps each change in
+``manual_score_log`` (the audit trail: who, when, from what to what) and refuses a stale write:
+each score has a version (the id of its latest change), and a change made against an older
+version than the current one is refused with the current value. ``after_manual_change`` then
+refreshes the CSV exports and the submissions' ``result.json`` and feedback.
+
 Totals: part = sum of its items' effective scores; total = sum of parts; ``final = total × (1 −
 penalty_percent / 100)`` with the late-day penalty from ``graders.latedays``.
 
@@ -41,6 +48,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from graders.latedays import LateCharge, LatePolicyError, policy_from_rubric, read_days_used, read_submission_times
+from graders.manual.totals import automatic_verdict
 from graders.results import SubmissionResult, load_submission, sanitised, write_json_atomic
 from graders.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from graders.text import clean_data, csv_cell, escaped, from_csv_cell, valid_utf8
@@ -79,6 +87,15 @@ CREATE TABLE IF NOT EXISTS late_days(
     late_days INTEGER NOT NULL, prior_used INTEGER NOT NULL, free_used INTEGER NOT NULL,
     charged_days INTEGER NOT NULL, penalty_percent REAL NOT NULL, free_left INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS intake_problems(entry TEXT NOT NULL, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS manual_score_log(
+    id INTEGER PRIMARY KEY, submission_id TEXT NOT NULL, item_id TEXT NOT NULL, score REAL, previous_score REAL,
+    kind TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', comment TEXT NOT NULL DEFAULT '',
+    previous_comment TEXT NOT NULL DEFAULT '', grader TEXT NOT NULL DEFAULT '', entered_at TEXT NOT NULL,
+    source TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS manual_score_log_key ON manual_score_log(submission_id, item_id, id);
+CREATE TABLE IF NOT EXISTS comment_bank(
+    item_id TEXT NOT NULL, text TEXT NOT NULL, added_by TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL,
+    PRIMARY KEY(item_id, text));
 """
 #: tables rebuilt from results on every ``build`` (the others are kept)
 DERIVED = ("students", "submissions", "parts", "items", "checks", "late_days", "intake_problems")
@@ -270,10 +287,9 @@ def _insert_result(conn: sqlite3.Connection, r: SubmissionResult, m: Mapping) ->
     for pos, p in enumerate(r.parts.values()):
         conn.execute("INSERT INTO parts VALUES (?,?,?,?,?,?)", (r.submission_id, p.name, p.score, p.max, p.notebook, pos))
     for pos, it in enumerate(r.items):
-        auto = 0.0 if it.manual else it.score
+        auto, status = automatic_verdict(it)  # the checks' verdict: TA entries live in manual_scores
         conn.execute("INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?)",
-                     (r.submission_id, it.id, it.part, it.title, auto, it.max,
-                      "manual-pending" if it.manual else it.status, int(it.manual), it.reason, pos))
+                     (r.submission_id, it.id, it.part, it.title, auto, it.max, status, int(it.manual), it.reason, pos))
         for c in it.checks:
             conn.execute("INSERT OR REPLACE INTO checks VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (r.submission_id, it.id, c.id, int(c.passed), c.status, c.reason, c.detail,
@@ -420,16 +436,20 @@ def dump(out_dir: Path, *, include_manual_times: bool = False) -> dict[str, list
         out = {}
         for t in tables:
             rows = [dict(r) for r in conn.execute(f"SELECT * FROM {t}")]
-            if t == "manual_scores" and not include_manual_times:
+            if t in ("manual_scores", "manual_score_log", "comment_bank") and not include_manual_times:
                 for r in rows:
                     r.pop("entered_at", None)
+                    r.pop("added_at", None)
             out[t] = sorted(tuple(sorted(r.items())) for r in rows)
     return out
 
 
 # --- manual grading --------------------------------------------------------------------------
 
-SHEET_COLUMNS = ["submission_id", "student_id", "name", "item_id", "max", "score", "comment", "override_reason", "answer"]
+#: ``version`` is the score's version at export (see ``score_versions``): an import refuses a row that
+#: changes a score someone else changed after the export
+SHEET_COLUMNS = ["submission_id", "student_id", "name", "item_id", "max", "score", "comment", "override_reason", "answer",
+                 "version"]
 
 
 def assignment_prose(part: str) -> set[str]:
@@ -451,6 +471,45 @@ def assignment_prose(part: str) -> set[str]:
     return prose
 
 
+def answer_cells(notebook: Path, *, prose: set[str] | None = None) -> dict[str, list[dict]] | None:
+    """Every answer in a notebook, read once: item id → its cells (``source`` text, ``attachments``).
+
+    None when the notebook cannot be read. Which cells belong to an answer: see ``answers_for``.
+    """
+    try:
+        data = json.loads(Path(notebook).read_bytes().decode("utf-8", errors="replace"))
+        cells = data.get("cells") or []
+    except (OSError, ValueError, AttributeError):
+        return None
+    return answer_cells_in(cells, prose=prose)
+
+
+def answer_cells_in(cells, *, prose: set[str] | None = None) -> dict[str, list[dict]] | None:
+    """``answer_cells`` on a notebook's cells already read (any JSON: None unless a list)."""
+    if not isinstance(cells, list):
+        return None
+    found: dict[str, list[dict]] = {}
+    current = None
+    for cell in cells:
+        if not isinstance(cell, dict):
+            continue
+        meta = cell.get("metadata")
+        meta = (meta.get("hw4") or {}) if isinstance(meta, dict) else {}
+        src = cell.get("source", "")
+        src = ("".join(map(str, src)) if isinstance(src, list) else str(src)).strip()
+        attachments = cell.get("attachments") if isinstance(cell.get("attachments"), dict) else {}
+        answer = meta.get("answer") if isinstance(meta, dict) else None
+        if isinstance(answer, str):
+            current = answer
+            found.setdefault(answer, []).append({"source": src, "attachments": attachments})
+        elif (current is not None and prose is not None and not meta and cell.get("cell_type") == "markdown"
+              and src not in prose):
+            found[current].append({"source": src, "attachments": attachments})
+        else:
+            current = None
+    return found
+
+
 def answers_for(notebook: Path, item_id: str, *, prose: set[str] | None = None) -> str | None:
     """The text of a student's answer cells for ``item_id`` (None: the notebook has none).
 
@@ -459,37 +518,32 @@ def answers_for(notebook: Path, item_id: str, *, prose: set[str] | None = None) 
     that is, when ``prose`` (the assignment's own markdown) is given and does not contain them;
     without ``prose`` only the answer cells count.
     """
-    try:
-        data = json.loads(Path(notebook).read_bytes().decode("utf-8", errors="replace"))
-        cells = data.get("cells") or []
-    except (OSError, ValueError, AttributeError):
+    cells = (answer_cells(notebook, prose=prose) or {}).get(item_id)
+    if cells is None:
         return None
-    return answer_in_cells(cells, item_id, prose=prose)
+    return "\n\n".join(c["source"] for c in cells if c["source"])
 
 
-def answer_in_cells(cells: list, item_id: str, *, prose: set[str] | None = None) -> str | None:
-    """``answers_for`` on a notebook's cells already read (any JSON: non-dict cells are skipped)."""
-    if not isinstance(cells, list):
-        return None
-    chunks, found, inside = [], False, False
-    for cell in cells:
-        if not isinstance(cell, dict):
-            continue
-        meta = cell.get("metadata")
-        meta = (meta.get("hw4") if isinstance(meta, dict) else None) or {}
-        src = cell.get("source", "")
-        src = ("".join(map(str, src)) if isinstance(src, list) else str(src)).strip()
-        if isinstance(meta, dict) and meta.get("answer") == item_id:
-            found, inside = True, True
-            chunks.append(src)
-        elif (inside and prose is not None and not meta and cell.get("cell_type") == "markdown"
-              and src not in prose):
-            chunks.append(src)
-        else:
-            inside = False
-    if not found:
-        return None
-    return "\n\n".join(c for c in chunks if c)
+def answer_in_cells(cells, item_id: str, *, prose: set[str] | None = None) -> str | None:
+    """``answers_for`` on a notebook's cells already read (the similarity report parses each notebook once)."""
+    found = (answer_cells_in(cells, prose=prose) or {}).get(item_id)
+    return None if found is None else "\n\n".join(c["source"] for c in found if c["source"])
+
+
+def unanswered_reason(notebook: str | None, part: str, item_id: str, text: str | None) -> str:
+    """Why there is no answer to grade ("" when there is one): no notebook, gone, no answer cell, left blank.
+
+    ``text`` is what ``answers_for`` returned (it is not read when the notebook is missing).
+    """
+    if not notebook:
+        return f"(no notebook for {part} was submitted)"
+    if not Path(notebook).is_file():
+        return f"(the notebook {notebook} is no longer there)"
+    if text is None:
+        return f"(no answer cell for {item_id} in {Path(notebook).name})"
+    if not text.strip() or text.strip() == ANSWER_PLACEHOLDER:
+        return "(not answered)"
+    return ""
 
 
 def export_manual(out_dir: Path) -> list[Path]:
@@ -504,6 +558,7 @@ def export_manual(out_dir: Path) -> list[Path]:
         items = conn.execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s USING(submission_id) "
                              "WHERE i.manual = 1 ORDER BY i.position, i.submission_id").fetchall()
         entries = {(e["submission_id"], e["item_id"]): e for e in conn.execute("SELECT * FROM manual_scores")}
+        versions = score_versions(conn)
     if not items:
         raise GradebookError(f"no manual items in the gradebook under {out_dir} (grade first, then run `hw4 gradebook`)")
     sheets: dict[str, list[list]] = {}
@@ -512,25 +567,19 @@ def export_manual(out_dir: Path) -> list[Path]:
     for it in items:
         nbs = msubs.get(it["submission_id"], {}).get("notebooks")
         nb = nbs.get(it["part"]) if isinstance(nbs, dict) else None
-        if not isinstance(nb, str) or not nb:
-            answer = f"(no notebook for {it['part']} was submitted)"
-        elif not Path(nb).is_file():
-            answer = f"(the notebook {escaped(nb)} is no longer there)"
-        else:
+        nb = nb if isinstance(nb, str) and nb else None
+        text = None
+        if nb and Path(nb).is_file():
             if it["part"] not in prose:
                 prose[it["part"]] = assignment_prose(it["part"])
             text = answers_for(Path(nb), it["item_id"], prose=prose[it["part"]])
-            if text is None:
-                answer = f"(no answer cell for {it['item_id']} in {escaped(Path(nb).name)})"
-            elif not text.strip() or text.strip() == ANSWER_PLACEHOLDER:
-                answer = "(not answered)"
-            else:
-                answer = valid_utf8(text)
+        answer = valid_utf8(unanswered_reason(nb, it["part"], it["item_id"], text) or text)
         e = entries.get((it["submission_id"], it["item_id"]))
         titles[it["item_id"]] = it["title"] or it["item_id"]
         sheets.setdefault(it["item_id"], []).append(
             [it["submission_id"], it["student_id"], it["name"], it["item_id"], _fmt(it["max"]),
-             _fmt(e["score"]) if e is not None else "", e["comment"] if e is not None else "", "", answer])
+             _fmt(e["score"]) if e is not None else "", e["comment"] if e is not None else "", "", answer,
+             versions.get((it["submission_id"], it["item_id"]), 0)])
     folder = out_dir / "manual"
     folder.mkdir(exist_ok=True)
     written = []
@@ -560,14 +609,20 @@ class ImportSummary:
     recorded: int = 0
     overrides: int = 0
     blank: int = 0
+    #: rows equal to what is recorded, or left as exported while someone else changed the score since
+    unchanged: int = 0
 
 
 def import_manual(out_dir: Path, csv_path: Path, *, grader: str = "") -> ImportSummary:
-    """Validate a CSV of scores and record it (all rows or none); then refresh the CSV exports.
+    """Validate a CSV of scores and record it (all rows or none); then refresh the CSV exports and results.
 
     Columns: ``submission_id`` or ``student_id``; ``item_id`` (or ``item``); ``score``; optional
-    ``comment`` and ``override_reason`` (required to replace an automatic item's score). A blank
-    score is skipped (not graded yet). Raises ``GradebookError`` listing every bad line.
+    ``comment``, ``override_reason`` (required to replace an automatic item's score) and ``version``
+    (written by ``export_manual``). A blank score is skipped (not graded yet). A row whose score
+    was changed by someone else after the export is refused when the sheet changes it too, and
+    left alone when the sheet still holds the exported value. Raises ``GradebookError`` listing
+    every bad line. Each score goes through ``validate_score`` and ``record_scores``, as the web
+    page's do.
     """
     out_dir, csv_path = Path(out_dir), Path(csv_path)
     try:
@@ -595,7 +650,7 @@ def import_manual(out_dir: Path, csv_path: Path, *, grader: str = "") -> ImportS
                 by_student.setdefault(sid, []).append(sub_id)
         items = {(r["submission_id"], r["item_id"]): r for r in conn.execute("SELECT * FROM items")}
         rubric_items = {k[1] for k in items}
-        errors, records, seen = [], [], {}
+        errors, changes, seen, lines = [], [], {}, {}
         for n, row in enumerate(rows, 2):
             where = f"{csv_path.name} line {n}"
             sub_id = row.get("submission_id") or ""
@@ -629,37 +684,45 @@ def import_manual(out_dir: Path, csv_path: Path, *, grader: str = "") -> ImportS
             if not raw:
                 summary.blank += 1
                 continue
-            try:
-                score = float(raw)
-            except ValueError:
-                errors.append(f"{where}: score {raw!r} is not a number")
-                continue
-            if math.isnan(score) or not 0 <= score <= item["max"]:
-                errors.append(f"{where}: score {raw} for {item_id} is outside [0, {_fmt(item['max'])}]")
-                continue
             reason = row.get("override_reason") or ""
-            if not item["manual"] and not reason:
-                errors.append(f"{where}: {item_id} is graded automatically; to override it, give an override_reason")
+            try:
+                score = validate_score(item, raw, override_reason=reason)
+            except GradebookError as exc:
+                errors.append(f"{where}: {exc}")
+                continue
+            version = (row.get("version") or "").strip()
+            if version and not version.isdigit():
+                errors.append(f"{where}: version {version!r} is not a whole number (leave the exported value)")
                 continue
             key = (sub_id, item_id)
             if key in seen:
                 errors.append(f"{where}: {sub_id} / {item_id} already given on line {seen[key]}")
                 continue
             seen[key] = n
-            kind = "manual" if item["manual"] else "override"
-            records.append((sub_id, item_id, score, kind, reason if kind == "override" else "",
-                            row.get("comment") or "", grader, _now()))
+            change = ScoreChange(sub_id, item_id, score, row.get("comment") or "", reason,
+                                 int(version) if version else None)
+            if change.expected_version is not None and _untouched_since(conn, change):
+                summary.unchanged += 1  # the sheet still holds the exported value; a newer one is kept
+                continue
+            changes.append(change)
+            lines[key] = n
         if errors:
-            more = f"\n… and {len(errors) - 30} more" if len(errors) > 30 else ""
-            raise GradebookError(f"{len(errors)} problem(s) in {csv_path.name}; nothing was recorded:\n"
-                                 + "\n".join(errors[:30]) + more)
-        with conn:
-            conn.executemany("INSERT OR REPLACE INTO manual_scores VALUES (?,?,?,?,?,?,?,?)", records)
-    summary.recorded = len(records)
-    summary.overrides = sum(1 for r in records if r[3] == "override")
-    export_csvs(out_dir)
-    _write_manual_json(out_dir)
+            raise GradebookError(_problems(csv_path.name, errors))
+        outcome = record_scores(conn, changes, grader=grader, source=f"csv {csv_path.name}")
+        if outcome.stale:
+            raise GradebookError(_problems(csv_path.name, [
+                f"{csv_path.name} line {lines[(c['submission_id'], c['item_id'])]}: {stale_message(c)}; "
+                "export the sheet again" for c in outcome.stale]))
+    summary.recorded = len(outcome.written)
+    summary.unchanged += len(outcome.unchanged)
+    summary.overrides = sum(1 for c in outcome.written if c.kind(items[(c.submission_id, c.item_id)]) == "override")
+    after_manual_change(out_dir, {c.submission_id for c in outcome.written})
     return summary
+
+
+def _problems(name: str, errors: list[str]) -> str:
+    more = f"\n… and {len(errors) - 30} more" if len(errors) > 30 else ""
+    return f"{len(errors)} problem(s) in {name}; nothing was recorded:\n" + "\n".join(errors[:30]) + more
 
 
 def _write_manual_json(out_dir: Path) -> None:
@@ -667,3 +730,211 @@ def _write_manual_json(out_dir: Path) -> None:
     with closing(connect(out_dir)) as conn:
         rows = [dict(r) for r in conn.execute("SELECT * FROM manual_scores ORDER BY submission_id, item_id")]
     write_json_atomic(Path(out_dir) / "manual_scores.json", rows)
+
+
+# --- one way in for every manual score: validation, versions, the audit trail ------------------
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """A score a TA wants recorded for one submission's item (``score`` None: clear it, pending again)."""
+
+    submission_id: str
+    item_id: str
+    score: float | None
+    comment: str = ""
+    #: why an automatic item's score is overridden (required for those, unused for written answers)
+    override_reason: str = ""
+    #: the score's version the TA saw (``score_versions``); None: do not check (a hand-made sheet)
+    expected_version: int | None = None
+
+    def kind(self, item: Mapping) -> str:
+        return "manual" if item["manual"] else "override"
+
+
+@dataclass
+class RecordOutcome:
+    written: list[ScoreChange] = field(default_factory=list)
+    unchanged: list[ScoreChange] = field(default_factory=list)
+    #: changes refused because the score changed since the TA saw it: the current entry of each
+    stale: list[dict] = field(default_factory=list)
+
+
+def validate_score(item: Mapping, raw: str | float, *, override_reason: str = "") -> float:
+    """The score ``raw`` for ``item`` (an ``items`` row) under the manual/override rule, or GradebookError.
+
+    The one validation of an entered score, for the CSV import and the web page alike.
+    """
+    try:
+        score = float(raw)
+    except (TypeError, ValueError):
+        raise GradebookError(f"score {raw!r} is not a number") from None
+    if math.isnan(score) or not 0 <= score <= item["max"]:
+        raise GradebookError(f"score {raw} for {item['item_id']} is outside [0, {_fmt(item['max'])}]")
+    if not item["manual"] and not override_reason.strip():
+        raise GradebookError(f"{item['item_id']} is graded automatically; to override it, give an override_reason")
+    return score
+
+
+def score_versions(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
+    """(submission id, item id) → version of its manual score: the id of its latest change (0: never changed)."""
+    return {(r[0], r[1]): r[2] for r in conn.execute(
+        "SELECT submission_id, item_id, MAX(id) FROM manual_score_log GROUP BY submission_id, item_id")}
+
+
+def current_entry(conn: sqlite3.Connection, submission_id: str, item_id: str) -> dict:
+    """The manual score of one submission's item as recorded now, with its version (score None: none)."""
+    row = conn.execute("SELECT * FROM manual_scores WHERE submission_id = ? AND item_id = ?",
+                       (submission_id, item_id)).fetchone()
+    version = conn.execute("SELECT MAX(id) FROM manual_score_log WHERE submission_id = ? AND item_id = ?",
+                           (submission_id, item_id)).fetchone()[0] or 0
+    entry = dict(row) if row is not None else {"submission_id": submission_id, "item_id": item_id, "score": None,
+                                                "kind": "", "reason": "", "comment": "", "grader": "",
+                                                "entered_at": ""}
+    entry["version"] = version
+    return entry
+
+
+def _untouched_since(conn: sqlite3.Connection, change: ScoreChange) -> bool:
+    """True when the score changed after version ``expected_version`` and ``change`` still holds that old value."""
+    now = current_entry(conn, change.submission_id, change.item_id)
+    if now["version"] == change.expected_version:
+        return False
+    if change.expected_version:
+        then = conn.execute("SELECT score, comment FROM manual_score_log WHERE id = ? AND submission_id = ? "
+                            "AND item_id = ?", (change.expected_version, change.submission_id, change.item_id)
+                            ).fetchone()
+    else:  # version 0: before the first logged change
+        then = conn.execute("SELECT previous_score AS score, previous_comment AS comment FROM manual_score_log "
+                            "WHERE submission_id = ? AND item_id = ? ORDER BY id LIMIT 1",
+                            (change.submission_id, change.item_id)).fetchone()
+    return then is not None and then["score"] == change.score and (then["comment"] or "") == change.comment
+
+
+def stale_message(entry: Mapping) -> str:
+    """What a TA reads when their change is refused: who changed the score, when, and to what."""
+    now = "cleared it" if entry["score"] is None else f"set it to {_fmt(entry['score'])}"
+    who = entry["grader"] or "someone"
+    when = f" at {entry['entered_at']}" if entry["entered_at"] else ""
+    comment = f" (comment: {entry['comment']!r})" if entry["comment"] else ""
+    return (f"{entry['submission_id']} / {entry['item_id']} was changed after you loaded it: {who} {now}{when}"
+            f"{comment}")
+
+
+def record_scores(conn: sqlite3.Connection, changes: Iterable[ScoreChange], *, grader: str, source: str,
+                  partial: bool = False) -> RecordOutcome:
+    """Record validated changes in one transaction, each with who, when and what it replaced (the audit trail).
+
+    A change whose ``expected_version`` is not the score's current version is stale: refused (the
+    current entry goes in ``outcome.stale``) unless it asks for exactly what is recorded. With a
+    stale change nothing is written, unless ``partial`` (then the others are). A change equal to
+    what is recorded is not written again.
+    """
+    outcome = RecordOutcome()
+    now = _now()
+    with conn:
+        if not conn.in_transaction:
+            conn.execute("BEGIN IMMEDIATE")  # no other writer between reading the versions and writing
+        todo = []
+        for c in changes:
+            item = conn.execute("SELECT * FROM items WHERE submission_id = ? AND item_id = ?",
+                                (c.submission_id, c.item_id)).fetchone()
+            if item is None:
+                raise GradebookError(f"{c.submission_id} / {c.item_id} is not in the gradebook")
+            cur = current_entry(conn, c.submission_id, c.item_id)
+            reason = c.override_reason if c.kind(item) == "override" else ""
+            same = (cur["score"] is None and c.score is None) or (
+                cur["score"] is not None and c.score is not None and cur["score"] == c.score
+                and cur["comment"] == c.comment and cur["reason"] == reason)
+            if same:
+                outcome.unchanged.append(c)
+            elif c.expected_version is not None and c.expected_version != cur["version"]:
+                outcome.stale.append(cur)
+            else:
+                todo.append((c, item, cur, reason))
+        if outcome.stale and not partial:
+            return outcome
+        for c, item, cur, reason in todo:
+            kind = c.kind(item)
+            if c.score is None:
+                conn.execute("DELETE FROM manual_scores WHERE submission_id = ? AND item_id = ?",
+                             (c.submission_id, c.item_id))
+            else:
+                conn.execute("INSERT OR REPLACE INTO manual_scores VALUES (?,?,?,?,?,?,?,?)",
+                             (c.submission_id, c.item_id, c.score, kind, reason, c.comment, grader, now))
+            conn.execute("INSERT INTO manual_score_log (submission_id, item_id, score, previous_score, kind, reason, "
+                         "comment, previous_comment, grader, entered_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                         (c.submission_id, c.item_id, c.score, cur["score"], kind, reason, c.comment,
+                          cur["comment"] or "", grader, now, source))
+            outcome.written.append(c)
+    return outcome
+
+
+def after_manual_change(out_dir: Path, submission_ids: Iterable[str]) -> None:
+    """Bring every view up to date after scores changed: grades.csv, items.csv, manual_scores.json, and
+    the changed submissions' result.json and feedback. Serialised across processes (two TAs' servers).
+    """
+    import fcntl
+
+    from graders.manual.totals import apply_manual_scores
+
+    out_dir = Path(out_dir)
+    ids = sorted(set(submission_ids))
+    if not ids:
+        return
+    with open(out_dir / ".manual.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            export_csvs(out_dir)
+            _write_manual_json(out_dir)
+            apply_manual_scores(out_dir, submission_ids=ids)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def score_history(conn: sqlite3.Connection, *, submission_id: str | None = None, item_id: str | None = None,
+                  limit: int = 500) -> list[dict]:
+    """The audit trail, newest first: every change of a manual score (who, when, from what to what, how)."""
+    where, args = [], []
+    if submission_id is not None:
+        where.append("submission_id = ?")
+        args.append(submission_id)
+    if item_id is not None:
+        where.append("item_id = ?")
+        args.append(item_id)
+    sql = ("SELECT * FROM manual_score_log" + (" WHERE " + " AND ".join(where) if where else "")
+           + " ORDER BY id DESC LIMIT ?")
+    return [dict(r) for r in conn.execute(sql, (*args, limit))]
+
+
+def manual_progress(conn: sqlite3.Connection) -> list[dict]:
+    """Per manual item, in rubric order: answers, graded, pending, and how many each TA has graded."""
+    items = conn.execute(
+        "SELECT i.item_id, MIN(i.title) AS title, MIN(i.part) AS part, MAX(i.max) AS max, MIN(i.position) AS pos, "
+        "COUNT(*) AS answers, COUNT(m.item_id) AS graded FROM items i LEFT JOIN manual_scores m "
+        "USING(submission_id, item_id) WHERE i.manual = 1 GROUP BY i.item_id ORDER BY pos, i.item_id").fetchall()
+    by_ta: dict[str, dict[str, int]] = {}
+    for r in conn.execute("SELECT m.item_id, m.grader, COUNT(*) AS n FROM manual_scores m JOIN items i "
+                          "USING(submission_id, item_id) WHERE i.manual = 1 GROUP BY m.item_id, m.grader "
+                          "ORDER BY m.grader"):
+        by_ta.setdefault(r["item_id"], {})[r["grader"] or "(no name)"] = r["n"]
+    return [{"item_id": r["item_id"], "title": r["title"] or r["item_id"], "part": r["part"], "max": r["max"],
+             "answers": r["answers"], "graded": r["graded"], "pending": r["answers"] - r["graded"],
+             "by_grader": by_ta.get(r["item_id"], {})} for r in items]
+
+
+def comment_bank(conn: sqlite3.Connection, item_id: str, *, limit: int = 30) -> list[str]:
+    """Reusable comments of an item: the ones added to its bank, then those already given, most used first."""
+    bank = [r[0] for r in conn.execute("SELECT text FROM comment_bank WHERE item_id = ? ORDER BY added_at, text",
+                                       (item_id,))]
+    used = [r[0] for r in conn.execute("SELECT comment FROM manual_scores WHERE item_id = ? AND comment != '' "
+                                       "GROUP BY comment ORDER BY COUNT(*) DESC, comment", (item_id,))]
+    return list(dict.fromkeys(bank + used))[:limit]
+
+
+def add_to_bank(conn: sqlite3.Connection, item_id: str, text: str, *, grader: str) -> None:
+    """Add a reusable comment to an item's bank (once)."""
+    text = text.strip()
+    if not text:
+        raise GradebookError("an empty comment cannot go in the bank")
+    with conn:
+        conn.execute("INSERT OR IGNORE INTO comment_bank VALUES (?, ?, ?, ?)", (item_id, text, grader, _now()))

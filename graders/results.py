@@ -18,7 +18,7 @@ from graders.text import clean_data
 SCHEMA_VERSION = 1
 
 CheckStatus = Literal["passed", "failed", "error"]
-ItemStatus = Literal["passed", "partial", "failed", "error", "manual-pending", "manual"]
+ItemStatus = Literal["passed", "partial", "failed", "error", "manual-pending", "manual", "override"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,11 @@ class ItemResult:
     checks: tuple[CheckResult, ...] = ()
     #: why the whole item could not be graded (missing notebook, kernel died…), if so
     reason: str = ""
+    #: what a TA wrote to the student about this item (a written answer's comment; an override's reason)
+    comment: str = ""
+    #: when a TA overrode an automatic item (status "override"): what its checks gave
+    auto_score: float | None = None
+    auto_status: str = ""
 
 
 @dataclass(frozen=True)

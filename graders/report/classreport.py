@@ -2,9 +2,11 @@
 
 Per part and per item: mean, median and full-marks rate over the submissions (a manual item
 counts only the submissions a TA has scored, and says how many); the checks most students fail
-(wrong answers — what to re-teach — with the most common reason); late days; and what intake
-could not take as given; and the pairs of submissions most alike (``graders.similarity``).
-Scores are the gradebook's effective scores (manual scores and
+(wrong answers — what to re-teach — with the most common reason); the grading progress of the
+written answers (graded / pending per item, and per TA); late days; what intake could not take
+as given; and the pairs of submissions most alike (``graders.similarity``). Submissions whose
+result is incomplete (a grader error) are listed apart and left out of every number. Scores are
+the gradebook's effective scores (manual scores and
 overrides included, before the late penalty; the final column applies it).
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders.gradebook import GradebookError, connect, grade_rows, item_rows
+from graders.gradebook import GradebookError, connect, grade_rows, item_rows, manual_progress
 from graders.similarity.report import class_report_section
 
 EPS = 1e-9
@@ -62,6 +64,7 @@ def collect(out_dir: Path) -> dict:
         items = item_rows(conn)
         checks = conn.execute("SELECT c.*, i.part FROM checks c JOIN items i USING(submission_id, item_id)").fetchall()
         problems = conn.execute("SELECT * FROM intake_problems ORDER BY entry").fetchall()
+        progress = manual_progress(conn)
     if not rows:
         raise GradebookError(f"no graded submissions in the gradebook under {out_dir}: grade first")
     incomplete = [r for r in rows if r["incomplete"]]  # a grader error is not a grade: kept out of every number
@@ -108,7 +111,7 @@ def collect(out_dir: Path) -> dict:
     return {"parts": parts, "rows": rows, "part_stats": part_stats, "item_order": item_order, "item_meta": meta,
             "item_stats": item_stats, "failing": failing, "total": Stat.of(totals, top),
             "final": Stat.of(finals, top), "problems": [(p["entry"], p["reason"]) for p in problems],
-            "incomplete": incomplete}
+            "incomplete": incomplete, "manual_progress": progress}
 
 
 def histogram(values: list[float], top: float, title: str, path: Path) -> Path:
@@ -139,6 +142,21 @@ def _f(x: float) -> str:
 
 def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
+
+
+def _progress_html(progress: list[dict]) -> str:
+    """Grading progress of the written answers: per item graded / pending, and per TA."""
+    e = html.escape
+    if not progress:
+        return ""
+    graders = sorted({t for p in progress for t in p["by_grader"]})
+    graded, answers = sum(p["graded"] for p in progress), sum(p["answers"] for p in progress)
+    return (f"<h2>Grading progress (written answers)</h2><p>{graded} of {answers} answers graded "
+            f"({_pct(graded / answers) if answers else '—'}).</p><table><tr><th>item</th><th>graded</th>"
+            "<th>pending</th>" + "".join(f"<th>{e(t)}</th>" for t in graders) + "</tr>" + "".join(
+                f"<tr><td>{e(p['item_id'])}</td><td>{p['graded']}/{p['answers']}</td><td>{p['pending']}</td>"
+                + "".join(f"<td>{p['by_grader'].get(t, 0)}</td>" for t in graders) + "</tr>" for p in progress)
+            + "</table>")
 
 
 def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
@@ -180,6 +198,7 @@ def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
                     f"<td>{_pct(s.full_rate) if s.n else '—'}</td></tr>")
     body.append("<h2>Items</h2><table><tr><th>part</th><th>item</th><th>title</th><th>kind</th><th>n</th><th>mean</th>"
                 "<th>median</th><th>max</th><th>full marks</th></tr>" + "".join(rows) + "</table>")
+    body.append(_progress_html(data["manual_progress"]))
     fails = data["failing"][:top_checks]
     body.append("<h2>Checks most students fail (what to re-teach)</h2>")
     if fails:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from graders.results import ExecutionSummary, ItemResult, SubmissionResult
 
-STATUS_MARK = {"passed": "✅", "partial": "🟡", "failed": "❌", "error": "⚠️", "manual-pending": "📝", "manual": "📝"}
+STATUS_MARK = {"passed": "✅", "partial": "🟡", "failed": "❌", "error": "⚠️", "manual-pending": "📝", "manual": "📝",
+               "override": "✍️"}
 
 
 def _fmt(x: float) -> str:
@@ -72,6 +73,10 @@ def to_markdown(r: SubmissionResult) -> str:
             out += ["", "What to fix:", ""]
             for it, lines in problems:
                 out += [f"- **{it.title}**"] + [f"  - {ln}" for ln in lines]
+        commented = [it for it in items if it.comment]
+        if commented:
+            out += ["", "Comments from the TA:", ""]
+            out += [f"- **{it.title}**: " + " ".join(it.comment.split()) for it in commented]
     return "\n".join(out) + "\n"
 
 
@@ -95,6 +100,8 @@ def to_html(r: SubmissionResult) -> str:
         rows = []
         for it in (i for i in r.items if i.part == part.name):
             reasons = "".join(f"<li>{e(ln)}</li>" for ln in failed_lines(it)) if it.status not in ("passed", "manual-pending") else ""
+            if it.comment:
+                reasons += f"<li class='comment'>TA: {e(it.comment)}</li>"
             rows.append(f"<tr class='{e(it.status)}'><td>{e(it.title)}</td><td>{_fmt(it.score)} / {_fmt(it.max)}</td>"
                         f"<td>{e(it.status)}</td><td><ul>{reasons}</ul></td></tr>")
         body.append("<table><tr><th>Item</th><th>Points</th><th>Status</th><th>What to fix</th></tr>"

@@ -1,0 +1,220 @@
+"""The students' written answers of a graded batch, the reference answers, and answer groups.
+
+An answer is read from the notebook the submission was graded from (``OUT/intake.json``) with the
+gradebook's ``answer_cells`` (the cells marked ``metadata.hw4.answer`` plus the Markdown cells a
+student added after them). Each notebook is parsed once per server and again only when it changes.
+
+**Answer groups.** Answers whose normalised text is the same form a group, so a TA can score them
+at once (Gradescope's answer groups). Normalising keeps every letter, digit and mathematical sign
+and drops only what does not change an answer: case, Unicode variants (NFKC), spacing, Markdown
+emphasis and heading marks, and sentence punctuation (``. , ; : ! ?`` and quotes). "The KL is
+positive." and "the KL is  **positive**" are one group; "a+b" and "a-b" are not. Unanswered
+answers share one group per reason (not answered, no notebook…).
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from graders import ROOT
+from graders.gradebook import ANSWER_PLACEHOLDER, answer_cells, assignment_prose, unanswered_reason
+
+#: a notebook larger than this is not parsed for its answers (the TA is told to open it directly)
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+REFERENCE_DIR = ROOT / "reference" / "solutions"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One submission's answer to one manual item."""
+
+    submission_id: str
+    student_id: str
+    name: str
+    item_id: str
+    #: the answer cells' Markdown, joined ("" when there is nothing to grade)
+    text: str
+    #: why there is nothing to grade ("" when there is an answer)
+    problem: str = ""
+    #: the answer cells' attachments (name → {mime: base64}), for pasted images
+    attachments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    @property
+    def group_key(self) -> str:
+        return "missing: " + self.problem if self.problem else normalise(self.text)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Answers with the same normalised text; ``answers[0]`` is shown for all of them."""
+
+    key: str
+    answers: tuple[Answer, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.answers)
+
+
+_EMPHASIS = re.compile(r"[*`#>~]")
+_PUNCTUATION = re.compile(r"[.,;:!?\"'“”‘’«»…]")
+_SPACE_AROUND_SIGNS = re.compile(r"\s*([^\w\s])\s*")
+
+
+def normalise(text: str) -> str:
+    """The text two answers must share to be grouped (see the module docstring)."""
+    t = unicodedata.normalize("NFKC", text).casefold()
+    t = _EMPHASIS.sub(" ", t)
+    t = _PUNCTUATION.sub(" ", t)
+    t = " ".join(t.split())
+    return _SPACE_AROUND_SIGNS.sub(r"\1", t).strip()
+
+
+def group_answers(answers: list[Answer]) -> list[Group]:
+    """Answer groups, largest first (ties in the order of their first answer)."""
+    groups: dict[str, list[Answer]] = {}
+    for a in answers:
+        groups.setdefault(a.group_key, []).append(a)
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))  # stable: first-seen order among equals
+    return [Group(key, tuple(members)) for key, members in ordered]
+
+
+def clean_text(text: str) -> str:
+    """Text that can be sent to a browser: lone surrogates (from JSON escapes) become U+FFFD."""
+    return text.encode("utf-8", "replace").decode("utf-8") if isinstance(text, str) else str(text)
+
+
+class AnswerStore:
+    """Answers of a batch under ``out_dir``, read from the notebooks and cached per notebook."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self._lock = threading.Lock()
+        self._notebooks: dict[str, tuple[tuple, dict | None]] = {}
+        self._prose: dict[str, set[str]] = {}
+
+    def _manifest(self) -> dict:
+        try:
+            data = json.loads((self.out_dir / "intake.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        subs = data.get("submissions") if isinstance(data, dict) else None
+        return subs if isinstance(subs, dict) else {}
+
+    def _answers_in(self, notebook: Path, part: str) -> dict | None | str:
+        """The notebook's answers (item → cells), None if unreadable, or a problem text if too large."""
+        try:
+            st = notebook.stat()
+        except OSError:
+            return None
+        if st.st_size > MAX_NOTEBOOK_BYTES:
+            return f"(the notebook is too large to show here: {st.st_size / 2**20:.0f} MB; open {notebook.name})"
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        key = str(notebook)
+        with self._lock:
+            cached = self._notebooks.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+            if part not in self._prose:
+                self._prose[part] = assignment_prose(part)
+            prose = self._prose[part]
+        found = answer_cells(notebook, prose=prose)
+        with self._lock:
+            self._notebooks[key] = (stamp, found)
+        return found
+
+    def answer(self, row: Mapping, notebook: str | None) -> Answer:
+        """The answer of one ``items`` row (with ``student_id`` and ``name``) from ``notebook``."""
+        base = dict(submission_id=row["submission_id"], student_id=row["student_id"] or "", name=row["name"] or "",
+                    item_id=row["item_id"])
+        text, cells = None, None
+        if notebook and Path(notebook).is_file():
+            found = self._answers_in(Path(notebook), row["part"])
+            if isinstance(found, str):
+                return Answer(**base, text="", problem=found)
+            cells = (found or {}).get(row["item_id"])
+            if cells is not None:
+                text = "\n\n".join(c["source"] for c in cells if c["source"])
+        problem = unanswered_reason(notebook, row["part"], row["item_id"], text)
+        if problem:
+            return Answer(**base, text="", problem=problem)
+        attachments = {}
+        for c in cells or ():
+            for name, data in (c.get("attachments") or {}).items():
+                if isinstance(name, str) and isinstance(data, dict):
+                    attachments[name] = data
+        return Answer(**base, text=clean_text(text), attachments=attachments)
+
+    def answers(self, rows: list[Mapping]) -> list[Answer]:
+        """The answers of ``rows`` (``items`` rows of one manual item, with ``student_id`` and ``name``)."""
+        subs = self._manifest()
+        out = []
+        for row in rows:
+            entry = subs.get(row["submission_id"])
+            notebooks = entry.get("notebooks") if isinstance(entry, dict) else None
+            nb = notebooks.get(row["part"]) if isinstance(notebooks, dict) else None
+            out.append(self.answer(row, nb if isinstance(nb, str) else None))
+        return out
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What a TA grades against: the questions (the assignment's prompts) and the reference answer."""
+
+    questions: tuple[str, ...] = ()
+    answer: str = ""
+
+
+def reference_for(item_id: str, part: str) -> Reference:
+    """The questions of ``item_id`` from the assignment notebook and its answer from ``reference/solutions``."""
+    from graders import assets_dir
+
+    questions: list[str] = []
+    for nb in sorted(assets_dir().glob("*.ipynb")):
+        questions += _prompts(nb, item_id, part)
+    answer = ""
+    if REFERENCE_DIR.is_dir():
+        for nb in sorted(REFERENCE_DIR.glob("*.ipynb")):
+            cells = (answer_cells(nb) or {}).get(item_id)
+            if cells:
+                answer = "\n\n".join(c["source"] for c in cells if c["source"] and c["source"] != ANSWER_PLACEHOLDER)
+                break
+    return Reference(tuple(dict.fromkeys(questions)), answer)
+
+
+def _prompts(notebook: Path, item_id: str, part: str, *, most: int = 4) -> list[str]:
+    """The question of each answer cell of ``item_id`` in an assignment notebook.
+
+    Walking back from the answer cell: the Markdown cells (code is skipped) up to a heading (kept),
+    an earlier answer cell, or ``most`` cells.
+    """
+    try:
+        data = json.loads(notebook.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if (data.get("metadata") or {}).get("hw4", {}).get("part") != part:
+        return []
+    cells = [c for c in data.get("cells") or [] if isinstance(c, dict)]
+    answers = [(c.get("metadata") or {}).get("hw4", {}).get("answer") for c in cells]
+    prompts = []
+    for i, answer in enumerate(answers):
+        if answer != item_id:
+            continue
+        found: list[str] = []
+        for j in range(i - 1, -1, -1):
+            if answers[j] or len(found) >= most:
+                break
+            if cells[j].get("cell_type") != "markdown":
+                continue
+            src = cells[j].get("source", "")
+            src = ("".join(src) if isinstance(src, list) else str(src)).strip()
+            found.insert(0, src)
+            if any(line.startswith("#") for line in src.splitlines()):
+                break
+        prompts.append("\n\n".join(found))
+    return [p for p in prompts if p]

@@ -1,0 +1,296 @@
+"""The grading page: a Flask app over ``OUT/gradebook.sqlite`` for the written answers.
+
+Pages: ``/`` the manual items with their progress (per item and per TA); ``/item/ID`` the answer
+groups of one item, each scored at once; ``/answer?item=ID&sub=SUB`` one student's answer next to
+the item's questions, points and reference answer, with a score, a comment and the item's comment
+bank, driven from the keyboard (``static/app.js``); ``/history`` the audit trail.
+
+Safety: every request needs the session cookie that only the token URL sets (``?token=…``; see
+``server``), and a Host of 127.0.0.1 or localhost on the served port (no DNS rebinding); every
+form carries a CSRF token and a cross-site Origin is refused; the cookie is SameSite=Strict and
+HttpOnly. Pages send a Content Security Policy that allows only this server's own scripts, fonts
+and styles, and images from it or inline (``data:``). Answers are rendered by ``render`` (raw HTML
+off) and everything else goes through Jinja's autoescaping.
+
+Writes: a score goes through the gradebook's ``validate_score`` and ``record_scores`` with the
+version the page showed, so a score someone else changed meanwhile is refused and shown; then
+``after_manual_change`` updates grades.csv, manual_scores.json and the student's result.json.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from markupsafe import Markup
+
+from graders.gradebook import (GradebookError, ScoreChange, add_to_bank, after_manual_change, comment_bank, connect,
+                               current_entry, manual_progress, record_scores, score_history, score_versions,
+                               stale_message, validate_score)
+from graders.manual.answers import AnswerStore, clean_text, group_answers, reference_for
+from graders.manual.render import render_markdown
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = None) -> Flask:
+    """The app for the batch under ``out_dir``; ``token`` opens it, ``grader`` signs its scores.
+
+    ``port`` is the port it is served on (Host headers for another port are refused); set
+    ``app.config["HW4_PORT"]`` later when the port is known only after binding.
+    """
+    here = Path(__file__).resolve().parent
+    app = Flask(__name__, template_folder=str(here / "templates"), static_folder=str(here / "static"))
+    app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_NAME="hw4_manual",
+                      MAX_CONTENT_LENGTH=2 * 2**20, HW4_OUT=Path(out_dir), HW4_GRADER=grader, HW4_TOKEN=token,
+                      HW4_PORT=port, SEND_FILE_MAX_AGE_DEFAULT=3600)
+    app.jinja_env.finalize = lambda v: (Markup(clean_text(v)) if isinstance(v, Markup)
+                                        else clean_text(v) if isinstance(v, str) else v)
+    app.jinja_env.filters["pts"] = _pts
+    store = AnswerStore(Path(out_dir))
+
+    @app.before_request
+    def guard():
+        port = app.config["HW4_PORT"]
+        host, _, host_port = request.host.rpartition(":") if ":" in request.host else (request.host, "", "")
+        if host not in LOCAL_HOSTS or (port is not None and host_port != str(port)):
+            return _denied("this server answers only on 127.0.0.1 and localhost", 403)
+        given = request.args.get("token")
+        if given is not None:
+            if not hmac.compare_digest(given.encode("utf-8", "replace"), app.config["HW4_TOKEN"].encode()):
+                return _denied("the token is wrong: open the URL that `hw4 manual serve` printed", 403)
+            session.clear()
+            session["auth"] = True
+            session["csrf"] = secrets.token_urlsafe(24)
+            args = {k: v for k, v in request.args.items() if k != "token"}
+            return redirect(url_for(request.endpoint, **(request.view_args or {}), **args)
+                            if request.endpoint and request.method == "GET" else url_for("index"))
+        if not session.get("auth"):
+            return _denied("this page needs the token: open the URL that `hw4 manual serve` printed", 403)
+        if request.method == "POST":
+            origin = request.headers.get("Origin")
+            if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+                return _denied("a form from another site was refused", 403)
+            sent = request.form.get("csrf", "")
+            if not hmac.compare_digest(sent.encode("utf-8", "replace"), session.get("csrf", "").encode()):
+                return _denied("the form is out of date (the server restarted?): reload the page", 403)
+
+    @app.after_request
+    def headers(resp):
+        resp.headers["Content-Security-Policy"] = CSP
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["X-Frame-Options"] = "DENY"
+        if request.endpoint != "static":
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    @app.teardown_appcontext
+    def close_db(exc):
+        conn = g.pop("db", None)
+        if conn is not None:
+            conn.close()
+
+    @app.context_processor
+    def common():
+        return {"grader": app.config["HW4_GRADER"], "csrf": session.get("csrf", ""), "out_dir": str(out_dir)}
+
+    # --- pages ---------------------------------------------------------------------------------
+
+    @app.get("/")
+    def index():
+        progress = manual_progress(_db())
+        graders = sorted({t for p in progress for t in p["by_grader"]})
+        return render_template("index.html", progress=progress, graders=graders,
+                               answers=sum(p["answers"] for p in progress), graded=sum(p["graded"] for p in progress))
+
+    @app.get("/item/<item_id>")
+    def item(item_id: str):
+        rows = _item_rows(item_id)
+        answers = {a.submission_id: a for a in store.answers(rows)}
+        entries = _entries(item_id)
+        versions = score_versions(_db())
+        groups = []
+        for grp in group_answers(list(answers.values())):
+            members = [{"answer": a, "entry": entries.get(a.submission_id),
+                        "version": versions.get((a.submission_id, item_id), 0)} for a in grp.answers]
+            scores = {m["entry"]["score"] for m in members if m["entry"]}
+            groups.append({"key": grp.key, "size": grp.size, "members": members, "first": grp.answers[0],
+                           "graded": sum(1 for m in members if m["entry"]),
+                           "score": scores.pop() if len(scores) == 1 else None,
+                           "html": _answer_html(grp.answers[0]),
+                           "versions": json.dumps({m["answer"].submission_id: m["version"] for m in members})})
+        return render_template("item.html", item=rows[0], groups=groups, bank=comment_bank(_db(), item_id),
+                               graded=len(entries), total=len(rows), first_pending=_next_pending(rows, entries, None))
+
+    @app.get("/answer")
+    def answer():
+        item_id, sub = request.args.get("item", ""), request.args.get("sub", "")
+        return _answer_page(item_id, sub)
+
+    @app.post("/answer")
+    def save_answer():
+        item_id, sub = request.form.get("item", ""), request.form.get("sub", "")
+        row = _item_row(item_id, sub)
+        raw = request.form.get("score", "").strip()
+        comment = request.form.get("comment", "").strip()
+        clear = request.form.get("action") == "clear"
+        try:
+            version = int(request.form.get("version", ""))
+        except ValueError:
+            abort(400)
+        if not clear and not raw:
+            return _answer_page(item_id, sub, error=f"Type a score from 0 to {_pts(row['max'])}, then Enter.",
+                                attempt={"score": raw, "comment": comment}, status=400)
+        try:
+            score = None if clear else validate_score(row, raw)
+        except GradebookError as exc:
+            return _answer_page(item_id, sub, error=f"Not saved: {exc}.", attempt={"score": raw, "comment": comment},
+                                status=400)
+        change = ScoreChange(sub, item_id, score, "" if clear else comment, expected_version=version)
+        outcome = record_scores(_db(), [change], grader=app.config["HW4_GRADER"], source="web")
+        if outcome.stale:
+            return _answer_page(item_id, sub, stale=stale_message(outcome.stale[0]) + ". Yours was not saved.",
+                                attempt={"score": raw, "comment": comment}, status=409)
+        if outcome.written:
+            after_manual_change(app.config["HW4_OUT"], [sub])
+            flash(f"Saved: {sub} {'cleared' if clear else _pts(score)} on {item_id}.")
+        rows = _item_rows(item_id)
+        nxt = _next_pending(rows, _entries(item_id), sub)
+        if nxt is None:
+            flash(f"Every answer of {item_id} has a score.")
+            return redirect(url_for("item", item_id=item_id))
+        return redirect(url_for("answer", item=item_id, sub=nxt))
+
+    @app.post("/group")
+    def save_group():
+        item_id = request.form.get("item", "")
+        rows = {r["submission_id"]: r for r in _item_rows(item_id)}
+        try:
+            seen = json.loads(request.form.get("versions", "{}"))
+            assert isinstance(seen, dict) and all(isinstance(v, int) for v in seen.values())
+        except (ValueError, AssertionError):
+            abort(400)
+        if not seen or any(s not in rows for s in seen):
+            abort(400)
+        raw = request.form.get("score", "").strip()
+        comment = request.form.get("comment", "").strip()
+        try:
+            score = validate_score(next(iter(rows.values())), raw)
+        except GradebookError as exc:
+            flash(f"Not saved: {exc}.", "error")
+            return redirect(url_for("item", item_id=item_id))
+        changes = [ScoreChange(s, item_id, score, comment, expected_version=v) for s, v in seen.items()]
+        outcome = record_scores(_db(), changes, grader=app.config["HW4_GRADER"], source="web group", partial=True)
+        if outcome.written:
+            after_manual_change(app.config["HW4_OUT"], [c.submission_id for c in outcome.written])
+        flash(f"Group scored {_pts(score)}: {len(outcome.written)} saved, {len(outcome.unchanged)} already so"
+              + (f", {len(outcome.stale)} refused" if outcome.stale else "") + ".")
+        for cur in outcome.stale:
+            flash(stale_message(cur) + "; not changed.", "error")
+        return redirect(url_for("item", item_id=item_id))
+
+    @app.post("/bank")
+    def bank():
+        item_id = request.form.get("item", "")
+        _item_rows(item_id)
+        try:
+            add_to_bank(_db(), item_id, request.form.get("text", ""), grader=app.config["HW4_GRADER"])
+        except GradebookError as exc:
+            flash(str(exc), "error")
+        back = request.form.get("back", "")
+        return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("item", item_id=item_id))
+
+    @app.get("/favicon.ico")
+    def favicon():
+        return "", 204
+
+    @app.get("/history")
+    def history():
+        item_id, sub = request.args.get("item") or None, request.args.get("sub") or None
+        return render_template("history.html", rows=score_history(_db(), item_id=item_id, submission_id=sub),
+                               item_id=item_id, sub=sub)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _db():
+        if "db" not in g:
+            g.db = connect(app.config["HW4_OUT"])
+        return g.db
+
+    def _item_rows(item_id: str) -> list:
+        rows = _db().execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s USING(submission_id) "
+                             "WHERE i.item_id = ? AND i.manual = 1 ORDER BY i.submission_id", (item_id,)).fetchall()
+        if not rows:
+            abort(404)
+        return rows
+
+    def _item_row(item_id: str, sub: str):
+        row = _db().execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s USING(submission_id) "
+                            "WHERE i.item_id = ? AND i.submission_id = ? AND i.manual = 1", (item_id, sub)).fetchone()
+        if row is None:
+            abort(404)
+        return row
+
+    def _entries(item_id: str) -> dict[str, Any]:
+        return {r["submission_id"]: dict(r) for r in
+                _db().execute("SELECT * FROM manual_scores WHERE item_id = ?", (item_id,))}
+
+    def _answer_page(item_id: str, sub: str, *, error: str = "", stale: str = "", attempt: dict | None = None,
+                     status: int = 200):
+        row = _item_row(item_id, sub)
+        rows = _item_rows(item_id)
+        ids = [r["submission_id"] for r in rows]
+        pos = ids.index(sub)
+        entries = _entries(item_id)
+        entry = current_entry(_db(), sub, item_id)
+        ans = store.answers([row])[0]
+        all_answers = store.answers(rows)
+        group = [a.submission_id for a in all_answers if a.group_key == ans.group_key]
+        ref = reference_for(item_id, row["part"])
+        shown = attempt or {"score": _pts(entry["score"]) if entry["score"] is not None else "",
+                            "comment": entry["comment"]}
+        nxt = _next_pending(rows, entries, sub)
+        return render_template(
+            "answer.html", item=row, answer=ans, answer_html=_answer_html(ans), entry=entry, shown=shown,
+            error=error, stale=stale, position=pos + 1, total=len(ids), graded=len(entries),
+            prev_sub=ids[pos - 1] if pos > 0 else None, next_sub=ids[pos + 1] if pos + 1 < len(ids) else None,
+            skip_sub=nxt, questions=[render_markdown(q) for q in ref.questions],
+            reference=render_markdown(ref.answer) if ref.answer else None, bank=comment_bank(_db(), item_id),
+            history=score_history(_db(), submission_id=sub, item_id=item_id, limit=20), group_size=len(group)), status
+
+    return app
+
+
+def _answer_html(answer) -> Markup:
+    if answer.problem:
+        return Markup('<p class="problem">{}</p>').format(answer.problem)
+    return render_markdown(answer.text, answer.attachments)
+
+
+def _next_pending(rows, entries, after: str | None) -> str | None:
+    """The first answer without a score after ``after`` (in submission order, wrapping), None when all have one."""
+    ids = [r["submission_id"] for r in rows]
+    start = ids.index(after) + 1 if after in ids else 0
+    for sub in ids[start:] + ids[:start]:
+        if sub not in entries and sub != after:
+            return sub
+    return None
+
+
+def _pts(x) -> str:
+    if x is None:
+        return ""
+    x = round(float(x), 4)
+    return f"{x:g}"
+
+
+def _denied(message: str, status: int):
+    return (f"{message}\n", status, {"Content-Type": "text/plain; charset=utf-8"})
