@@ -63,6 +63,10 @@ class Check:
     public:      True if inputs and expected values may be shown to students / shipped in the bundle
     description: what is checked, in a few words a student understands
     timeout:     seconds allowed for this check's probes in the kernel
+    depends:     the student's own graded functions the probed function calls (e.g.
+                 ``("calculate_hamming_penalty",)``): when the check fails, it is run again with the
+                 reference's versions of these bound in the kernel, so one mistake is charged once
+                 ("error carried forward"; see ``graders.execute``)
     """
 
     id: str
@@ -72,6 +76,7 @@ class Check:
     public: bool = True
     description: str = ""
     timeout: float = 60.0
+    depends: tuple[str, ...] = ()
 
     def run(self, outcomes: Mapping[str, Outcome]) -> Verdict:
         for probe in self.probes:
