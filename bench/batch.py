@@ -33,6 +33,7 @@ from graders import gradebook  # noqa: E402
 from graders.batch import grade_all, write_manifest  # noqa: E402
 from graders.intake import scan_submissions  # noqa: E402
 from graders.pipeline import prepare  # noqa: E402
+from graders.secret import new_secret, read_secret  # noqa: E402
 
 
 def make_class(folder: Path, examples: list[Path], copies: int) -> int:
@@ -70,7 +71,7 @@ def main() -> None:
     ap.add_argument("--copies", type=int, default=3, help="copies of each example submission")
     ap.add_argument("--parts", default="", help="comma-separated parts (default: those the examples have)")
     ap.add_argument("--synthetic", action="store_true", help="the tiny test homework instead of the course's")
-    ap.add_argument("--hidden-seed", type=int, default=1)
+    ap.add_argument("--secret-file", default=None, help="course secret (default: a fresh one)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="hw4-bench-batch-"))
     try:
@@ -90,7 +91,7 @@ def main() -> None:
 
                 have = {nb.name for nb in examples[0].glob("*.ipynb")}
                 parts = [n for n, spec in all_parts().items() if spec.notebook in have]
-            factory = functools.partial(prepare, parts=parts, hidden_seed=args.hidden_seed)
+            factory = functools.partial(prepare, parts=parts, secret=read_secret(args.secret_file) or new_secret())
             plan = factory()  # each worker process prepares its own checks: that time is in the figures
         cls = work / "class"
         n = make_class(cls, examples, args.copies)

@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from graders.execute import prepare_workdir  # noqa: E402
 from graders.intake import find_submissions  # noqa: E402
 from graders.pipeline import grade_submission, prepare  # noqa: E402
+from graders.secret import new_secret, read_secret  # noqa: E402
 
 
 def bare(sub, plan) -> float:
@@ -53,10 +54,10 @@ def main() -> None:
     ap.add_argument("submission", nargs="?", default=str(ROOT / "examples" / "00000000_Reference"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--parts", default="", help="comma-separated parts (default: all)")
-    ap.add_argument("--hidden-seed", type=int, default=1)
+    ap.add_argument("--secret-file", default=None, help="course secret (default: a fresh one)")
     args = ap.parse_args()
     parts = [p for p in args.parts.split(",") if p] or None
-    plan = prepare(parts=parts, hidden_seed=args.hidden_seed)
+    plan = prepare(parts=parts, secret=read_secret(args.secret_file) or new_secret())
     sub = find_submissions([Path(args.submission)], plan.parts)[0]
     sub.scope = tuple(plan.parts)
     bare(sub, plan)  # warm-up: file caches, first kernel start

@@ -12,7 +12,7 @@ process.
 
 **Resume.** Results are the source of truth. A submission whose ``OUT/<id>/result.json`` was
 made from the same notebook bytes and the same plan fingerprint (grader code, reference and
-assets content hash, rubric, hidden seed, parts — see ``pipeline.prepare``), carries the same
+assets content hash, rubric, course secret (a keyed digest), parts — see ``pipeline.prepare``), carries the same
 intake notes and is complete (no grader error) is not graded again: its stored result is
 yielded as is. A killed run therefore continues where it stopped, and an unchanged class
 regrades almost instantly; ``force=True`` regrades everything.
@@ -22,7 +22,7 @@ Cluster/Client object) the same per-submission task runs on a Dask distributed c
 of the local pool. A worker builds the plan once from ``plan_factory`` and checks that its
 fingerprint equals the client's (same code, rubric, assets and seed). Workers must see the
 submissions and the output folder at the same paths (a shared file system), and the factory
-carries the hidden seed to them: use a cluster you trust, with TLS across machines. The budget
+carries the course secret to them: use a cluster you trust, with TLS across machines. The budget
 of a submission is enforced inside execution there; no one kills a Dask task from outside.
 """
 from __future__ import annotations

@@ -17,7 +17,8 @@ from graders import __version__
 from graders import gradebook
 from graders.batch import Progress, grade_all, write_manifest
 from graders.intake import scan_submissions
-from graders.pipeline import PlanError, hidden_seed_from, prepare
+from graders.pipeline import PlanError, prepare
+from graders.secret import SecretError, read_secret, write_secret
 from graders.rubric import RubricError
 from graders.text import for_terminal
 
@@ -48,27 +49,39 @@ def _ci_options(fn):
     return fn
 
 
+def _seed_replaced(value):
+    if value is not None:
+        raise click.UsageError("--hidden-seed was replaced by a course secret (a small integer seed could be "
+                               "recovered from one student's feedback): run `hw4 secret new --out FILE` once and "
+                               "pass --secret-file FILE")
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def plan_seed(hidden_seed, public_only):
-    """The hidden seed a Dask worker needs to rebuild the same plan (None for public checks)."""
-    return None if public_only else hidden_seed_from(hidden_seed)
+def _secret(secret_file, public_only):
+    """The course secret from --secret-file or $HW4_SECRET (None for public checks only)."""
+    if public_only:
+        return None
+    try:
+        return read_secret(secret_file)
+    except SecretError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 #: the asset a TA may replace with --dataset (Part 1 reads it by this relative path)
 DATASET_ASSET = "data/sycophancy_on_nlp_survey.jsonl"
 
 
-def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, verbose_items,
+def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbose_items,
          ci, junit, summary, fail_under, force=False, scheduler=None, dataset=None):
     try:
         kwargs = {"rubric_path": rubric_path} if rubric_path else {}
         if dataset:
             kwargs["asset_overrides"] = {DATASET_ASSET: dataset}
         chosen = [p.strip() for p in parts.split(",") if p.strip()] or None
-        plan = prepare(parts=chosen, hidden_seed=hidden_seed, public_only=public_only, **kwargs)
+        plan = prepare(parts=chosen, secret=secret, public_only=public_only, **kwargs)
         intake = scan_submissions(list(paths), plan.parts, unpack_to=Path(out_dir) / ".unpacked")
         subs = intake.submissions
     except (PlanError, RubricError, FileNotFoundError) as exc:
@@ -79,8 +92,7 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
         raise click.ClickException("no submissions found under " + ", ".join(map(str, paths)))
     where = f"on the Dask cluster at {scheduler}" if scheduler else f"with {jobs} worker(s)"
     click.echo(f"Grading {len(subs)} submission(s) {where}…", err=True)
-    factory = functools.partial(prepare, parts=chosen, hidden_seed=plan_seed(hidden_seed, public_only),
-                                public_only=public_only, **kwargs)
+    factory = functools.partial(prepare, parts=chosen, secret=secret, public_only=public_only, **kwargs)
     progress = Progress(len(subs))
     results = []
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a batch as cleanly as Ctrl-C
@@ -136,9 +148,11 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Folder for results: OUT/<submission>/result.json, feedback.md, feedback.html.")
 @click.option("--parts", default="", help="Comma-separated parts to grade (theory,part1,…); default all.")
-@click.option("--public-only", is_flag=True, help="Run only the public checks (an estimate; no hidden seed needed).")
-@click.option("--hidden-seed", type=int, default=None, envvar="HW4_HIDDEN_SEED",
-              help="Secret seed for hidden inputs (or set HW4_HIDDEN_SEED). Never share it with students.")
+@click.option("--public-only", is_flag=True, help="Run only the public checks (an estimate; no course secret needed).")
+@click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File holding the course secret that hidden inputs are derived from (or set HW4_SECRET). "
+                   "Make one with `hw4 secret new --out FILE`; never share it with students.")
+@click.option("--hidden-seed", hidden=True, default=None, expose_value=False, callback=lambda *a: _seed_replaced(a[2]))
 @click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Submissions graded in parallel.")
 @click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Rubric file (default: the project's rubric.yaml).")
@@ -151,7 +165,7 @@ def _run(paths, *, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, 
               help="Grade on a Dask distributed cluster (e.g. tcp://host:8786) instead of local workers; "
                    "workers need the grader installed and the same paths (shared file system).")
 @_ci_options
-def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, force, dataset, scheduler,
+def grade(paths, out_dir, parts, public_only, secret_file, jobs, rubric_path, force, dataset, scheduler,
           ci, junit, summary, fail_under):
     """Grade PATHS: notebooks, a folder of one student's notebooks, or a folder of such folders.
 
@@ -162,7 +176,8 @@ def grade(paths, out_dir, parts, public_only, hidden_seed, jobs, rubric_path, fo
     run resumes where it stopped. Exit status: 0 when grading ran; 2 when a submission hit a grader error
     (its result is incomplete, not a grade); 1 under --fail-under.
     """
-    _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, hidden_seed=hidden_seed, jobs=jobs,
+    _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, secret=_secret(secret_file, public_only),
+         jobs=jobs,
          rubric_path=rubric_path, verbose_items=False, ci=ci, junit=junit, summary=summary, fail_under=fail_under,
          force=force, scheduler=scheduler, dataset=dataset)
 
@@ -189,9 +204,34 @@ def check(notebooks, out_dir, ci, junit, summary, fail_under):
         if part is None:
             raise click.ClickException(f"{nb}: not recognised as a notebook of this homework")
         matched.setdefault(part, nb)
-    _run(notebooks, out_dir=out_dir, parts=",".join(matched), public_only=True, hidden_seed=None, jobs=1, rubric_path=None,
+    _run(notebooks, out_dir=out_dir, parts=",".join(matched), public_only=True, secret=None, jobs=1, rubric_path=None,
          verbose_items=True, ci=ci, junit=junit, summary=summary, fail_under=fail_under)
     click.echo("\nEstimated score: public checks only, written answers not included.")
+
+
+@main.group()
+def secret() -> None:
+    """The course secret that hidden inputs are derived from (keep it out of the student bundle)."""
+
+
+@secret.command("new")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write it to this file (mode 0600) instead of printing it; an existing file is kept as is, "
+                   "so the same command can be run again.")
+def secret_new(out_file):
+    """Make a 256-bit course secret: print it, or write it to --out FILE for `hw4 grade --secret-file FILE`.
+
+    Use one secret for a whole term (results of reruns and CI runs stay comparable) and never
+    share it: anyone who has it can compute every hidden input.
+    """
+    from graders.secret import new_secret
+
+    if out_file is None:
+        click.echo(new_secret())
+    elif write_secret(out_file):
+        click.echo(f"wrote a new course secret to {out_file}", err=True)
+    else:
+        click.echo(f"{out_file} already exists: kept (delete it to make a new secret)", err=True)
 
 
 @main.command()
@@ -200,7 +240,7 @@ def check(notebooks, out_dir, ci, junit, summary, fail_under):
 def release(out, force):
     """Build the student bundle in OUT: blank notebooks, models, data, graders, public expected values.
 
-    No reference solutions, solved notebooks or hidden seeds; the build fails if any would leak.
+    No reference solutions, solved notebooks or course secret; the build fails if any would leak.
     """
     from graders.release import ReleaseError, build_bundle
 

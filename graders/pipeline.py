@@ -27,14 +27,14 @@ from graders.sandbox import current as current_sandbox
 from graders.intake import Submission
 from graders.parts import all_parts
 from graders.parts.base import CheckContext, PartSpec
+from graders.secret import SECRET_ENV, SecretError, checked, fingerprint_part, read_secret
 from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission
 from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
 
-HIDDEN_SEED_ENV = "HW4_HIDDEN_SEED"
 
 
 class PlanError(ValueError):
-    """The grading run cannot start (bad rubric, no hidden seed…): a message for the TA."""
+    """The grading run cannot start (bad rubric, no course secret…): a message for the TA."""
 
 
 class LazyChecks(Mapping):
@@ -96,20 +96,8 @@ class Plan:
     asset_overrides: dict[str, Path] = field(default_factory=dict)
 
 
-def hidden_seed_from(value: int | None) -> int | None:
-    if value is not None:
-        return int(value)
-    env = os.environ.get(HIDDEN_SEED_ENV, "").strip()
-    if not env:
-        return None
-    try:
-        return int(env)
-    except ValueError:
-        raise PlanError(f"{HIDDEN_SEED_ENV} must be an integer") from None
-
-
 def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | None = None,
-            hidden_seed: int | None = None, public_only: bool = False,
+            secret: str | None = None, public_only: bool = False,
             reference_mode: str | None = None, record_folder: Path | None = None,
             asset_overrides: Mapping[str, Path] | None = None) -> Plan:
     """Load the rubric, decide the sandbox, and prepare the checks (built, with their expected
@@ -123,10 +111,16 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     unknown = [p for p in chosen if p not in specs]
     if unknown:
         raise PlanError(f"unknown part(s) {unknown}; choose from {list(specs)}")
-    seed = None if public_only else hidden_seed_from(hidden_seed)
-    if not public_only and seed is None:
-        raise PlanError("hidden checks need a secret seed: pass --hidden-seed N or set "
-                        f"{HIDDEN_SEED_ENV}, or use --public-only for public checks only")
+    if public_only:
+        secret = None
+    else:
+        try:
+            secret = read_secret() if secret is None else checked(secret)
+        except SecretError as exc:
+            raise PlanError(str(exc)) from None
+        if secret is None:
+            raise PlanError(f"hidden checks need the course secret: pass --secret-file FILE or set {SECRET_ENV} "
+                            "(make one with `hw4 secret new --out FILE`), or use --public-only for public checks only")
     try:  # decide the kernel sandbox (and warn if it is rlimits only) once per grading process
         current_sandbox()
     except SandboxUnavailable as exc:
@@ -135,7 +129,7 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
         reference_mode = "import" if reference_present() else "replay"
     if reference_mode == "replay" and not public_only:
         raise PlanError("the reference solutions are not here (student bundle): only --public-only checks can run")
-    ctx = CheckContext(hidden_seed=seed if not public_only else None, public_only=public_only,
+    ctx = CheckContext(secret=secret, public_only=public_only,
                        reference_mode=reference_mode, record_folder=record_folder)
     validate = not public_only and set(chosen) == set(specs)
     checks = LazyChecks(functools.partial(_build_checks, specs, chosen, ctx, rubric if validate else None))
@@ -147,7 +141,8 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
         overrides[rel] = path.resolve()
     override_hash = "|".join(f"{rel}={hashlib.sha256(p.read_bytes()).hexdigest()}" for rel, p in sorted(overrides.items()))
     fingerprint = hashlib.sha256(
-        f"{__version__}|{grader_content_hash()}|{grading_rubric_hash(rubric)}|{public_only}|{seed}|{sorted(chosen)}"
+        f"{__version__}|{grader_content_hash()}|{grading_rubric_hash(rubric)}|{public_only}|{fingerprint_part(secret)}"
+        f"|{sorted(chosen)}"
         f"|{override_hash}".encode()).hexdigest()
     return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint,
                 asset_overrides=overrides)

@@ -4,7 +4,7 @@ Contents: the blank assignment notebooks with their models and data, the ``grade
 the rubric, the public checks' expected values recorded from the reference (see
 ``graders.public_cache``), a tox.ini whose ``check`` env runs the self-check, a short README
 for students and a sample CI workflow. Not included: ``reference/``, solved notebooks,
-``examples/``, templates, tests, any hidden seed. ``find_leaks`` proves it and runs on every
+``examples/``, templates, tests, the course secret. ``find_leaks`` proves it and runs on every
 release.
 """
 from __future__ import annotations

@@ -20,7 +20,7 @@ kills the whole tree — sandbox, kernel, whatever it started — when the grade
 ``kill -9`` (bubblewrap's own ``--die-with-parent`` was seen to leave kernels behind).
 
 The environment handed to a kernel is built from an allow-list: the grader's secrets
-(``HW4_HIDDEN_SEED``, tokens, keys) never reach it, hub access is off, HOME, caches and TMPDIR
+(``HW4_SECRET``, tokens, keys) never reach it, hub access is off, HOME, caches and TMPDIR
 point into its working folder.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ log = logging.getLogger("hw4.sandbox")
 
 SANDBOX_ENV = "HW4_SANDBOX"
 MODES = ("auto", "bwrap", "none")
-SECRET_ENV = ("HW4_HIDDEN_SEED",)
+SECRET_ENV = ("HW4_SECRET", "HW4_HIDDEN_SEED")
 #: variables a kernel inherits from the grader (everything else is dropped)
 PASS_ENV = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "VIRTUAL_ENV")
 #: files of /etc a kernel may read (no shadow, no keys, no sudoers)

@@ -77,7 +77,7 @@ class Property:
 
     ``predicate(*values)`` returns ``None`` when the property holds, else the reason (a string).
     It may raise ``CannotGrade``. ``outcomes=True`` passes the Outcome objects instead of values
-    (for observers such as ``param_drift``).
+    (for what was observed of module arguments, such as ``parameters``).
     """
 
     def __init__(self, probes: Sequence[str], predicate: Callable[..., str | None], *,

@@ -3,7 +3,8 @@
 Each module in ``graders/parts/`` defines ``PART = PartSpec(...)``. ``build_checks(ctx)`` returns
 every check of the part; it is called once per grading run (not per student), so expected
 values computed from the reference are computed once. Public checks use fixed inputs; hidden
-checks draw theirs from ``ctx.rng(name)``, seeded by the secret ``--hidden-seed``.
+checks draw theirs from ``ctx.rng(name)``, seeded by a keyed derivation of the course secret
+(``graders.secret``: seeing one check's inputs tells nothing about another's, nor the secret).
 
 ``ctx.reference(module)`` is the only door to the reference solutions (``reference/<module>.py``);
 in the student bundle it is closed and ``build_checks`` is asked for public checks only, whose
@@ -11,7 +12,6 @@ expected values ship precomputed.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import sys
 from dataclasses import dataclass, field
@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from graders.checks.base import Check
+from graders.secret import derive_seed
 
 
 class ReferenceUnavailable(RuntimeError):
@@ -29,12 +30,12 @@ class ReferenceUnavailable(RuntimeError):
 
 @dataclass
 class CheckContext:
-    """hidden_seed: the secret seed (None: public checks only).
+    """secret: the course secret (None: public checks only; see ``graders.secret``).
     reference_mode: "import" (the repo), "record" (``hw4 release`` writes the public values
     down) or "replay" (the student bundle answers from those records).
     """
 
-    hidden_seed: int | None = None
+    secret: str | None = None
     public_only: bool = False
     reference_mode: str = "import"
     record_folder: Path | None = None
@@ -66,11 +67,10 @@ class CheckContext:
         return ref
 
     def rng(self, name: str) -> np.random.Generator:
-        """A generator for hidden inputs named ``name``; requires a hidden seed."""
-        if self.hidden_seed is None:
-            raise ValueError("hidden cases need a hidden seed (--hidden-seed or HW4_HIDDEN_SEED)")
-        digest = hashlib.sha256(f"{self.hidden_seed}:{name}".encode()).digest()
-        return np.random.default_rng(int.from_bytes(digest[:8], "little"))
+        """A generator for hidden inputs named ``name``, seeded by HMAC-SHA256(secret, name)."""
+        if self.secret is None:
+            raise ValueError("hidden cases need the course secret (--secret-file or HW4_SECRET)")
+        return np.random.default_rng(derive_seed(self.secret, name))
 
     def seed(self, name: str) -> int:
         """An integer seed for hidden inputs named ``name`` (for torch generators, sampling…)."""
@@ -79,7 +79,7 @@ class CheckContext:
     @property
     def hidden(self) -> bool:
         """Whether hidden checks should be built."""
-        return not self.public_only and self.hidden_seed is not None
+        return not self.public_only and self.secret is not None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,10 @@ What is checked, and how:
   directions whose per-tensor cosines differ (an average of per-tensor cosines is wrong).
 * ``loss_landscape`` on grader-made directions and small **non-square** grids (a transposed Z
   has the wrong shape) against the reference; the parameters after the call (kernel-side
-  observer ``param_drift``, on a grid whose steps neither sum to zero nor end at zero, so
-  neither piled-up nor un-restored perturbations cancel) and the model's mode (``training``).
+  read back after the call and compared, in the grader, with its own copy of the shipped weights —
+  never with a snapshot kept in the kernel, which the notebook could rewrite —, on a grid whose
+  steps neither sum to zero nor end at zero, so neither piled-up nor un-restored perturbations
+  cancel) and the model's mode (``training``).
 * ``plot_landscape`` by the data of the returned figure: a 3-D surface through every point
   ``(xs[i], ys[j], Z[i, j])``.
 
@@ -221,12 +223,31 @@ def _seeded_rule(shapes):
     return predicate
 
 
+@lru_cache(maxsize=1)
+def _shipped_parameters() -> dict[str, np.ndarray]:
+    """The grader's own copy of the shipped model's parameters (what a restored model must hold)."""
+    model = assets.load_causal_lm(MODEL)
+    return {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
+
+
 def _landscape_drift(outcome) -> str | None:
-    drift = outcome.observed.get("param_drift")
-    if not drift:
+    """The parameters read back after the call, against the grader's copy of the shipped weights."""
+    found = outcome.observed.get("parameters")
+    if not found or not isinstance(found[0], dict):
         raise CannotGrade("the parameters of the model could not be observed")
-    if not drift[0] <= DRIFT_MAX:
-        return (f"after the call the model's parameters differ from the originals by up to {drift[0]:.3g}: "
+    after, shipped = found[0], _shipped_parameters()
+    if set(after) != set(shipped):
+        return "after the call the model has other parameters than the shipped model: do not replace its modules"
+    drift = 0.0
+    for name, original in shipped.items():
+        value = after[name]
+        if not isinstance(value, np.ndarray) or value.shape != original.shape:
+            return f"after the call the parameter {name} has another shape: restore the original weights"
+        drift = max(drift, float(np.nanmax(np.abs(value.astype(np.float64) - original))) if value.size else 0.0)
+        if np.isnan(value).any():
+            drift = float("inf")
+    if not drift <= DRIFT_MAX:
+        return (f"after the call the model's parameters differ from the shipped weights by up to {drift:.3g}: "
                 "start every grid point from the original weights and restore them at the end")
     return None
 
@@ -364,7 +385,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                     np.array([-0.4, 0.1, 0.5]), np.array([-0.3, 0.2, 0.35, 0.6]), True)
     directions = _grader_directions(np.random.default_rng(20240204), model)
     for id_, observe, judge, description in [
-        ("restored", "param_drift", _landscape_drift, "the model's parameters are restored after loss_landscape"),
+        ("restored", "parameters", _landscape_drift, "the model's parameters are restored after loss_landscape"),
         ("eval_mode", "training", _landscape_mode, "loss_landscape keeps the model in eval mode"),
     ]:
         pid = f"part2.loss_landscape.{id_}"

@@ -495,22 +495,15 @@ def _hw4_install(user_ns=None):
 
         return [a for a in list(args) + list(kwargs.values()) if _isinstance(a, torch.nn.Module)]
 
-    def _snapshot(args, kwargs):
-        return [{n: p.detach().clone() for n, p in m.named_parameters()} for m in _modules(args, kwargs)]
-
-    def observe(names, args, kwargs, before):
+    def observe(names, args, kwargs):
+        """What the grader asked to see of the module arguments after the call (judged by the grader:
+        ``parameters`` are compared with its own copy of the shipped weights, not with a snapshot
+        kept here, which the notebook's code could reach and rewrite)."""
         out = {}
         mods = _modules(args, kwargs) if names else []
         for name in names:
-            if name == "param_drift":
-                drift = []
-                for m, snap in zip(mods, before):
-                    d = 0.0
-                    for n, p in m.named_parameters():
-                        if n in snap:
-                            d = max(d, float((p.detach() - snap[n]).abs().max()))
-                    drift.append(d)
-                out[name] = drift
+            if name == "parameters":
+                out[name] = [dict(m.named_parameters()) for m in mods]
             elif name == "training":
                 out[name] = [bool(m.training) for m in mods]
             else:
@@ -570,15 +563,16 @@ def _hw4_install(user_ns=None):
                         for _ in range(max(1, spec["repeat"])):
                             args = inputs.decode(spec["args"])
                             kwargs = inputs.decode(spec["kwargs"])
-                            before = _snapshot(args, kwargs) if "param_drift" in spec["observe"] else None
                             results.append(target(*args, **kwargs))
                         value = results[0] if spec["repeat"] <= 1 else results
-                        record["observed"] = observe(spec["observe"], args, kwargs, before)
+                        observed = observe(spec["observe"], args, kwargs)
                     else:
-                        value = target
+                        value, observed = target, {}
                     try:
+                        encoder = Encoder(output_dir, str(n))
                         record["type"] = f"{type(value).__module__}.{type(value).__qualname__}"
-                        record["value"] = Encoder(output_dir, str(n)).encode(value)
+                        record["value"] = encoder.encode(value)
+                        record["observed"] = {k: encoder.encode(v) for k, v in observed.items()}
                         record["ok"] = True
                     except TooLarge as exc:
                         record["error"] = {"type": "ValueTooLarge", "where": "encode", "message": str(exc)}

@@ -64,9 +64,9 @@ class Probe:
     args/kwargs: call arguments (ignored when ``call`` is False)
     call:    False reads the global itself (e.g. a sympy answer)
     repeat:  call this many times and return the list of results (samplers)
-    observe: kernel-side observers run after the call, by name (see ``kernel_side.OBSERVERS``),
-             e.g. "param_drift" (max |Δ| of every torch module argument's parameters) and
-             "training" (whether any module argument is in train mode)
+    observe: what to read of the torch module arguments after the call, by name (see
+             ``kernel_side.observe``): "parameters" (every parameter, judged by the grader against
+             its own copy of the shipped weights) and "training" (whether each is in train mode)
     """
 
     id: str

@@ -41,7 +41,7 @@ class Outcome:
                 pandas objects, networkx graphs, FigureData, Record, Opaque)
     type:       the Python type of the returned value in the kernel, e.g. "torch.Tensor", "builtins.float"
     error_type / message: why not ok ("NameError", "the kernel died in cell 7"…) — shown to students
-    observed:   values of kernel-side observers (param_drift, training…)
+    observed:   what the probe read of module arguments after the call (parameters, training…)
     """
 
     id: str

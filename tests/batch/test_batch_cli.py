@@ -20,16 +20,16 @@ def test_grade_resumes_and_writes_the_gradebook(tmp_path, monkeypatch):
     student_zip(root, "401000002_Sara", {"beta": BAD["beta"]})
     (root / "notes.txt").write_text("hi")
     out = tmp_path / "out"
-    first = run("grade", root, "--out", out, "--hidden-seed", 1)
+    first = run("grade", root, "--out", out)
     assert first.exit_code == 0, first.output
     assert "intake: notes.txt: not a .zip, a folder or a notebook; not graded" in first.output
     assert "2 graded, 0 unchanged since the last run (kept), 0 with grader errors (not final)" in first.output
     assert "401000001_Ali: 60/65" in first.output and "s elapsed" in first.output  # one line each, with an ETA
     rows = {r["student_id"]: r for r in csv.DictReader(open(out / "grades.csv"))}
     assert (rows["401000001"]["beta"], rows["401000002"]["beta"]) == ("60", "0")
-    second = run("grade", root, "--out", out, "--hidden-seed", 1)
+    second = run("grade", root, "--out", out)
     assert "0 graded, 2 unchanged since the last run (kept)" in second.output
-    forced = run("grade", root, "--out", out, "--hidden-seed", 1, "--force")
+    forced = run("grade", root, "--out", out, "--force")
     assert "2 graded, 0 unchanged" in forced.output
 
 

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 import graders.cli as cli
 from batch_kit import GOOD, GRADER_BUG, GRADER_HANG, HERE, RUBRIC, cli_plan, marker_student, student_folder, trap_plan
 from graders import gradebook
+from helpers import TEST_SECRET
 from graders.batch import grade_all, split_done, write_manifest
 from graders.intake import scan_submissions
 from graders.report.classreport import write_report
@@ -56,7 +57,7 @@ def test_a_grader_error_is_never_a_grade(tmp_path, monkeypatch):
     _class(root, {"401000001_Ali": GOOD, "401000002_Bug": marker_student(GRADER_BUG)})
     monkeypatch.setattr(cli, "prepare", functools.partial(_trap_prepare))
     out = tmp_path / "out"
-    done = CliRunner().invoke(cli.main, ["grade", str(root), "--out", str(out), "--hidden-seed", "1", "--ci",
+    done = CliRunner().invoke(cli.main, ["grade", str(root), "--out", str(out), "--ci",
                                          "--fail-under", "0"], catch_exceptions=False)
     assert done.exit_code == 2, done.output  # a failure of the run, whatever --fail-under says
     assert "1 submission(s) with grader errors — not final; rerun to retry them" in done.output
@@ -70,7 +71,7 @@ def test_a_grader_error_is_never_a_grade(tmp_path, monkeypatch):
     assert "Not final: grader errors" in page and "401000002_Bug" in page
     assert "1 submission(s). Mean total 90" in page  # the incomplete one is left out of the numbers
     # a plain rerun regrades the incomplete submission and keeps the other
-    again = CliRunner().invoke(cli.main, ["grade", str(root), "--out", str(out), "--hidden-seed", "1"],
+    again = CliRunner().invoke(cli.main, ["grade", str(root), "--out", str(out)],
                                catch_exceptions=False)
     assert "1 graded, 1 unchanged since the last run (kept)" in again.output
 
@@ -85,7 +86,7 @@ sys.path[:0] = [{root!r}, {here!r}]
 import graders.cli as cli
 from batch_kit import cli_plan
 cli.prepare = cli_plan()
-cli.main(["grade", {cls!r}, "--out", {out!r}, "--hidden-seed", "1", "--jobs", "1"])
+cli.main(["grade", {cls!r}, "--out", {out!r}, "--jobs", "1"])
 """
 
 
@@ -117,7 +118,7 @@ def test_sigterm_stops_a_batch_cleanly_and_a_rerun_resumes(tmp_path):
     monkey = cli.prepare
     try:
         cli.prepare = cli_plan()
-        again = CliRunner().invoke(cli.main, ["grade", str(root), "--out", str(out), "--hidden-seed", "1"],
+        again = CliRunner().invoke(cli.main, ["grade", str(root), "--out", str(out)],
                                    catch_exceptions=False)
     finally:
         cli.prepare = monkey
@@ -135,7 +136,7 @@ for _ in range(20):
 from graders.batch import grade_all
 from graders.intake import scan_submissions
 from graders.pipeline import prepare
-factory = functools.partial(prepare, parts=["part4"], hidden_seed=4242)
+factory = functools.partial(prepare, parts=["part4"], secret={secret!r})
 plan = factory()
 subs = scan_submissions([{cls!r}], plan.parts).submissions
 for sid, result, error in grade_all(subs, plan, None, jobs=2, plan_factory=factory):
@@ -150,7 +151,7 @@ def test_a_part4_class_on_two_workers_after_torch_threads_finishes(tmp_path):
         (cls / sid).mkdir(parents=True)
         (cls / sid / "part4_advanced_decoding.ipynb").write_bytes(
             (ROOT / "examples" / source / "part4_advanced_decoding.ipynb").read_bytes())
-    done = subprocess.run([sys.executable, "-c", PART4_RUNNER.format(root=str(ROOT), cls=str(cls))],
+    done = subprocess.run([sys.executable, "-c", PART4_RUNNER.format(root=str(ROOT), cls=str(cls), secret=TEST_SECRET)],
                           capture_output=True, text=True, timeout=1500)  # a hang detector, not a timing test
     assert done.returncode == 0, done.stderr[-3000:]
     totals = dict(line.split(" ", 1) for line in done.stdout.strip().splitlines())

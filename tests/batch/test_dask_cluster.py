@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import TEST_SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = "4711"
 
 
 def _free_port() -> int:
@@ -29,7 +29,8 @@ def _free_port() -> int:
 
 def _grade(out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "graders.cli", "grade", str(ROOT / "examples"), "--out", str(out),
-                           "--hidden-seed", SEED, *extra], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+                           *extra], capture_output=True, text=True, timeout=1800, cwd=ROOT,
+                          env={**os.environ, "HW4_SECRET": TEST_SECRET})
 
 
 def _checks(out: Path) -> dict:

@@ -20,13 +20,13 @@ def test_every_command_has_help_text():
         assert result.exit_code == 0 and "Usage:" in result.output
 
 
-def test_grade_without_a_hidden_seed_says_how_to_give_one(tmp_path, monkeypatch):
-    monkeypatch.delenv("HW4_HIDDEN_SEED", raising=False)
+def test_grade_without_a_secret_says_how_to_give_one(tmp_path, monkeypatch):
+    monkeypatch.delenv("HW4_SECRET", raising=False)
     nb = tmp_path / "x.ipynb"
     nb.write_text("{}")
     result = CliRunner().invoke(main, ["grade", str(nb), "--out", str(tmp_path / "out")])
     assert result.exit_code != 0
-    assert "--hidden-seed" in result.output and "--public-only" in result.output
+    assert "--secret-file" in result.output and "hw4 secret new" in result.output and "--public-only" in result.output
 
 
 def test_unknown_part_is_named(tmp_path):

@@ -146,9 +146,9 @@ def test_empty_notebook_runs_and_every_check_fails_cleanly(tmp_path):
         assert res.status == "failed" and "not defined" in res.reason
 
 
-def test_hidden_seed_never_reaches_the_kernel(monkeypatch):
-    monkeypatch.setenv("HW4_HIDDEN_SEED", "987654321")
+def test_the_secret_never_reaches_the_kernel(monkeypatch):
+    monkeypatch.setenv("HW4_SECRET", "987654321")
     check = Check("t.env", "t", (Probe("env", "read_env"),), AllClose("env", 0.0))
-    path = notebook_from_cells(["import os\ndef read_env():\n    return float(os.environ.get('HW4_HIDDEN_SEED', '0'))"])
+    path = notebook_from_cells(["import os\ndef read_env():\n    return float(os.environ.get('HW4_SECRET', '0'))"])
     r = run_notebook(path, [check], limits=LIMITS)
     assert check.result(r.outcomes).passed

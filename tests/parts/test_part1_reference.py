@@ -27,7 +27,7 @@ import torch
 from graders import assets_dir
 from graders.parts import part1 as grader
 from graders.parts.base import CheckContext
-from helpers import ROOT, TEST_SEED
+from helpers import ROOT, TEST_SECRET
 from reference import part1 as ref
 
 MODEL_DIR = assets_dir() / "models" / "tiny-lm"
@@ -56,7 +56,7 @@ def with_side(tokenizer, side):
 
 
 def hidden_ctx() -> CheckContext:
-    return CheckContext(hidden_seed=TEST_SEED)
+    return CheckContext(secret=TEST_SECRET)
 
 
 # --- next_token_ab_probs ------------------------------------------------------------------------

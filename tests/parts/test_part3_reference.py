@@ -394,7 +394,7 @@ def test_hidden_beam_cases_reach_eos_or_not(lm, seed):
     from graders.parts.base import CheckContext
 
     model, tok = lm
-    ctx = CheckContext(hidden_seed=seed)
+    ctx = CheckContext(secret=f"test secret {seed}")
     rng = ctx.rng("part3.beam_search")
     prompts = [grader.PROMPTS[int(i)] for i in rng.permutation(len(grader.PROMPTS))]
     for prompt, k in ((prompts[2], 3), (prompts[3], 5)):

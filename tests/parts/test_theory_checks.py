@@ -24,7 +24,7 @@ from graders.parts.base import CheckContext
 from graders.probe.spec import write_inputs
 from graders.probe.transport import read_outcomes
 from graders.rubric import load_rubric
-from helpers import TEST_SEED
+from helpers import TEST_SECRET
 
 ANSWERS = list(theory.ALLOWED)
 
@@ -38,7 +38,7 @@ def runtime():
 
 @pytest.fixture(scope="module")
 def checks():
-    return {c.id: c for c in theory.build_checks(CheckContext(hidden_seed=TEST_SEED))}
+    return {c.id: c for c in theory.build_checks(CheckContext(secret=TEST_SECRET))}
 
 
 @pytest.fixture(scope="module")

@@ -27,15 +27,15 @@ FAST_PART = "part4"
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "hw4-student"
-    old = os.environ.get("HW4_HIDDEN_SEED")
-    os.environ["HW4_HIDDEN_SEED"] = SECRET  # a TA's shell may have it set: it must not end up in the bundle
+    old = os.environ.get("HW4_SECRET")
+    os.environ["HW4_SECRET"] = SECRET  # a TA's shell may have it set: it must not end up in the bundle
     try:
         build_bundle(out)
     finally:
         if old is None:
-            os.environ.pop("HW4_HIDDEN_SEED")
+            os.environ.pop("HW4_SECRET")
         else:
-            os.environ["HW4_HIDDEN_SEED"] = old
+            os.environ["HW4_SECRET"] = old
     return out
 
 
@@ -71,7 +71,7 @@ def _self_check(python: str, cwd: Path, notebook: Path, out: Path, env: dict | N
 
 
 def _bundle_env(bundle: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "HW4_HIDDEN_SEED"}
+    env = {k: v for k, v in os.environ.items() if k != "HW4_SECRET"}
     env["PYTHONPATH"] = str(bundle)  # the bundle's own graders, ahead of the repo's editable install
     return env
 
@@ -108,7 +108,7 @@ def test_fresh_venv_install_and_self_check_every_part(bundle, tmp_path):
     pip = [py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run(pip + ["torch==2.13.0"], check=True, timeout=1200)
     subprocess.run(pip + ["-e", str(bundle)], check=True, timeout=1200)
-    env = {k: v for k, v in os.environ.items() if k not in ("HW4_HIDDEN_SEED", "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items() if k not in ("HW4_SECRET", "PYTHONPATH")}
     for part, name in NOTEBOOKS.items():
         blank = _self_check(py, tmp_path, bundle / "assignments" / name, tmp_path / f"blank-{part}", env)
         assert blank["total"] == 0, part
