@@ -544,8 +544,12 @@ class _Folders:
         return copy, rel
 
     def for_kernel(self) -> KernelPaths:
-        """Fresh run folder and HOME for one kernel start."""
-        rundir = Path(tempfile.mkdtemp(prefix="run-", dir=self.base))
+        """Fresh run folder and HOME for one kernel start.
+
+        The run folder is directly in the system's temporary folder, not in ``base``: its socket paths
+        must stay under the 107 characters a Unix socket path may have.
+        """
+        rundir = Path(tempfile.mkdtemp(prefix="hw4-run-"))
         if self.uid is not None:
             os.chown(rundir, self.uid, self.uid)
         return KernelPaths(self.workdir, rundir, make_home(self.base, self.uid), self.area.path, self.assets)

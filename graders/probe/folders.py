@@ -56,16 +56,18 @@ class AnswerArea:
         self.parent = parent
         self.uid = uid
         self.inputs = dict(inputs)
-        self.paths: list[Path] = []  # every area made (removed by ``close``)
         self.fd = self.in_fd = -1
+        self.old: list[int] = []  # folder descriptors of areas replaced after the notebook broke them
         self._make_area()
 
     # -- the area and its inputs --
 
     def _make_area(self) -> None:
+        if self.fd >= 0:
+            self.old.append(self.fd)  # kept open: it says where the notebook moved it, for ``close``
+            self.fd = -1
         self._close_fds()
         path = Path(tempfile.mkdtemp(prefix="hw4-answers-", dir=self.parent))
-        self.paths.append(path)
         self.path = path
         self.fd = os.open(path, _DIR_FLAGS)
         if self.uid is not None:
@@ -119,9 +121,20 @@ class AnswerArea:
         return AnswerFolder(self, name, fd)
 
     def close(self) -> None:
+        """Remove every area made, wherever the notebook may have moved it (found through its descriptor)."""
+        for fd in [self.fd, *self.old]:
+            if fd < 0:
+                continue
+            try:
+                where = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                where = ""
+            if where.startswith("/") and _same_folder(Path(where), fd):
+                shutil.rmtree(where, ignore_errors=True)
+            os.close(fd)
+        self.fd, self.old = -1, []
         self._close_fds()
-        for path in self.paths:
-            shutil.rmtree(path, ignore_errors=True)
+        shutil.rmtree(self.path, ignore_errors=True)
 
     def _close_fds(self) -> None:
         for fd in (self.fd, self.in_fd):
