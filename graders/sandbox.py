@@ -127,21 +127,25 @@ def current(mode: str | None = None) -> Sandbox:
         if problem and mode == "bwrap":
             raise SandboxUnavailable(f"{SANDBOX_ENV}=bwrap, but {problem}")
         box = Sandbox("bwrap", path) if not problem else Sandbox("rlimits", warning=(
-            f"{problem}: student kernels run with resource limits only — "
-            + ("under a user id of their own, but they can read any world-readable file (including the "
-               "reference solutions and the hidden seed if given on the command line), use the network and "
-               "fill the disk" if _is_root() and others_can_run_python() else
-               "as root (this Python is not readable by other users, so they cannot get a user id of their own): "
-               "they can read and write any file (the reference solutions and the results included) and there "
-               "is no process limit"
-               if _is_root() else
-               "as this user: they can read and write any file this user can (including the reference "
-               "solutions, the results and other kernels' connection files) and use the network")
-            + ". Install bubblewrap (Debian: apt-get install bubblewrap) to isolate them."))
+            f"{problem}: student kernels run with resource limits only — {_fallback_gaps()}. Install "
+            "bubblewrap (Debian: apt-get install bubblewrap) to isolate them."))
     if box.warning:
         log.warning("WARNING: %s", box.warning)
     _CHOSEN[mode] = box
     return box
+
+
+def _fallback_gaps() -> str:
+    """What kernels can still do when they run without bubblewrap, on this machine."""
+    if _is_root() and others_can_run_python():
+        return ("under a user id of their own, but they can read any world-readable file (including the reference "
+                "solutions, and the hidden seed if given on the command line), use the network and fill the disk")
+    if _is_root():
+        return ("as root (this Python is not readable by other users, so they cannot get a user id of their own): "
+                "they can read and write any file (the reference solutions and the results included) and there is "
+                "no process limit")
+    return ("as this user: they can read and write any file this user can (including the reference solutions, the "
+            "results and other kernels' connection files) and use the network")
 
 
 def die_with_parent(parent_pid: int | None = None) -> None:
@@ -168,13 +172,8 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def kernel_uid(sandbox: Sandbox | None = None) -> int | None:
-    """A user id no process has, for one kernel when the grader is root; None otherwise.
-
-    Prefer ``kernel_user``, which also reserves the id and kills its processes afterwards.
-    """
-    if not _is_root():
-        return None
+def _free_uid() -> int:
+    """A user id in ``UID_RANGE`` that no process has (reserve it with ``kernel_user``)."""
     while True:
         uid = secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
         if not user_processes(uid):
@@ -194,7 +193,7 @@ def others_can_run_python() -> bool:
             for folder in [*reversed(path.parents), path] if path.is_dir() else reversed(path.parents):
                 if not os.stat(folder).st_mode & 0o001:
                     return False
-            if not path.is_dir() and not os.stat(path).st_mode & 0o005 == 0o005:
+            if not path.is_dir() and (os.stat(path).st_mode & 0o005) != 0o005:  # readable and runnable by all
                 return False
         except OSError:
             return False
@@ -214,7 +213,7 @@ def kernel_user(sandbox: Sandbox | None = None) -> Iterator[int | None]:
         return
     folder = _uid_locks()
     while True:
-        uid = kernel_uid()
+        uid = _free_uid()
         fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
