@@ -120,7 +120,7 @@ def current(mode: str | None = None) -> Sandbox:
         return _CHOSEN[mode]
     if mode == "none":
         box = Sandbox("rlimits", warning=f"{SANDBOX_ENV}=none: student kernels run with resource limits only "
-                                         "(no filesystem or network isolation)")
+                                         f"(no filesystem or network isolation) — {_fallback_gaps()}")
     else:
         path = shutil.which("bwrap")
         problem = _self_test(path) if path else "bubblewrap (bwrap) is not installed"

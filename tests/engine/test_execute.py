@@ -250,3 +250,32 @@ def test_files_planted_in_the_working_folder_or_home_do_not_run_at_a_restart():
     res = results(notebook_from_cells(cells))
     assert "kernel died while this check" in res["t.double"].reason
     assert res["t.twice"].passed  # the restarted kernel started, ran the cells again, and answered
+
+
+def _own_user_possible() -> bool:
+    from graders import sandbox
+
+    return os.geteuid() == 0 and sandbox.others_can_run_python()
+
+
+import os  # noqa: E402
+
+
+@pytest.mark.skipif(not _own_user_possible(), reason="needs a root grader whose Python other users can run")
+def test_a_root_grader_without_bubblewrap_still_gives_each_kernel_a_user_of_its_own(monkeypatch):
+    from graders.checks import Exact
+    from graders.probe.spec import read_global
+
+    monkeypatch.setenv("HW4_SANDBOX", "none")
+    cell = ("import os, ipykernel\n"
+            "INFO = {'uid': os.getuid(), 'mode': oct(os.stat('.').st_mode & 0o777),\n"
+            "        'owner': os.stat('.').st_uid == os.getuid(),\n"
+            "        'connection': oct(os.stat(ipykernel.get_connection_file()).st_mode & 0o777)}\n"
+            "try:\n    os.listdir(os.path.dirname(os.getcwd()))\n    INFO['parent'] = 'listed'\n"
+            "except OSError:\n    INFO['parent'] = 'refused'")
+    info = Check("t.info", "t", (read_global("info", "INFO"),), Exact("info", 0))
+    r = run_notebook(notebook_from_cells([cell, DOUBLE]), [info, *CHECKS], limits=LIMITS)
+    seen = r.outcomes["info"].value
+    assert seen["uid"] != 0 and seen["owner"] and seen["mode"] == "0o700" and seen["connection"] == "0o600"
+    assert seen["parent"] == "refused"  # the grader's folder around it: not even listable
+    assert all(c.result(r.outcomes).passed for c in CHECKS)
