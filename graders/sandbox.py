@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import logging
 import os
 import secrets
@@ -180,6 +181,7 @@ def _free_uid() -> int:
             return uid
 
 
+@functools.lru_cache(maxsize=None)
 def others_can_run_python() -> bool:
     """Another user could run this Python (interpreter, standard library, virtualenv): every folder
     on the way is searchable by all and the files readable by all (not so under a 0700 /root)."""

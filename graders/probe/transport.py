@@ -164,9 +164,10 @@ class BadValue(Exception):
 
 
 class Decoder:
-    """Rebuilds a value; ``files`` (name → bytes), when given, is where its arrays are read from."""
+    """Rebuilds a value; its arrays are read from ``files`` (name → bytes) when given, else from
+    ``folder`` (a path or an open folder descriptor)."""
 
-    def __init__(self, folder: Path, files: Mapping[str, bytes] | None = None):
+    def __init__(self, folder: Path | int, files: Mapping[str, bytes] | None = None):
         self.folder = folder
         self.files = files
         self.sympy_nodes = 0
