@@ -1,36 +1,48 @@
 """Execute one student notebook with nbclient, then run the grader's probes in the same kernel.
 
-One kernel per notebook, always shut down (``setup_kernel`` is a context manager), confined by
-``graders.sandbox`` (bubblewrap when available, resource limits always). The kernel name is
-forced to python3, every cell has an explicit timeout, errors are recorded and later cells
-still run, the whole notebook has a wall-clock budget, and output kept per cell is capped.
-A timeout, a dead kernel or an unreadable notebook becomes data in ``ExecutionSummary`` and
-reasons on the affected probes — never an exception out of ``run_notebook``.
+One kernel per notebook, always shut down (``_Kernel`` is a context manager), confined by
+``graders.sandbox`` (bubblewrap when available, resource limits always, a user id of its own when
+the grader is root). The kernel name is forced to python3 and its Python runs with ``-P -s`` (no
+module from its working folder, no user site) and a fresh, grader-owned HOME/IPython/Jupyter
+folder per start (no startup or config file the notebook wrote can run). Every cell has an explicit
+timeout, errors are recorded and later cells still run, the whole notebook has a wall-clock budget,
+and output kept per cell is capped. A timeout, a dead kernel, an unreadable notebook or anything
+else the notebook does becomes data in ``ExecutionSummary`` and reasons on the affected probes —
+never an exception out of ``run_notebook`` (only ``KernelStartFailed``, a machine problem).
+
+Time: every cell gets min(its cell timeout, the notebook's budget left, the submission's budget
+left) and every check min(its timeout, the submission's budget left), the submission's budget
+being ``deadline`` (``limits.submission_timeout`` for all its notebooks' cells and checks). Once it
+has passed, later cells are "not-run" and every check not yet answered says "grading stopped after
+N s: the submission used up its time budget".
 
 Order in the kernel: the probe runtime (kernel_side.py) is installed first, then the student's
-cells run (with the provided cells restored, see ``graders.locked``), then the grader writes the
-probe inputs and runs one cell per check. If the kernel dies during a check, it is restarted (up
-to ``limits.restarts`` times), the student's cells run again, and the remaining checks go on; the
-check that killed it fails with that reason.
+cells run (with the provided cells restored, see ``graders.locked``), then one cell per check. If
+the kernel dies during a check, it is restarted (up to ``limits.restarts`` times, in a fresh
+kernel with a fresh HOME), the student's cells run again, and the remaining checks go on; the
+check that killed it fails with that reason, and a restart that fails costs the remaining checks.
 
-What a notebook cannot do to its own result: each check writes its answers into a folder that
-is created, with a random name, just before that check's cell runs; the cell's execute reply
-carries (as a user expression, on the shell channel, not through a file) the sha256 of every
-file the probe runtime wrote; the grader then reads each file once and keeps it only if it
-matches — so a file forged or changed by the notebook (a background thread, say) fails that
-check with "could not be verified" instead of being read as an answer. A check whose cell timed
-out, errored or killed the kernel gets that reason, whatever files exist. Everything read is
-validated by ``graders.probe.transport`` (ids, types, sizes); nothing a kernel prints is parsed.
-Oversized output messages are not parsed (``_CappedSession``), and a client socket refuses
-messages over 16 MB and queues at most 32, so a flooding kernel cannot exhaust the grader.
+What a notebook cannot do to its own result: the probe inputs and each check's answer folder live
+in a grader-owned area outside the working folder (``graders.probe.folders``); each check writes
+into a fresh folder made just before its cell and taken back after it; a folder renamed or
+replaced costs that check ("interfered with the grader's answer folder") and the next one gets a
+fresh folder. The cell's execute reply carries (as a user expression, on the shell channel, not
+through a file) the sha256 of every file the probe runtime wrote; the grader reads each file once
+(regular files only, never blocking, bytes capped per check and per submission: ``ReadBudget``)
+and keeps it only if it matches — so a file forged or changed by the notebook fails that check
+with "could not be verified". Everything read is validated by ``graders.probe.transport``;
+nothing a kernel prints is parsed. Oversized output messages are not parsed (``_CappedSession``),
+and a client socket refuses messages over 16 MB and queues at most 32, so a flooding kernel
+cannot exhaust the grader.
 """
 from __future__ import annotations
 
 import dataclasses
 import math
 import os
-import secrets
 import shutil
+import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -53,10 +65,11 @@ from graders import sandbox as _sandbox
 from graders.checks.base import Check
 from graders.locked import ProvidedCells, restore
 from graders.probe import spec as probe_spec
-from graders.probe.transport import Outcome, one_line, parse_digests, read_one, snapshot
+from graders.probe.folders import INTERFERED_FOLDER, AnswerArea, AnswerFolder
+from graders.probe.transport import INTERFERED, Outcome, ReadBudget, one_line, parse_digests, read_answers
 from graders.results import CellRecord, ExecutionSummary
 from graders.rubric import Limits
-from graders.sandbox import kernel_env, kernel_prefix, kernel_uid
+from graders.sandbox import KernelPaths, kernel_env, kernel_prefix, kernel_user, make_home
 
 KERNEL_SIDE = (Path(__file__).parent / "probe" / "kernel_side.py").read_text(encoding="utf-8")
 #: the probe runtime runs in private globals whose builtins are a copy taken before student code
@@ -66,8 +79,7 @@ RUNTIME_CELL = (f"exec(compile({KERNEL_SIDE!r}, '<hw4-probe-runtime>', 'exec'), 
 RUNTIME_MISSING = "hw4: the probe runtime is missing"
 #: evaluated by the kernel right after a probe cell, answered in its execute_reply (not through a file)
 DIGEST_EXPRESSION = {"hw4": "__import__('sys').modules['_hw4_probe'].digest()"}
-UNVERIFIED = ("the answer could not be verified: the notebook interfered with the grader's probe "
-              "(its files no longer match what the probe wrote)")
+UNVERIFIED = INTERFERED
 MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
 #: seconds to wait, after a cell's reply, for the rest of its output
 IOPUB_TIMEOUT = 4
@@ -223,7 +235,13 @@ class _LimitedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         if self.owner is not None and self.connection_file and os.path.exists(self.connection_file):
             os.chown(self.connection_file, self.owner, self.owner)
-        return list(self.prefix) + super().format_kernel_cmd(extra_arguments)
+            os.chmod(self.connection_file, 0o600)
+        cmd = super().format_kernel_cmd(extra_arguments)
+        if len(cmd) > 2 and cmd[1] == "-m":
+            # -P: no module from the working folder (say, a planted ipykernel_launcher.py or numpy.py)
+            # is imported before the probe runtime; -s: no user site-packages (nor its .pth files)
+            cmd = [cmd[0], "-P", "-s", *cmd[1:]]
+        return list(self.prefix) + cmd
 
 
 @dataclass
@@ -236,12 +254,12 @@ def prepare_workdir(assets: Sequence[str], root: Path | None = None,
                     overrides: Mapping[str, Path] | None = None) -> Path:
     """A fresh folder with copies of the assets the notebook needs (never the reference).
 
-    ``overrides`` maps an asset path to a file that replaces it (e.g. a TA's real dataset).
+    Used when kernels run without bubblewrap (under bubblewrap the assets are bound read-only
+    into a tmpfs instead). ``overrides`` maps an asset path to a file that replaces it (e.g. a
+    TA's real dataset).
     """
     workdir = Path(tempfile.mkdtemp(prefix="hw4-kernel-", dir=root))
-    source = assets_dir()
-    for rel in assets:
-        src = Path((overrides or {}).get(rel) or source / rel)
+    for rel, src in _asset_sources(assets, overrides):
         dst = workdir / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
@@ -251,8 +269,29 @@ def prepare_workdir(assets: Sequence[str], root: Path | None = None,
     return workdir
 
 
+def _asset_sources(assets: Sequence[str], overrides: Mapping[str, Path] | None) -> list[tuple[str, Path]]:
+    source = assets_dir()
+    return [(rel, Path((overrides or {}).get(rel) or source / rel)) for rel in assets]
+
+
+def _readable_by_all(path: Path) -> bool:
+    """Every file under ``path`` is world-readable and every folder world-searchable."""
+    def ok(p: str, folder: bool) -> bool:
+        mode = os.stat(p).st_mode
+        return bool(mode & stat.S_IROTH) and (not folder or bool(mode & stat.S_IXOTH))
+    try:
+        if not path.is_dir():
+            return ok(str(path), False)
+        for root, dirs, files in os.walk(path):
+            if not ok(root, True) or not all(ok(os.path.join(root, f), False) for f in files):
+                return False
+        return True
+    except OSError:
+        return False
+
+
 def _give(path: Path, uid: int | None) -> None:
-    """Make ``path`` (recursively) belong to a sandboxed kernel's user, so it can write there."""
+    """Make ``path`` (recursively) belong to a kernel's own user, so it can write there."""
     if uid is None:
         return
     os.chown(path, uid, uid)
@@ -264,32 +303,49 @@ def _give(path: Path, uid: int | None) -> None:
                 pass
 
 
-class _Kernel:
-    """One kernel session, confined, with the probe runtime installed."""
+class _Clock:
+    """The notebook's and the submission's wall-clock budgets."""
 
-    def __init__(self, nb, workdir: Path, limits: Limits, *, box: _sandbox.Sandbox, readonly: Sequence[Path] = (),
-                 cpu_seconds: int = 0):
+    def __init__(self, limits: Limits, deadline: float | None):
+        self.started = time.monotonic()
+        self.deadline = deadline if deadline is not None else self.started + limits.submission_timeout
+        self.notebook_timeout = limits.notebook_timeout
+        self.stopped = ("grading stopped after {:.0f} s: the submission used up its time budget"
+                        .format(limits.submission_timeout))
+
+    def left(self) -> float:
+        """Seconds left of the submission's budget."""
+        return self.deadline - time.monotonic()
+
+    def spent(self) -> bool:
+        return self.left() <= 0
+
+    def notebook_left(self) -> float:
+        return self.notebook_timeout - (time.monotonic() - self.started)
+
+
+class _Kernel:
+    """One kernel session, confined, with the probe runtime installed; ``with`` starts and stops it."""
+
+    def __init__(self, nb, paths: KernelPaths, limits: Limits, *, box: _sandbox.Sandbox, uid: int | None,
+                 cpu_seconds: int = 0, startup_timeout: float = 120):
         self.limits = limits
-        self.workdir = workdir
-        self.rundir = Path(tempfile.mkdtemp(prefix="hw4-run-"))
-        self.uid = kernel_uid(box)
-        _give(self.workdir, self.uid)
-        _give(self.rundir, self.uid)
-        km = _LimitedKernelManager(kernel_name="python3", transport="ipc", ip=str(self.rundir / "k"),
-                                   connection_file=str(self.rundir / "kernel.json"))
-        km.prefix = kernel_prefix(limits, sandbox=box, workdir=workdir, rundir=self.rundir, readonly=readonly,
-                                  uid=self.uid, cpu_seconds=cpu_seconds)
-        km.owner = self.uid
+        self.paths = paths
+        km = _LimitedKernelManager(kernel_name="python3", transport="ipc", ip=str(paths.rundir / "k"),
+                                   connection_file=str(paths.rundir / "kernel.json"))
+        km.prefix = kernel_prefix(limits, sandbox=box, paths=paths if box.isolated else None, uid=uid,
+                                  cpu_seconds=cpu_seconds)
+        km.owner = uid
         km.interrupt_by_message = box.isolated
         self.client = _CappedClient(
             nb, km=km, kernel_name="python3", timeout=int(limits.cell_timeout), allow_errors=True,
-            interrupt_on_timeout=True, startup_timeout=120, iopub_timeout=IOPUB_TIMEOUT,
+            interrupt_on_timeout=True, startup_timeout=max(1, int(startup_timeout)), iopub_timeout=IOPUB_TIMEOUT,
             error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran out of time", "traceback": []},
-            resources={"metadata": {"path": str(workdir)}}, record_timing=False, shutdown_kernel="immediate",
+            resources={"metadata": {"path": str(paths.workdir)}}, record_timing=False, shutdown_kernel="immediate",
         )
         self.client.output_chars = limits.output_chars
         self.client.on_cell_executed = self._executed
-        self.env = kernel_env(workdir)
+        self.env = kernel_env(paths.workdir, home=paths.home)
         #: user_expressions sent with the next cells (the probe cells ask for the answers' digests)
         self.user_expressions: dict[str, str] | None = None
         self.last_reply: dict | None = None
@@ -304,11 +360,13 @@ class _Kernel:
         try:
             self._cm.__enter__()
         except (RuntimeError, TimeoutError, OSError) as exc:
-            self._cleanup()
+            self._stop_tree()
+            self._stop()
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise KernelStartFailed(first) from None
         except BaseException:
-            self._cleanup()
+            self._stop_tree()
+            self._stop()
             raise
         kc = self.client.kc
         execute = kc.execute
@@ -333,30 +391,39 @@ class _Kernel:
         return parse_digests(text[1:-1])
 
     def __exit__(self, *exc):
+        self._stop_tree()
         try:
             self._cm.__exit__(*exc)
         except Exception:
             pass
-        self._cleanup()
+        self._stop()
         return False
 
-    def _cleanup(self) -> None:
+    def _stop_tree(self) -> None:
+        """Ask the guard to kill everything below it — the kernel and whatever it started, orphans it
+        adopted included (a double-forked daemon) — before jupyter_client kills the guard itself."""
+        process = getattr(getattr(self.client.km, "provisioner", None), "process", None)
+        if process is None or process.poll() is not None:
+            return
+        try:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+
+    def _stop(self) -> None:
         try:  # make sure nothing is left running
             if self.client.km is not None and self.client.km.has_kernel:
                 run_sync(self.client.km.shutdown_kernel)(now=True)
         except Exception:
             pass
-        shutil.rmtree(self.rundir, ignore_errors=True)
 
-    def give(self, path: Path) -> None:
-        _give(path, self.uid)
-
-    def install_runtime(self) -> bool:
+    def install_runtime(self, timeout: float = 120) -> bool:
         """Send the probe runtime; False if it could not be installed."""
         cell = nbformat.v4.new_code_cell(RUNTIME_CELL)
         self.client.nb.cells.append(cell)
         try:
-            return self.run_cell(cell, len(self.client.nb.cells) - 1, 120).status == "ok"
+            return self.run_cell(cell, len(self.client.nb.cells) - 1, timeout).status == "ok"
         finally:
             self.client.nb.cells.pop()
 
@@ -397,18 +464,21 @@ class _Kernel:
 def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] = (), limits: Limits = Limits(),
                  workroot: Path | None = None, keep_workdir: bool = False,
                  provided: ProvidedCells | None = None,
-                 overrides: Mapping[str, Path] | None = None, deadline: float | None = None) -> NotebookRun:
+                 overrides: Mapping[str, Path] | None = None, deadline: float | None = None,
+                 read_budget: ReadBudget | None = None) -> NotebookRun:
     """Execute the notebook at ``path`` and answer the probes of ``checks``.
 
     ``deadline``: ``time.monotonic()`` value by which the submission's whole wall budget
-    (``limits.submission_timeout``: every notebook's cells and every check's calls) runs out.
+    (``limits.submission_timeout``: every notebook's cells and every check's calls) runs out;
+    default: ``limits.submission_timeout`` from now. ``read_budget``: the bytes of answers the
+    grader still reads for this submission (shared by its notebooks; default: a fresh budget).
 
     ``provided``: the part's provided (locked) cells; changed ones are reported and the originals
-    run instead (see ``graders.locked``). Raises only ``KernelStartFailed`` (no kernel could be
-    started at all); anything the notebook does becomes data.
+    run instead (see ``graders.locked``). Raises only ``KernelStartFailed`` (the first kernel could
+    not be started at all); anything the notebook does becomes data.
     """
     name = Path(path).name
-    started = time.monotonic()
+    clock = _Clock(limits, deadline)
     probes = [p for c in checks for p in c.probes]
     try:
         nb = read_notebook(path)
@@ -417,28 +487,120 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
         return NotebookRun(ExecutionSummary(name, error=str(exc)),
                            {p.id: Outcome(p.id, False, error_type="NoAnswer", message=reason) for p in probes})
     cells, origins, changed = restore(list(nb.cells), provided)
-    box = _sandbox.current()
-    workdir = prepare_workdir(assets, workroot, overrides)
-    (workdir / ".tmp").mkdir(exist_ok=True)
-    try:
-        run = _run(nb, cells, origins, checks, probes, workdir, limits, name, started, box,
-                   [workdir / a for a in assets])
+    if clock.spent():  # an earlier notebook of the submission used up its time
+        run = NotebookRun(_summary(name, clock, _not_run(cells, origins), None, True),
+                          {p.id: Outcome(p.id, False, error_type="NoAnswer", message=clock.stopped) for p in probes})
         run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
         return run
-    finally:
-        if not keep_workdir:
-            shutil.rmtree(workdir, ignore_errors=True)
+    box = _sandbox.current()
+    with kernel_user(box) as uid, _Folders(box, uid, assets, overrides, workroot, probes, keep_workdir) as folders:
+        run = _run(nb, cells, origins, checks, probes, folders, limits, name, clock, box,
+                   read_budget if read_budget is not None else ReadBudget())
+    run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
+    return run
+
+
+class _Folders:
+    """A notebook's folders: its working folder, its answer area, and a run folder and HOME per kernel start.
+
+    All in a grader-owned folder (``root:<kernel group>`` 0710 when the kernel has a user of its
+    own); under bubblewrap the working folder is only a mount point for the kernel's tmpfs and the
+    assets are bound into it read-only, otherwise it is a host folder with copies of them.
+    """
+
+    def __init__(self, box, uid, assets, overrides, workroot, probes, keep_workdir):
+        self.box, self.uid, self.keep_workdir = box, uid, keep_workdir
+        self.base = Path(tempfile.mkdtemp(prefix="hw4-kernel-", dir=workroot))
+        self.area: AnswerArea | None = None
+        try:
+            if uid is not None:
+                os.chown(self.base, -1, uid)
+                os.chmod(self.base, 0o710)
+            self.assets: tuple[tuple[Path, str], ...] = ()
+            if box.isolated:
+                self.workdir = self.base / "work"
+                self.workdir.mkdir()
+                self.assets = tuple(self._bindable(src, rel) for rel, src in _asset_sources(assets, overrides))
+            else:
+                self.workdir = prepare_workdir(assets, self.base, overrides)
+                (self.workdir / ".tmp").mkdir(exist_ok=True)
+                _give(self.workdir, uid)
+            self.area = AnswerArea(workroot, uid, probe_spec.encode_inputs(probes))
+        except BaseException:
+            self.__exit__()
+            raise
+
+    def _bindable(self, src: Path, rel: str) -> tuple[Path, str]:
+        """Bind the asset itself, or (when the kernel's own user could not read it) a copy it owns."""
+        if self.uid is None or not src.exists() or _readable_by_all(src):
+            return src, rel
+        copy = self.base / "assets" / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, copy)
+        else:
+            shutil.copy2(src, copy)
+        _give(copy, self.uid)
+        return copy, rel
+
+    def for_kernel(self) -> KernelPaths:
+        """Fresh run folder and HOME for one kernel start.
+
+        The run folder is directly in the system's temporary folder, not in ``base``: its socket paths
+        must stay under the 107 characters a Unix socket path may have.
+        """
+        rundir = Path(tempfile.mkdtemp(prefix="hw4-run-"))
+        if self.uid is not None:
+            os.chown(rundir, self.uid, self.uid)
+        return KernelPaths(self.workdir, rundir, make_home(self.base, self.uid), self.area.path, self.assets)
+
+    def done_with(self, paths: KernelPaths) -> None:
+        """After a kernel ended: none of its processes is left, and its run folder and HOME go."""
+        if self.uid is not None:
+            _sandbox.kill_user(self.uid)
+        shutil.rmtree(paths.rundir, ignore_errors=True)
+        shutil.rmtree(paths.home, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.area is not None:
+            self.area.close()
+        if self.keep_workdir and not self.box.isolated:
+            for entry in self.base.iterdir():
+                if entry != self.workdir:
+                    shutil.rmtree(entry, ignore_errors=True)
+        else:
+            shutil.rmtree(self.base, ignore_errors=True)
+        return False
+
+
+def _not_run(cells, origins) -> list[CellRecord]:
+    return [CellRecord(_shown(origins, i), "not-run") for i, c in enumerate(cells)
+            if c.get("cell_type") == "code" and c.get("source", "").strip()]
+
+
+def _shown(origins, i: int) -> int:
+    """The index a cell is reported under: its index in the submitted notebook."""
+    return origins[i] if origins[i] is not None else next(
+        (o for o in origins[i + 1:] if o is not None), len([o for o in origins if o is not None]))
+
+
+def _summary(name, clock, cells, died_in, timed_out) -> ExecutionSummary:
+    return ExecutionSummary(
+        notebook=name, seconds=round(time.monotonic() - clock.started, 3),
+        cells_run=sum(1 for c in cells if c.status != "not-run"),
+        cells_failed=sum(1 for c in cells if c.status in ("error", "timeout")),
+        kernel_died_in_cell=None if died_in is None else died_in + 1,
+        notebook_timed_out=timed_out, cells=tuple(cells),
+    )
 
 
 def _cpu_seconds(limits: Limits, checks: Sequence[Check]) -> int:
     """CPU time one kernel may use: its whole wall-clock budget and then some (a runaway backstop)."""
     wall = limits.notebook_timeout + sum(c.timeout or limits.probe_timeout for c in checks) + 120
     return int(wall * 1.5)
-
-
-def _untouched(folder: Path) -> bool:
-    """The answer folder is still the real folder the grader made (not swapped for a link)."""
-    return not folder.is_symlink() and folder.is_dir()
 
 
 def _probe_cell(in_dir: Path, out_dir: Path, indices: list[int]) -> str:
@@ -450,138 +612,190 @@ def _probe_cell(in_dir: Path, out_dir: Path, indices: list[int]) -> str:
             "del _hw4")
 
 
-def _run(nb, student_cells, origins, checks, probes, workdir, limits, name, started, box, readonly) -> NotebookRun:
-    hw4 = workdir / f".hw4-{secrets.token_hex(8)}"
-    in_dir = hw4 / f"in-{secrets.token_hex(8)}"
+ENOSPC_TEXT = "No space left on device"
+
+
+def _disk_note(text: str, limits: Limits, box: _sandbox.Sandbox) -> str:
+    """A full tmpfs working folder said as what it is (only bubblewrap gives the kernel its own disk)."""
+    if box.isolated and ENOSPC_TEXT in text:
+        return f"disk quota exceeded (the working folder is limited to {limits.disk_mb} MB): {text}"
+    return text
+
+
+def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, name, clock: _Clock, box,
+         budget: ReadBudget) -> NotebookRun:
     index_of = {p.id: n for n, p in enumerate(probes)}
     outcomes: dict[str, Outcome] = {}
     cells: list[CellRecord] = []
     died_in: int | None = None
-    timed_out = False
+    cut: str | None = None  # what stopped the student's cells: "notebook" or "submission" budget
+    restart_failed = ""
     pending = list(checks)
     attempt = 0
     cpu = _cpu_seconds(limits, checks)
-    inputs_written = False
     while True:
         attempt += 1
         nb.cells = list(student_cells)
-        with _Kernel(nb, workdir, limits, box=box, readonly=readonly, cpu_seconds=cpu) as kernel:
+        paths = folders.for_kernel()
+        kernel = _Kernel(nb, paths, limits, box=box, uid=folders.uid, cpu_seconds=cpu,
+                         startup_timeout=120 if attempt == 1 else min(120, max(5, clock.left())))
+        try:
+            kernel.__enter__()
+        except KernelStartFailed as exc:
+            folders.done_with(paths)
+            if attempt == 1:
+                raise
+            restart_failed = str(exc)
+            break
+        try:
             # 1. the probe runtime, before any student code can touch os/numpy/builtins
             try:
-                kernel.install_runtime()
+                kernel.install_runtime(min(120, max(1, clock.left())))
             except DeadKernelError:
                 pass
             # 2. the student's cells
-            records, died_in, timed_out = _run_student_cells(kernel, student_cells, origins, limits, started)
+            records, died_in, cut = _run_student_cells(kernel, student_cells, origins, limits, clock, box)
             if attempt == 1:
                 cells = records
             if died_in is not None or not pending:
                 break
             # 3. the probes, one cell per check, each answering into a fresh folder read right after
-            if not inputs_written:
-                probe_spec.write_inputs(in_dir, probes)
-                inputs_written = True
-            died_during = None
-            while pending:
-                check = pending.pop(0)
-                indices = [index_of[p.id] for p in check.probes]
-                if not indices:
-                    continue
-                timeout = check.timeout or limits.probe_timeout
-                reason, rec, reinstalled = None, None, False
-                while True:
-                    out_dir = hw4 / f"out-{secrets.token_hex(8)}"
-                    out_dir.mkdir(parents=True)
-                    kernel.give(out_dir)
-                    cell = nbformat.v4.new_code_cell(_probe_cell(in_dir, out_dir, indices))
-                    nb.cells.append(cell)
-                    kernel.user_expressions = DIGEST_EXPRESSION
-                    kernel.client.iopub_timeout = 1  # a probe cell's output is not needed
-                    try:
-                        rec = kernel.run_cell(cell, len(nb.cells) - 1, timeout)
-                    except DeadKernelError:
-                        reason = "the kernel died while this check called your code"
-                        died_during = check
-                        break
-                    finally:
-                        kernel.user_expressions = None
-                        kernel.client.iopub_timeout = IOPUB_TIMEOUT
-                    if (rec.status == "error" and rec.evalue == RUNTIME_MISSING and not reinstalled
-                            and kernel.install_runtime()):
-                        reinstalled = True  # the notebook removed the probe runtime: put it back, once
-                        continue
-                    break
-                if rec is not None and rec.status == "timeout":
-                    reason = f"your code ran longer than the {timeout:.0f} s allowed for this check"
-                    if not kernel.responsive():
-                        died_during = check
-                elif rec is not None and rec.status == "error":
-                    reason = (f"the check could not run ({rec.ename}: {rec.evalue})" if rec.evalue != RUNTIME_MISSING
-                              else "the notebook removed the grader's probe runtime (_hw4_probe), so it could "
-                                   "not be checked")
-                digests = kernel.digests() if rec is not None and rec.status == "ok" and _untouched(out_dir) else None
-                files, changed = snapshot(out_dir, digests) if digests is not None else ({}, set())
-                for p in check.probes:
-                    n = index_of[p.id]
-                    if digests is not None and n not in changed:
-                        outcomes[p.id] = read_one(out_dir, n, p.id, reason, files=files)
-                    elif rec is not None and rec.status == "ok":
-                        outcomes[p.id] = Outcome(p.id, False, error_type="NoAnswer", message=UNVERIFIED)
-                    else:
-                        outcomes[p.id] = Outcome(p.id, False, error_type="NoAnswer", message=reason or "no answer")
-                shutil.rmtree(out_dir, ignore_errors=True)
-                if died_during is not None:
-                    break
-        if died_during is None or attempt > limits.restarts or not pending:
+            died_during = _run_checks(kernel, pending, folders.area, index_of, outcomes, limits, clock, box, budget)
+        finally:
+            kernel.__exit__(None, None, None)
+            folders.done_with(paths)
+        if died_during is None or attempt > limits.restarts or not pending or clock.spent():
             break
     if died_in is not None:
         reason = f"the kernel died in cell {died_in + 1}, so nothing after it could be checked"
-    elif timed_out:
+    elif clock.spent():
+        reason = clock.stopped
+    elif restart_failed:
+        reason = f"the kernel could not be restarted ({one_line(restart_failed, 200)}), so this check could not run"
+    elif cut == "notebook":
         reason = f"the notebook ran out of its {limits.notebook_timeout:.0f} s budget before this check"
     else:
         reason = "not checked: the kernel had to be restarted too often"
+    cut_reason = clock.stopped if cut == "submission" else (
+        f"the notebook ran out of its {limits.notebook_timeout:.0f} s budget before this check")
     for p in probes:
-        missing = outcomes.get(p.id)
-        if missing is None or (timed_out and died_in is None and missing.error_type == "NameError"):
-            # a name the notebook never got to define because its time ran out: say so
+        found = outcomes.get(p.id)
+        if found is None:
             outcomes[p.id] = Outcome(p.id, False, error_type="NoAnswer", message=reason)
-    summary = ExecutionSummary(
-        notebook=name, seconds=round(time.monotonic() - started, 3),
-        cells_run=sum(1 for c in cells if c.status != "not-run"),
-        cells_failed=sum(1 for c in cells if c.status in ("error", "timeout")),
-        kernel_died_in_cell=None if died_in is None else died_in + 1,
-        notebook_timed_out=timed_out, cells=tuple(cells),
-    )
-    return NotebookRun(summary, outcomes)
+        elif cut and died_in is None and found.error_type == "NameError":
+            # a name the notebook never got to define because its time ran out: say so
+            outcomes[p.id] = Outcome(p.id, False, error_type="NoAnswer", message=cut_reason)
+    return NotebookRun(_summary(name, clock, cells, died_in, cut is not None), outcomes)
 
 
-def _run_student_cells(kernel: _Kernel, cells, origins, limits: Limits, started: float):
-    """Run the cells; records and "died in" use the cell's index in the submitted notebook."""
+def _run_checks(kernel: _Kernel, pending: list, area: AnswerArea, index_of, outcomes, limits: Limits,
+                clock: _Clock, box, budget: ReadBudget):
+    """Answer the ``pending`` checks in order (removing each); returns the check that killed the kernel, if any."""
+    while pending:
+        if clock.spent():
+            return None
+        check = pending.pop(0)
+        indices = [index_of[p.id] for p in check.probes]
+        if not indices:
+            continue
+        own = check.timeout or limits.probe_timeout
+        timeout = min(own, clock.left())
+        reason, rec, reinstalled, folder, died = None, None, False, None, False
+        while True:
+            try:
+                folder = area.new_answer_folder()
+            except OSError:
+                folder, reason = None, INTERFERED_FOLDER
+                break
+            cell = nbformat.v4.new_code_cell(_probe_cell(area.in_dir, folder.path, indices))
+            kernel.client.nb.cells.append(cell)
+            kernel.user_expressions = DIGEST_EXPRESSION
+            kernel.client.iopub_timeout = 1  # a probe cell's output is not needed
+            try:
+                rec = kernel.run_cell(cell, len(kernel.client.nb.cells) - 1, timeout)
+            except DeadKernelError:
+                reason, died = "the kernel died while this check called your code", True
+                break
+            finally:
+                kernel.user_expressions = None
+                kernel.client.iopub_timeout = IOPUB_TIMEOUT
+            if (rec.status == "error" and rec.evalue == RUNTIME_MISSING and not reinstalled
+                    and kernel.install_runtime(min(120, max(1, clock.left())))):
+                reinstalled = True  # the notebook removed the probe runtime: put it back, once
+                folder.remove()
+                continue
+            break
+        if rec is not None and rec.status == "timeout":
+            if timeout < own:
+                reason = clock.stopped
+            else:
+                reason = f"your code ran longer than the {own:.0f} s allowed for this check"
+                died = not kernel.responsive()
+        intact = folder.take_back() if folder is not None else False
+        if reason is None and not intact:
+            reason = INTERFERED_FOLDER
+        if reason is None and rec is not None and rec.status == "error":
+            reason = (f"the check could not run ({rec.ename}: {rec.evalue})" if rec.evalue != RUNTIME_MISSING
+                      else "the notebook removed the grader's probe runtime (_hw4_probe), so it could not be checked")
+        _read(check, folder, kernel, reason, index_of, outcomes, limits, box, budget)
+        if folder is not None:
+            folder.remove()
+        if died:
+            return check
+    return None
+
+
+def _read(check, folder: AnswerFolder | None, kernel: _Kernel, reason, index_of, outcomes, limits, box,
+          budget: ReadBudget) -> None:
+    """One check's outcomes: its verified answers, or ``reason`` for each of its probes."""
+    digests = kernel.digests() if reason is None else None
+    if reason is None and digests is None:
+        reason = UNVERIFIED
+    if reason is not None:
+        for p in check.probes:
+            outcomes[p.id] = Outcome(p.id, False, error_type="NoAnswer", message=reason)
+        return
+    found = read_answers(folder.fd, digests, {index_of[p.id]: p.id for p in check.probes}, budget)
+    for probe_id, outcome in found.items():
+        if not outcome.ok and ENOSPC_TEXT in outcome.message:
+            outcome = dataclasses.replace(outcome, message=_disk_note(outcome.message, limits, box))
+        outcomes[probe_id] = outcome
+
+
+def _run_student_cells(kernel: _Kernel, cells, origins, limits: Limits, clock: _Clock, box):
+    """Run the cells; records and "died in" use the cell's index in the submitted notebook.
+
+    Returns (records, died in, what cut the cells short: "notebook", "submission" or None).
+    """
     records: list[CellRecord] = []
     died_in = None
-    timed_out = False
+    cut = None
     for i, cell in enumerate(cells):
         if cell.get("cell_type") != "code" or not cell.get("source", "").strip():
             continue
-        shown = origins[i] if origins[i] is not None else next(
-            (o for o in origins[i + 1:] if o is not None), len([o for o in origins if o is not None]))
-        remaining = limits.notebook_timeout - (time.monotonic() - started)
-        if died_in is not None or timed_out or remaining <= 0:
-            timed_out = timed_out or (died_in is None and remaining <= 0)
+        shown = _shown(origins, i)
+        if died_in is None and cut is None:
+            if clock.notebook_left() <= 0:
+                cut = "notebook"
+            elif clock.spent():
+                cut = "submission"
+        if died_in is not None or cut is not None:
             records.append(CellRecord(shown, "not-run"))
             continue
+        allowed = min(limits.cell_timeout, clock.notebook_left())
+        timeout = min(allowed, clock.left())
         try:
-            rec = kernel.run_cell(cell, i, min(limits.cell_timeout, remaining))
+            rec = kernel.run_cell(cell, i, timeout)
         except DeadKernelError:
             died_in = shown
             records.append(CellRecord(shown, "error", "DeadKernelError", "the kernel died"))
             continue
+        evalue = _disk_note(rec.evalue, limits, box) if rec.status == "error" else rec.evalue
+        if rec.status == "timeout" and timeout < allowed:
+            evalue, cut = f"ran out of the submission's {limits.submission_timeout:.0f} s time budget", "submission"
         if origins[i] is None and rec.status != "ok":
-            rec = CellRecord(shown, rec.status, rec.ename, f"in a provided cell that was put back: {rec.evalue}",
-                             rec.seconds)
-        else:
-            rec = CellRecord(shown, rec.status, rec.ename, rec.evalue, rec.seconds)
-        records.append(rec)
-        if rec.status == "timeout" and not kernel.responsive():
+            evalue = f"in a provided cell that was put back: {evalue}"
+        records.append(CellRecord(shown, rec.status, rec.ename, evalue, rec.seconds))
+        if rec.status == "timeout" and cut is None and not kernel.responsive():
             died_in = shown
-    return records, died_in, timed_out
+    return records, died_in, cut

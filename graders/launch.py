@@ -1,7 +1,7 @@
 """Launcher for a student kernel: limits, user id, and a guard that takes it down with the grader.
 
 Usage: python -m graders.launch [--memory-mb N] [--processes N] [--file-size-mb N]
-       [--cpu-seconds N] [--uid N --gid N] [--own-group] [--die-with-parent]
+       [--cpu-seconds N] [--uid N --gid N] [--own PATH] [--own-group] [--die-with-parent]
        [--guard --parent-pid N] [--no-limits] -- CMD...
 
 This file uses the standard library only and imports nothing from ``graders``: inside the
@@ -16,6 +16,9 @@ source with ``python -I -c`` rather than ``-m``. It is used twice per kernel: as
 * ``--file-size-mb``: RLIMIT_FSIZE (largest file the kernel may write).
 * ``--cpu-seconds``: RLIMIT_CPU (SIGXCPU at the soft limit, SIGKILL 5 s later).
 * ``--uid/--gid``: drop to this user after setting the limits (needs root; all capabilities go).
+* ``--own PATH``: before dropping to ``--uid``, give PATH and everything below it on the same file
+  system to that user (the tmpfs working folder bubblewrap made as root; the read-only assets
+  mounted into it are other file systems and stay as they are).
 * ``--own-group``: put the kernel in a process group of its own, so an interrupt it sends to
   its group reaches its children but not the sandbox around it.
 * ``--die-with-parent``: SIGKILL this process when its parent dies (Linux).
@@ -95,6 +98,20 @@ def _kill_tree() -> None:
                 pass
 
 
+def _own(path: str, uid: int, gid: int) -> None:
+    """chown ``path`` and everything below it that is on the same file system (links not followed)."""
+    device = os.lstat(path).st_dev
+    for root, dirs, files in os.walk(path):
+        if os.lstat(root).st_dev != device:
+            dirs[:] = []
+            continue
+        os.lchown(root, uid, gid)
+        for name in files:
+            full = os.path.join(root, name)
+            if os.lstat(full).st_dev == device:
+                os.lchown(full, uid, gid)
+
+
 def _guard(cmd: list[str], parent_pid: int | None) -> None:
     """Run ``cmd`` as a child and never let anything it starts outlive the grader (see ``--guard``)."""
     state = {"child": 0}
@@ -143,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cpu-seconds", type=int, default=0, help="0: no CPU-time limit")
     parser.add_argument("--uid", type=int, default=None)
     parser.add_argument("--gid", type=int, default=None)
+    parser.add_argument("--own", action="append", default=[], help="give PATH to --uid first (repeatable)")
     parser.add_argument("--own-group", action="store_true")
     parser.add_argument("--die-with-parent", action="store_true")
     parser.add_argument("--guard", action="store_true")
@@ -167,6 +185,8 @@ def main(argv: list[str] | None = None) -> None:
             _limit(resource.RLIMIT_CPU, args.cpu_seconds, slack=5)
     if args.uid is not None:
         gid = args.gid if args.gid is not None else args.uid
+        for path in args.own:
+            _own(path, args.uid, gid)
         # Any failure here must stop the launch: a kernel must never run as root by accident.
         os.setgroups([])
         os.setgid(gid)

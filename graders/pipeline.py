@@ -191,7 +191,10 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
     """execute + probe: one kernel per notebook of the submission, all within its wall budget."""
     import time
 
+    from graders.probe.transport import ReadBudget
+
     deadline = time.monotonic() + plan.limits.submission_timeout
+    budget = ReadBudget()  # bytes of answers read, for all the submission's notebooks together
     runs = {}
     for name, spec in plan.parts.items():
         path = sub.notebooks.get(name)
@@ -202,7 +205,7 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
             limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
         runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
                                   provided=provided_cells(name, assets_dir() / spec.notebook),
-                                  overrides=plan.asset_overrides, deadline=deadline)
+                                  overrides=plan.asset_overrides, deadline=deadline, read_budget=budget)
     return runs
 
 

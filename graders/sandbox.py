@@ -6,35 +6,45 @@ Two layers, chosen once per grading process (``current()``, by ``HW4_SANDBOX``):
   self-test; ``HW4_SANDBOX=bwrap`` insists on it). The kernel sees a read-only system (``/usr``
   and a few files of ``/etc``), the Python installation and virtualenv read-only — but not
   the repository they may live in, so no ``reference/``, no grader code, no results, no other
-  student's files —, its own working folder writable (its assets read-only), a small private
+  student's files —, its own working folder as a tmpfs of ``limits.disk_mb`` (its assets
+  bind-mounted read-only into it), its home read-only, its answer area, a small private
   ``/tmp``, no network (a new network namespace; the grader talks to the kernel over Unix
-  sockets in a private run folder), and its own PID namespace. Started by root, the kernel runs
-  under a user id of its own, so the process limit counts only its own processes (Linux never
-  enforces RLIMIT_NPROC for root).
+  sockets in a private run folder), and its own PID namespace.
 * **rlimits** (always; alone when bubblewrap is missing or fails, or ``HW4_SANDBOX=none``):
   ``graders.launch`` sets address space, processes, file size, CPU time and no core dumps. Said
   once, as a warning, when it is all there is.
 
-In both, a guard process (``graders.launch --guard``) sits between the grader and the kernel and
-kills the whole tree — sandbox, kernel, whatever it started — when the grader dies, even by
-``kill -9`` (bubblewrap's own ``--die-with-parent`` was seen to leave kernels behind).
+In both, when the grader is root every kernel runs under a user id of its own
+(``kernel_user``): the process limit counts only its own processes (Linux never enforces
+RLIMIT_NPROC for root), its folders are its alone (0700), and when it ends every process of that
+user is killed (``kill_user``), so nothing it started outlives it. A guard process
+(``graders.launch --guard``) sits between the grader and the kernel and kills the whole tree —
+sandbox, kernel, whatever it started, orphans included (it is their subreaper) — when the grader
+dies, even by ``kill -9``, or when told to (SIGTERM).
 
 The environment handed to a kernel is built from an allow-list: the grader's secrets
-(``HW4_SECRET``, tokens, keys) never reach it, hub access is off, HOME, caches and TMPDIR
-point into its working folder.
+(``HW4_SECRET``, tokens, keys) never reach it, hub access is off, HOME, IPython's and
+Jupyter's folders are a fresh grader-owned folder per kernel start (so no startup or config file
+the notebook wrote can run), caches and TMPDIR point into its working folder.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import logging
 import os
 import secrets
 import shutil
+import signal
+import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from graders.rubric import Limits
 
@@ -51,7 +61,7 @@ ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/l
              "/etc/ssl/certs", "/etc/ca-certificates", "/etc/fonts", "/etc/alternatives", "/etc/os-release",
              "/etc/matplotlibrc")
 TMP_BYTES = 64 * 2**20
-#: user ids given to sandboxed kernels when the grader runs as root (one fresh id per kernel)
+#: user ids given to kernels when the grader runs as root (one fresh id per notebook)
 UID_RANGE = (1_100_000, 1_900_000)
 LAUNCH_SOURCE = (Path(__file__).resolve().parent / "launch.py").read_text(encoding="utf-8")
 
@@ -78,6 +88,24 @@ class Sandbox:
         return self.kind == "bwrap"
 
 
+@dataclass(frozen=True)
+class KernelPaths:
+    """Where one kernel lives (host paths; inside bubblewrap each appears at the same path).
+
+    workdir: its working folder (under bubblewrap a tmpfs mounted there, else this host folder)
+    rundir:  its connection file and sockets (writable by it)
+    home:    HOME, IPython's and Jupyter's folders: the grader's, fresh per start, read-only to it
+    answers: the grader's answer area (``graders.probe.folders``)
+    assets:  (source, path inside workdir) pairs bound read-only into its working folder
+    """
+
+    workdir: Path
+    rundir: Path
+    home: Path
+    answers: Path | None = None
+    assets: tuple[tuple[Path, str], ...] = ()
+
+
 _CHOSEN: dict[str, Sandbox] = {}
 
 
@@ -93,21 +121,32 @@ def current(mode: str | None = None) -> Sandbox:
         return _CHOSEN[mode]
     if mode == "none":
         box = Sandbox("rlimits", warning=f"{SANDBOX_ENV}=none: student kernels run with resource limits only "
-                                         "(no filesystem or network isolation)")
+                                         f"(no filesystem or network isolation) — {_fallback_gaps()}")
     else:
         path = shutil.which("bwrap")
         problem = _self_test(path) if path else "bubblewrap (bwrap) is not installed"
         if problem and mode == "bwrap":
             raise SandboxUnavailable(f"{SANDBOX_ENV}=bwrap, but {problem}")
         box = Sandbox("bwrap", path) if not problem else Sandbox("rlimits", warning=(
-            f"{problem}: student kernels run with resource limits only — they can read any file this "
-            "user can (including the reference solutions) and use the network"
-            + (", and as root the process limit is not enforced" if _is_root() else "")
-            + ". Install bubblewrap (Debian: apt-get install bubblewrap) to isolate them."))
+            f"{problem}: student kernels run with resource limits only — {_fallback_gaps()}. Install "
+            "bubblewrap (Debian: apt-get install bubblewrap) to isolate them."))
     if box.warning:
         log.warning("WARNING: %s", box.warning)
     _CHOSEN[mode] = box
     return box
+
+
+def _fallback_gaps() -> str:
+    """What kernels can still do when they run without bubblewrap, on this machine."""
+    if _is_root() and others_can_run_python():
+        return ("under a user id of their own, but they can read any world-readable file (including the reference "
+                "solutions, and the course secret file if others can read it), use the network and fill the disk")
+    if _is_root():
+        return ("as root (this Python is not readable by other users, so they cannot get a user id of their own): "
+                "they can read and write any file (the reference solutions and the results included) and there is "
+                "no process limit")
+    return ("as this user: they can read and write any file this user can (including the reference solutions, the "
+            "results and other kernels' connection files) and use the network")
 
 
 def die_with_parent(parent_pid: int | None = None) -> None:
@@ -134,11 +173,137 @@ def _is_root() -> bool:
     return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
-def kernel_uid(sandbox: Sandbox) -> int | None:
-    """A fresh user id for one sandboxed kernel when the grader is root; None otherwise."""
-    if sandbox.isolated and _is_root():
-        return secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
-    return None
+def _free_uid() -> int:
+    """A user id in ``UID_RANGE`` that no process has (reserve it with ``kernel_user``)."""
+    while True:
+        uid = secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) + UID_RANGE[0]
+        if not user_processes(uid):
+            return uid
+
+
+@functools.lru_cache(maxsize=None)
+def others_can_run_python() -> bool:
+    """Another user could run this Python (interpreter, standard library, virtualenv): every folder
+    on the way is searchable by all and the files readable by all (not so under a 0700 /root)."""
+    import sysconfig
+
+    wanted = [os.path.realpath(sys.executable), sys.prefix, sysconfig.get_paths()["stdlib"],
+              sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    for target in wanted:
+        path = Path(os.path.realpath(target))
+        try:
+            for folder in [*reversed(path.parents), path] if path.is_dir() else reversed(path.parents):
+                if not os.stat(folder).st_mode & 0o001:
+                    return False
+            if not path.is_dir() and (os.stat(path).st_mode & 0o005) != 0o005:  # readable and runnable by all
+                return False
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def kernel_user(sandbox: Sandbox | None = None) -> Iterator[int | None]:
+    """A fresh user id for one notebook's kernels (None when the grader is not root, or when the
+    kernel runs without bubblewrap and another user could not run this Python).
+
+    The id is reserved with a lock file (so two grading processes never share one: killing one
+    kernel's processes must not touch another's) and, on exit, every process it still has is killed.
+    """
+    if not _is_root() or (sandbox is not None and not sandbox.isolated and not others_can_run_python()):
+        yield None
+        return
+    folder = _uid_locks()
+    while True:
+        uid = _free_uid()
+        fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        break
+    try:
+        yield uid
+    finally:
+        kill_user(uid)
+        try:
+            os.unlink(folder / str(uid))
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def _uid_locks() -> Path:
+    """The folder of user-id reservations, the same for every grading process on the machine (so
+    not under TMPDIR), root's alone."""
+    for parent in ("/run", tempfile.gettempdir()):
+        folder = Path(parent) / "hw4-kernel-uids"
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == 0 and not info.st_mode & 0o077:
+            return folder
+    raise RuntimeError("no private folder for user-id reservations (/run/hw4-kernel-uids)")
+
+
+def user_processes(uid: int) -> list[int]:
+    """Live processes (not zombies) whose real, effective or saved user id is ``uid`` (from /proc)."""
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as fh:
+                status = fh.read()
+        except OSError:
+            continue
+        state, uids = "", []
+        for line in status.splitlines():
+            if line.startswith("State:"):
+                state = line.split()[1] if len(line.split()) > 1 else ""
+            elif line.startswith("Uid:"):
+                uids = line.split()[1:4]
+        if state not in ("Z", "X") and str(uid) in uids:
+            found.append(int(entry))
+    return found
+
+
+def kill_user(uid: int, *, rounds: int = 100) -> bool:
+    """SIGKILL every process of ``uid`` (again, until none is left: a fork bomb or a daemon included)."""
+    for _ in range(rounds):
+        pids = user_processes(uid)
+        if not pids:
+            return True
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.02)
+    return not user_processes(uid)
+
+
+def make_home(parent: Path, uid: int | None) -> Path:
+    """A fresh HOME for one kernel start: empty IPython profile and Jupyter folders, owned by the
+    grader and read-only to the kernel (group ``uid`` may read it when the grader is root)."""
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=parent))
+    folders = [home / ".ipython" / "profile_default" / "startup", home / ".jupyter",
+               home / ".local" / "share" / "jupyter" / "runtime"]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    for root, dirs, _files in os.walk(home):
+        for name in [root, *(os.path.join(root, d) for d in dirs)]:
+            if uid is not None:
+                os.chown(name, -1, uid)
+            os.chmod(name, 0o750 if uid is not None else 0o700)
+    return home
 
 
 def launch_args(limits: Limits, *, cpu_seconds: int = 0) -> list[str]:
@@ -146,28 +311,27 @@ def launch_args(limits: Limits, *, cpu_seconds: int = 0) -> list[str]:
             "--file-size-mb", str(limits.file_size_mb), "--cpu-seconds", str(int(cpu_seconds))]
 
 
-def kernel_prefix(limits: Limits, *, sandbox: Sandbox | None = None, workdir: Path | None = None,
-                  rundir: Path | None = None, readonly: Sequence[Path] = (), uid: int | None = None,
-                  cpu_seconds: int = 0) -> list[str]:
+def kernel_prefix(limits: Limits, *, sandbox: Sandbox | None = None, paths: KernelPaths | None = None,
+                  uid: int | None = None, cpu_seconds: int = 0) -> list[str]:
     """The command that goes before the kernel's own command line.
 
-    Without a bwrap ``sandbox`` (or without ``workdir``/``rundir``): the rlimits launcher only.
-    ``readonly``: paths inside ``workdir`` the kernel may read but not change (its assets).
+    Without a bwrap ``sandbox`` (or without ``paths``): the rlimits launcher only, under ``uid``
+    when given (the grader is root).
     """
     launcher = [sys.executable, "-I", "-c", LAUNCH_SOURCE]
     # the guard: kills the whole tree (sandbox, kernel, its children) when the grader dies
     guard = [*launcher, "--no-limits", "--guard", "--parent-pid", str(os.getpid()), "--"]
     limited = [*launcher, *launch_args(limits, cpu_seconds=cpu_seconds), "--die-with-parent"]
-    if sandbox is None or not sandbox.isolated or workdir is None or rundir is None:
-        return [*guard, *limited, "--"]
-    inner = [*limited, "--own-group"]
+    user = ["--uid", str(uid), "--gid", str(uid)] if uid is not None else []
+    if sandbox is None or not sandbox.isolated or paths is None:
+        return [*guard, *limited, *user, "--"]
+    inner = [*limited, "--own-group", *user]
     if uid is not None:
-        inner += ["--uid", str(uid), "--gid", str(uid)]
-    return [*guard, *bwrap_args(sandbox.bwrap, workdir=Path(workdir), rundir=Path(rundir), readonly=readonly),
-            "--", *inner, "--"]
+        inner += ["--own", str(paths.workdir)]  # the tmpfs bubblewrap made (as root) becomes the kernel's
+    return [*guard, *bwrap_args(sandbox.bwrap, paths=paths, disk_mb=limits.disk_mb), "--", *inner, "--"]
 
 
-def bwrap_args(bwrap: str, *, workdir: Path, rundir: Path, readonly: Sequence[Path] = ()) -> list[str]:
+def bwrap_args(bwrap: str, *, paths: KernelPaths, disk_mb: int) -> list[str]:
     """bubblewrap options for one kernel (see the module docstring for what it sees)."""
     args = [bwrap, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--hostname", "hw4-sandbox", "--unsetenv", "JPY_PARENT_PID"]
@@ -191,12 +355,17 @@ def bwrap_args(bwrap: str, *, workdir: Path, rundir: Path, readonly: Sequence[Pa
         plan.ro(p)
     for p in _model_overrides():
         plan.ro(p)
-    plan.rw(str(rundir))
-    plan.rw(str(workdir))
-    for p in readonly:
-        if os.path.exists(p):
-            plan.ro(str(p), overlay=True)
-    args += ["--chdir", str(workdir)]
+    plan.rw(str(paths.rundir))
+    plan.ro(str(paths.home), overlay=True)
+    if paths.answers is not None:
+        plan.rw(str(paths.answers))
+    workdir = str(paths.workdir)
+    plan.tmpfs(workdir, size=disk_mb * 2**20, perms="0700")
+    plan.mkdir(os.path.join(workdir, ".tmp"), perms="0700")
+    for source, rel in paths.assets:
+        if os.path.exists(source):
+            plan.ro(str(source), dest=os.path.join(workdir, rel))
+    args += ["--chdir", workdir]
     return args
 
 
@@ -220,18 +389,24 @@ class _Mounts:
     def _inside_bound(self, path: str) -> bool:
         return any(path == b or path.startswith(b.rstrip("/") + "/") for b in self.bound)
 
-    def mkdir(self, path: str) -> None:
+    def mkdir(self, path: str, *, perms: str = "0755") -> None:
         self._parents(path)
         if path not in self.made:
-            self.args += ["--perms", "0755", "--dir", path]
+            self.args += ["--perms", perms, "--dir", path]
             self.made.add(path)
 
-    def ro(self, path: str, *, overlay: bool = False) -> None:
-        if not overlay and self._inside_bound(path) and os.path.realpath(path) == path:
-            return  # already visible, unchanged, through a parent mount
+    def tmpfs(self, path: str, *, size: int, perms: str) -> None:
         self._parents(path)
-        self.args += ["--ro-bind", path, path]
-        self.bound.add(path)
+        self.args += ["--perms", perms, "--size", str(int(size)), "--tmpfs", path]
+        self.made.add(path)
+
+    def ro(self, path: str, *, overlay: bool = False, dest: str | None = None) -> None:
+        dest = dest or path
+        if dest == path and not overlay and self._inside_bound(path) and os.path.realpath(path) == path:
+            return  # already visible, unchanged, through a parent mount
+        self._parents(dest)
+        self.args += ["--ro-bind", path, dest]
+        self.bound.add(dest)
 
     def rw(self, path: str) -> None:
         self._parents(path)
@@ -260,23 +435,25 @@ def _model_overrides() -> list[str]:
 
 
 def _self_test(bwrap: str) -> str | None:
-    """Run ``python -c print`` in the sandbox as a kernel would be; None if it works, else why not."""
+    """Run python in the sandbox as a kernel would be (tmpfs working folder, own user when root);
+    None if it works, else why not."""
     base = Path(tempfile.mkdtemp(prefix="hw4-selftest-"))
-    work, run = base / "work", base / "run"
+    paths = KernelPaths(workdir=base / "work", rundir=base / "run", home=base / "home")
     try:
-        work.mkdir()
-        run.mkdir()
+        for p in (paths.workdir, paths.rundir, paths.home):
+            p.mkdir()
         box = Sandbox("bwrap", bwrap)
-        uid = kernel_uid(box)
-        if uid is not None:
-            for p in (work, run):
-                os.chown(p, uid, uid)
-        cmd = kernel_prefix(Limits(), sandbox=box, workdir=work, rundir=run, uid=uid) + [
-            sys.executable, "-c", "import os; print('hw4-sandbox-ok', os.path.isdir('/proc/1'))"]
-        try:
-            done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=kernel_env(work))
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"bubblewrap could not be started ({exc})"
+        with kernel_user() as uid:
+            if uid is not None:
+                os.chown(paths.rundir, uid, uid)
+            cmd = kernel_prefix(Limits(), sandbox=box, paths=paths, uid=uid) + [
+                sys.executable, "-c", "import os; open('written', 'w').write('x'); "
+                "print('hw4-sandbox-ok', os.path.isdir('/proc/1'))"]
+            try:
+                done = subprocess.run(cmd, capture_output=True, text=True, timeout=60,
+                                      env=kernel_env(paths.workdir, home=paths.home))
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"bubblewrap could not be started ({exc})"
         if done.returncode != 0 or "hw4-sandbox-ok" not in done.stdout:
             lines = (done.stderr or done.stdout).strip().splitlines()
             return f"bubblewrap failed its self-test ({lines[-1][:200] if lines else f'exit {done.returncode}'})"
@@ -285,14 +462,25 @@ def _self_test(bwrap: str) -> str | None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def kernel_env(workdir: Path, *, extra: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
-    """The environment of a kernel: an allow-list of the grader's variables plus ours."""
+def kernel_env(workdir: Path, *, home: Path | None = None, extra: Iterable[tuple[str, str]] = ()) -> dict[str, str]:
+    """The environment of a kernel: an allow-list of the grader's variables plus ours.
+
+    ``home``: the kernel's HOME and IPython/Jupyter folders (the grader's; default: ``workdir``).
+    """
     workdir = Path(workdir)
+    home = Path(home) if home is not None else workdir
     env = {k: v for k, v in os.environ.items()
            if (k in PASS_ENV or k.startswith("LC_") or (k.startswith("HW4_MODEL_") and v))
            and k not in SECRET_ENV}
     env.update({
-        "HOME": str(workdir),
+        "HOME": str(home),
+        "IPYTHONDIR": str(home / ".ipython"),
+        "JUPYTER_CONFIG_DIR": str(home / ".jupyter"),
+        "JUPYTER_DATA_DIR": str(home / ".local" / "share" / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(home / ".local" / "share" / "jupyter" / "runtime"),
+        "PYTHONNOUSERSITE": "1",
+        "XDG_CACHE_HOME": str(workdir / ".cache"),
+        "XDG_CONFIG_HOME": str(workdir / ".config"),
         "USER": "student",
         "LOGNAME": "student",
         "TMPDIR": str(workdir / ".tmp"),

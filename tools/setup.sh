@@ -4,6 +4,16 @@
 # while torch==2.13.0 takes the CPU wheel from this machine's local package store.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# bubblewrap isolates student kernels (README, "Untrusted submissions"): installed where we can, never fatal
+if ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null) \
+      || echo "setup: bubblewrap could not be installed; student kernels will run with resource limits only"
+  else
+    echo "setup: bubblewrap (bwrap) is not installed; student kernels will run with resource limits only" \
+         "(as root: apt-get install bubblewrap)"
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

@@ -664,9 +664,28 @@ def _hw4_install(user_ns=None):
         except Exception:
             pass
 
+    def _working_folder_on_path():
+        """The kernel's Python runs with ``-P``, so nothing in the working folder could be imported
+        before this runtime; from now on the notebook gets Jupyter's usual ``sys.path``, with ''
+        (its working folder) before site-packages."""
+        try:
+            from IPython import get_ipython
+
+            if get_ipython() is None or "" in _sys.path:
+                return
+        except Exception:
+            return
+        for idx, entry in enumerate(_sys.path):
+            if _os.path.basename(entry) in ("site-packages", "dist-packages"):
+                break
+        else:
+            idx = 0
+        _sys.path.insert(idx, "")
+
     _cap_output()
     _pin_session()
     _keep_kernel_on_exit()
+    _working_folder_on_path()
     mod = _types.ModuleType("_hw4_probe")
     mod.run = run
     mod.digest = digest

@@ -6,11 +6,13 @@ calls it on grader-chosen arguments. Arguments are plain data, numpy arrays, tor
 files, never the student's own ``model``), so nothing the notebook did to its globals changes
 what its functions are tested on.
 
-Inputs travel as ``probes.json`` plus ``.npy`` files written by ``write_inputs``; outputs come
-back through ``graders.probe.transport``. Nothing crosses as pickle.
+Inputs travel as ``probes.json`` plus ``.npy`` files (``encode_inputs`` makes their bytes,
+``write_inputs`` writes them to a folder); outputs come back through ``graders.probe.transport``.
+Nothing crosses as pickle.
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,10 +86,10 @@ def read_global(id: str, name: str) -> Probe:
 
 
 class _InputWriter:
-    """Turns probe arguments into JSON, with arrays as .npy files beside it."""
+    """Turns probe arguments into JSON, with arrays as .npy files beside it (``files``: name → bytes)."""
 
-    def __init__(self, folder: Path):
-        self.folder = folder
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
         self.count = 0
 
     def encode(self, value: Any) -> Any:
@@ -132,14 +134,23 @@ class _InputWriter:
     def _array(self, array: np.ndarray, kind: str) -> dict:
         self.count += 1
         name = f"in{self.count}.npy"
-        np.save(self.folder / name, np.ascontiguousarray(array), allow_pickle=False)
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        self.files[name] = buffer.getvalue()
         return {"$array": name, "kind": kind}
 
 
 def write_inputs(folder: Path, probes: list[Probe]) -> Path:
     """Write ``probes.json`` (+ arrays) for the kernel-side runner; returns the json path."""
     folder.mkdir(parents=True, exist_ok=True)
-    writer = _InputWriter(folder)
+    for name, data in encode_inputs(probes).items():
+        (folder / name).write_bytes(data)
+    return folder / "probes.json"
+
+
+def encode_inputs(probes: list[Probe]) -> dict[str, bytes]:
+    """The files of the kernel-side runner's input folder: ``probes.json`` and its arrays (name → bytes)."""
+    writer = _InputWriter()
     plan = []
     ids = set()
     for p in probes:
@@ -157,6 +168,5 @@ def write_inputs(folder: Path, probes: list[Probe]) -> Path:
                 "observe": list(p.observe),
             }
         )
-    path = folder / "probes.json"
-    path.write_text(json.dumps(plan), encoding="utf-8")
-    return path
+    writer.files["probes.json"] = json.dumps(plan).encode("utf-8")
+    return writer.files

@@ -4,6 +4,13 @@ Nothing here unpickles, evals, sympifies or parses code. JSON is parsed as data;
 loaded with ``allow_pickle=False`` after their header is checked; sympy expressions are rebuilt
 node by node from a whitelist, unevaluated, with size limits, so a hostile tree costs bounded
 time. Every problem becomes an ``Outcome`` with ``ok=False`` and a reason, never an exception.
+
+Reading is defensive because the kernel controls the folder: only regular files are opened
+(``O_NOFOLLOW | O_NONBLOCK``, then ``fstat``: a FIFO, device, folder or link is refused without
+blocking), and the bytes read are capped per file, per check and per submission (``ReadBudget``),
+counted per name read, so hard links or sparse files cannot make the grader read gigabytes. The
+caps are far above what a correct answer needs (measured on the reference: at most 21 MB for one
+check, 54 MB for a whole submission, 163 kB for one JSON file).
 """
 from __future__ import annotations
 
@@ -12,18 +19,76 @@ import io
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-MAX_JSON_BYTES = 64 * 1024 * 1024
-MAX_NPY_BYTES = 400 * 1024 * 1024
+MB = 2**20
+#: one answer's JSON file (arrays over 4,096 elements travel as .npy files beside it)
+MAX_JSON_BYTES = 8 * MB
+#: every file of one check together (and so any one .npy file)
+MAX_CHECK_BYTES = 64 * MB
+MAX_NPY_BYTES = MAX_CHECK_BYTES
+#: every file of every check of one submission (all its notebooks) together
+MAX_SUBMISSION_BYTES = 192 * MB
 MAX_SYMPY_NODES = 20_000
 MAX_INT_DIGITS = 300
 ALLOWED_DTYPES = set("?bBhHiIlLqQefdgFD")
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
+
+
+INTERFERED = ("the answer could not be verified: the notebook interfered with the grader's probe "
+              "(its files no longer match what the probe wrote)")
+
+
+@dataclass
+class ReadBudget:
+    """Bytes of answers the grader still reads for one submission (shared by all its notebooks)."""
+
+    left: int = MAX_SUBMISSION_BYTES
+    per_check: int = MAX_CHECK_BYTES
+
+
+class TooMuch(Exception):
+    """Reading a file would go over a cap; the message says which (shown to the student)."""
+
+
+def read_regular(folder: Path | int, name: str, limit: int) -> bytearray:
+    """The bytes of ``folder/name`` if it is a regular file of at most ``limit`` bytes.
+
+    ``folder`` is a path or an open folder descriptor. Raises ``OSError`` for anything but a
+    regular file (a link, FIFO, device or folder — never blocking on one) and ``TooMuch`` when
+    it holds more than ``limit`` bytes (checked before reading, and again while reading).
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    if isinstance(folder, int):
+        fd = os.open(name, flags, dir_fd=folder)
+    else:
+        fd = os.open(os.path.join(folder, name), flags)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{name} is not a regular file")
+        if info.st_size > limit:
+            raise TooMuch(info.st_size)
+        data = bytearray(info.st_size)
+        view, got = memoryview(data), 0
+        while got < len(data):
+            n = os.readv(fd, [view[got:]])
+            if n == 0:
+                break
+            got += n
+        del view
+        if got < len(data):
+            del data[got:]
+        elif os.read(fd, 1):  # it grew while being read
+            raise TooMuch(limit + 1)
+        return data
+    finally:
+        os.close(fd)
 
 
 def one_line(text: Any, limit: int) -> str:
@@ -99,9 +164,10 @@ class BadValue(Exception):
 
 
 class Decoder:
-    """Rebuilds a value; ``files`` (name → bytes), when given, is where its arrays are read from."""
+    """Rebuilds a value; its arrays are read from ``files`` (name → bytes) when given, else from
+    ``folder`` (a path or an open folder descriptor)."""
 
-    def __init__(self, folder: Path, files: Mapping[str, bytes] | None = None):
+    def __init__(self, folder: Path | int, files: Mapping[str, bytes] | None = None):
         self.folder = folder
         self.files = files
         self.sympy_nodes = 0
@@ -165,19 +231,19 @@ class Decoder:
                 data = self.files.get(name)
                 if data is None:
                     raise BadValue("an array file is missing")
-                if len(data) > MAX_NPY_BYTES:
-                    raise BadValue("an array file is too large")
-                stream: Any = io.BytesIO(data)
             else:
-                stream = self.folder / name
-                if not stream.is_file() or stream.is_symlink():
-                    raise BadValue("an array file is missing")
-                if stream.stat().st_size > MAX_NPY_BYTES:
-                    raise BadValue("an array file is too large")
+                try:
+                    data = read_regular(self.folder, name, MAX_NPY_BYTES)
+                except TooMuch:
+                    raise BadValue("an array file is too large") from None
+                except OSError:
+                    raise BadValue("an array file is missing") from None
+            if len(data) > MAX_NPY_BYTES:
+                raise BadValue("an array file is too large")
             try:
-                a = np.load(stream, allow_pickle=False)
+                a = np.load(io.BytesIO(data), allow_pickle=False)
             except Exception as exc:
-                raise BadValue(f"an array file is unreadable ({exc})") from None
+                raise BadValue(f"an array file is unreadable ({one_line(exc, 200)})") from None
         else:
             dtype, shape = spec.get("dtype"), spec.get("shape")
             try:
@@ -264,55 +330,89 @@ def parse_digests(text: Any) -> dict[str, str] | None:
     return out
 
 
-def snapshot(output_dir: Path, digests: Mapping[str, str]) -> tuple[dict[str, bytes], set[int]]:
+def snapshot(output_dir: Path | int, digests: Mapping[str, str],
+             budget: ReadBudget | None = None) -> tuple[dict[str, bytes], dict[int, str]]:
     """Read every file the kernel says it wrote, once, and keep those whose sha256 matches.
 
-    Returns (name → bytes of the verified files, probe indices with a missing, oversized or changed
-    file). Reading each file once and parsing those same bytes means nothing written afterwards
-    (say, by a thread the notebook left running) can be read in place of an answer.
+    ``output_dir``: the answer folder, as a path or an open folder descriptor. Returns (name →
+    bytes of the verified files, probe index → why its answer cannot be used: a file that is
+    missing, not a regular file, changed, or over a cap). Reading each file once and parsing those
+    same bytes means nothing written afterwards (say, by a thread the notebook left running) can
+    be read in place of an answer. ``budget`` (default: a fresh one) is charged for every file read.
     """
+    budget = budget if budget is not None else ReadBudget()
+    check_left = budget.per_check
     files: dict[str, bytes] = {}
-    bad: set[int] = set()
+    bad: dict[int, str] = {}
     for name, digest in digests.items():
         m = ANSWER_NAME.fullmatch(name)
         if not m:
             continue
-        limit = MAX_JSON_BYTES if name.endswith(".json") else MAX_NPY_BYTES
-        try:
-            fd = os.open(Path(output_dir) / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-            with os.fdopen(fd, "rb") as fh:
-                data = fh.read(limit + 1)
-        except OSError:
-            bad.add(int(m.group(1)))
+        n = int(m.group(1))
+        if n in bad:
             continue
-        if len(data) > limit or hashlib.sha256(data).hexdigest() != digest:
-            bad.add(int(m.group(1)))
+        per_file = MAX_JSON_BYTES if name.endswith(".json") else MAX_NPY_BYTES
+        limit = min(per_file, check_left, budget.left)
+        try:
+            data = read_regular(output_dir, name, limit)
+        except TooMuch:
+            if limit == per_file:
+                bad[n] = f"an answer file is larger than the {per_file // MB} MB the grader reads"
+            elif limit == check_left:
+                bad[n] = f"the answers of this check are larger than the {budget.per_check // MB} MB the grader reads"
+            else:
+                bad[n] = (f"the notebook's answers are larger than the {MAX_SUBMISSION_BYTES // MB} MB the grader "
+                          "reads for one submission")
+            continue
+        except (OSError, ValueError):
+            bad[n] = INTERFERED
+            continue
+        check_left -= len(data)
+        budget.left -= len(data)
+        if hashlib.sha256(data).hexdigest() != digest:
+            bad[n] = INTERFERED
             continue
         files[name] = data
     return files, bad
 
 
-def read_one(output_dir: Path, n: int, probe_id: str, reason_if_missing: str | None = None, *,
+def read_answers(output_dir: Path | int, digests: Mapping[str, str], wanted: Mapping[int, str],
+                 budget: ReadBudget | None = None) -> dict[str, Outcome]:
+    """The outcome of each probe ``wanted`` (index → probe id), from files verified against ``digests``."""
+    files, bad = snapshot(output_dir, digests, budget)
+    out = {}
+    for n, probe_id in wanted.items():
+        if n in bad:
+            kind = "NoAnswer" if bad[n] == INTERFERED else "ValueTooLarge"
+            out[probe_id] = Outcome(probe_id, False, error_type=kind, message=bad[n])
+        else:
+            out[probe_id] = read_one(output_dir, n, probe_id, INTERFERED, files=files)
+    return out
+
+
+def read_one(output_dir: Path | int, n: int, probe_id: str, reason_if_missing: str | None = None, *,
              files: Mapping[str, bytes] | None = None) -> Outcome:
-    """Probe ``n``'s answer, from ``output_dir`` or, when given, from the verified ``files`` snapshot."""
-    path = Path(output_dir) / f"{n}.json"
-    if files is not None:
-        data = files.get(f"{n}.json")
-    elif path.is_file() and not path.is_symlink():
-        data = b""
-    else:
-        data = None
-    if data is None:
-        return Outcome(probe_id, False, error_type="NoAnswer",
-                       message=reason_if_missing or "the check did not run (no answer from the kernel)")
+    """Probe ``n``'s answer, from ``output_dir`` or, when given, from the verified ``files`` snapshot.
+
+    Whatever the files hold, the result is an ``Outcome``: a malformed or hostile answer becomes
+    one with ``ok=False`` and a reason.
+    """
     try:
-        if files is None:
-            if path.stat().st_size > MAX_JSON_BYTES:
-                raise BadValue("the answer is too large")
-            data = path.read_bytes()
+        if files is not None:
+            data = files.get(f"{n}.json")
+        else:
+            try:
+                data = read_regular(output_dir, f"{n}.json", MAX_JSON_BYTES)
+            except TooMuch:
+                raise BadValue("the answer is too large") from None
+            except OSError:
+                data = None
+        if data is None:
+            return Outcome(probe_id, False, error_type="NoAnswer",
+                           message=reason_if_missing or "the check did not run (no answer from the kernel)")
         if len(data) > MAX_JSON_BYTES:
             raise BadValue("the answer is too large")
-        raw = json.loads(data.decode("utf-8"))
+        raw = json.loads(bytes(data).decode("utf-8"))
         if not isinstance(raw, dict) or raw.get("id") != probe_id:
             raise BadValue("the answer file does not belong to this check")
         observed = raw.get("observed") or {}
@@ -327,13 +427,17 @@ def read_one(output_dir: Path, n: int, probe_id: str, reason_if_missing: str | N
                            message=one_line(err.get("message", ""), 800),
                            traceback=str(err.get("traceback", ""))[:1500],
                            observed=observed, seconds=seconds)
-        decoder = Decoder(Path(output_dir), files)
+        folder = output_dir if isinstance(output_dir, int) else Path(output_dir)
+        decoder = Decoder(folder, files)
         value = decoder.decode(raw.get("value"))
         observed = {str(k): decoder.decode(v) for k, v in observed.items()}
         return Outcome(probe_id, True, value=value, type=str(raw.get("type", ""))[:200],
                        observed=observed, seconds=seconds)
     except BadValue as exc:
         return Outcome(probe_id, False, error_type="BadValue", message=f"the returned value could not be read: {exc}")
-    except (ValueError, UnicodeDecodeError, RecursionError, KeyError, TypeError) as exc:
+    except MemoryError:
+        return Outcome(probe_id, False, error_type="BadValue",
+                       message="the returned value could not be read: it is too large")
+    except Exception as exc:  # anything a malformed answer can make json, numpy, pandas or the decoder raise
         return Outcome(probe_id, False, error_type="Unreadable",
                        message=f"the answer could not be read ({type(exc).__name__})")

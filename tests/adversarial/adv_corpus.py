@@ -20,18 +20,22 @@ Run the whole corpus as one batch and print the table of cases with ``bench/adve
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+import textwrap
 from typing import Callable, Mapping, Sequence
 
 import nbformat
 import numpy as np
 
+from graders import sandbox
 from graders.checks import AllClose, Check, Exact, Property
 from graders.checks.values import close_problem
 from graders.intake import scan_submissions
@@ -44,9 +48,14 @@ from graders.rubric import Item, Limits, Part, Rubric
 ROOT = Path(__file__).resolve().parents[2]
 PART = "adv"
 NOTEBOOK = "adv.ipynb"
+#: submission_timeout: long enough for every case but ``sleeps_in_every_check`` (at least 12 s of cells then
+#: 8 s per check: its third check always meets the budget); disk_mb above file_size_mb, so one file over the
+#: size limit is "File too large" and only many files fill the working folder
 LIMITS = Limits(cell_timeout=4, notebook_timeout=15, probe_timeout=8, output_chars=2000, memory_mb=2048,
-                processes=64, file_size_mb=64, restarts=1)
+                processes=64, file_size_mb=64, restarts=1, submission_timeout=34, disk_mb=96)
 CHECK_TIMEOUT = 8.0
+#: kernels run under a user id of their own (root grader, with bubblewrap or a Python other users can run)
+OWN_USER = os.geteuid() == 0 and (sandbox.current().isolated or sandbox.others_can_run_python())
 
 SETUP = "import numpy as np\nSCALE = 2"
 UNITS = "UNITS = 'points'"
@@ -149,6 +158,7 @@ class Case:
     summary:  extra assertions on the execution summary (e.g. a cell timed out)
     notes:    regex that one of the submission's notes must match (intake problems)
     isolated: meaningful (or safe) only when kernels run in the bubblewrap sandbox: not run otherwise
+    after:    checks made after grading (say, that nothing the case started is still running): problems
     why:      what it attacks / what it proves (one line)
     """
 
@@ -159,6 +169,7 @@ class Case:
     summary: Callable[[ExecutionSummary | None], None] | None = None
     notes: str | None = None
     isolated: bool = False
+    after: Callable[[Context], list[str]] | None = None
     index: int = 0
 
     @property
@@ -334,9 +345,200 @@ for host in ["127.0.0.1", "10.255.255.1"]:
         REACHED.append(host)
     except OSError:
         pass
-ANSWER = 42 if not REACHED and "HW4_HIDDEN_SEED" not in os.environ else -1'''
+ANSWER = 42 if not REACHED and "HW4_SECRET" not in os.environ else -1'''
     cells = reference_cells()
     return cells[:3] + [(probe, None)]
+
+
+def _fake_probe(answer: str, *, setup: str = "") -> Maker:
+    """The reference, then a cell that swaps the probe runtime for one whose ``run`` writes, for probe
+    ``n`` (id ``pid``) into folder ``o``, what ``answer`` says — and records in ``W`` (name → sha256) what
+    its ``digest()`` will claim. Everything a forger can do short of computing the right answer."""
+    cell = f'''import sys, types, os, json, hashlib
+W = {{}}
+{setup}
+def run(ns, i, o, idx):
+    W.clear()
+    with open(os.path.join(i, "probes.json")) as fh:
+        plan = json.load(fh)
+    for n in idx:
+        pid = plan[n]["id"]
+{textwrap.indent(answer, " " * 8)}
+def digest():
+    return ",".join(f"{{k}}={{v}}" for k, v in sorted(W.items()))
+sys.modules["_hw4_probe"] = types.SimpleNamespace(run=run, digest=digest)'''
+    return _cells(cell)
+
+
+def _json_answer(value_expr: str) -> str:
+    """The fake runtime's answer: ``{"id": pid, "ok": true, "value": <value_expr>}`` with a valid digest."""
+    return (f"text = json.dumps({{'id': pid, 'ok': True, 'value': {value_expr}}}).encode()\n"
+            "with open(os.path.join(o, f'{n}.json'), 'wb') as fh:\n"
+            "    fh.write(text)\n"
+            "W[f'{n}.json'] = hashlib.sha256(text).hexdigest()")
+
+
+SPARSE_MB = 20
+_SPARSE_SHA = hashlib.sha256(bytes(SPARSE_MB * 2**20)).hexdigest()
+HARD_LINKS = ("big = os.path.join(o, f'{n}_1.npy')\n"
+              f"with open(big, 'wb') as fh:\n    fh.truncate({SPARSE_MB} * 2**20)\n"
+              "for k in range(2, 9):\n    os.link(big, os.path.join(o, f'{n}_{k}.npy'))\n"
+              f"for k in range(1, 9):\n    W[f'{{n}}_{{k}}.npy'] = {_SPARSE_SHA!r}\n"
+              + _json_answer("[{'$array': {'file': f'{n}_{k}.npy'}} for k in range(1, 9)]"))
+
+RENAMER = '''import os, glob, re, threading, time
+def meddle():
+    """Rename every folder of the grader's answer area (and the area) and leave a file in its place."""
+    end = time.time() + 120
+    while time.time() < end:
+        roots = set(glob.glob("/tmp/hw4-answers-*")) | set(glob.glob(".hw4-*"))
+        try:
+            for text in get_ipython().user_ns.get("In", [])[-3:]:
+                roots.update(re.findall(r"(/[^'\\"]*hw4-answers-[^/'\\"]+)", text))
+        except Exception:
+            pass
+        for root in roots:
+            try:
+                entries = [os.path.join(root, e) for e in os.listdir(root)]
+            except OSError:
+                entries = []
+            for path in entries + [root]:
+                try:
+                    os.rename(path, path + ".moved")
+                    with open(path, "w") as fh:
+                        fh.write("not a folder")
+                except OSError:
+                    pass
+        time.sleep(0.001)
+threading.Thread(target=meddle, daemon=True).start()'''
+
+KILL = "import os\nos._exit(1)\n"
+PLANTER = f'''import os, sys
+v = f"{{sys.version_info[0]}}.{{sys.version_info[1]}}"
+PLANTS = [os.path.join(os.environ.get("IPYTHONDIR", "."), "profile_default", "startup", "00-evil.py"),
+          os.path.expanduser("~/.ipython/profile_default/startup/00-evil.py"),
+          os.path.expanduser("~/.ipython/profile_default/ipython_kernel_config.py"),
+          os.path.expanduser("~/.jupyter/jupyter_config.py"),
+          ".ipython/profile_default/startup/00-evil.py", "ipykernel_launcher.py", "numpy.py", "json.py",
+          "sitecustomize.py", "usercustomize.py", "ipython_kernel_config.py",
+          os.path.expanduser(f"~/.local/lib/python{{v}}/site-packages/evil.pth"),
+          f".local/lib/python{{v}}/site-packages/evil.pth"]
+for path in PLANTS:
+    try:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        with open(path, "w") as fh:
+            fh.write({KILL!r} if not path.endswith(".pth") else "import os; os._exit(1)\\n")
+    except OSError:
+        pass'''
+
+SLEEPER = '''import time
+def double(x):
+    time.sleep(35)
+    return [SCALE * v for v in x]
+def grid(rows, cols):
+    time.sleep(35)
+    return np.arange(rows * cols, dtype=np.float64).reshape(rows, cols)
+class SlowAnswer(dict):
+    """Reading it (as the grader's probe does) takes 35 s."""
+    def __iter__(self):
+        time.sleep(35)
+        return super().__iter__()
+    def items(self):
+        time.sleep(35)
+        return super().items()
+ANSWER = SlowAnswer(value=42)'''
+
+
+def _other_kernels_cells(ctx: Context) -> list[tuple[str, str | None]]:
+    """Look for other kernels' connection files where the grader keeps them, and take over any found."""
+    attack = '''import glob, json, os, threading, time
+try:
+    from ipykernel import get_connection_file
+    MINE = os.path.realpath(get_connection_file())
+except Exception:
+    MINE = None
+def connection_files():
+    up = os.path.dirname(os.path.dirname(os.getcwd()))
+    for pattern in ("/tmp/hw4-kernel-*/run-*/kernel.json", "/tmp/hw4-run-*/kernel.json",
+                    os.path.join(up, "hw4-kernel-*", "run-*", "kernel.json"), os.path.join(up, "hw4-run-*", "kernel.json")):
+        for path in glob.glob(pattern):
+            if os.path.realpath(path) == MINE:
+                continue
+            try:
+                with open(path) as fh:
+                    yield path, json.load(fh)
+            except (OSError, ValueError):
+                pass
+STOLEN = [path for path, _ in connection_files()]
+def take_over():
+    from jupyter_client import BlockingKernelClient
+    done, end = set(), time.time() + 90
+    while time.time() < end:
+        for path, info in connection_files():
+            if path in done:
+                continue
+            done.add(path)
+            try:
+                kc = BlockingKernelClient(connection_file=path)
+                kc.load_connection_file()
+                kc.start_channels()
+                kc.execute("double = lambda x: []\\ngrid = lambda r, c: None\\nANSWER = -1")
+            except Exception:
+                pass
+        time.sleep(0.2)
+threading.Thread(target=take_over, daemon=True).start()
+ANSWER = 42 if not STOLEN else -1'''
+    cells = reference_cells()
+    return cells[:3] + [(attack, None)]
+
+
+def _daemon_marker(ctx: Context) -> str:
+    return f"hw4-adv-daemon-{hashlib.sha256(str(ctx.out_dir).encode()).hexdigest()[:16]}"
+
+
+def _daemon_cells(ctx: Context) -> list[tuple[str, str | None]]:
+    target = str(ctx.out_dir / "90000000_reference" / "result.json")
+    daemon = f'''import os, time
+end = time.time() + 120
+while time.time() < end:
+    for target in [{target!r}, os.path.join(os.path.dirname(os.getcwd()), "result.json")]:
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w") as fh:
+                fh.write('{{"total": 100}}')
+        except OSError:
+            pass
+    time.sleep(0.2)'''
+    spawn = f'''import os, sys
+child = os.fork()
+if child == 0:
+    try:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, [sys.executable, "-c", {daemon!r}, {_daemon_marker(ctx)!r}])
+    finally:
+        os._exit(0)
+os.waitpid(child, 0)'''
+    cells = reference_cells()
+    return cells[:3] + [(spawn, None)] + cells[3:]
+
+
+def _no_daemon_left(ctx: Context) -> list[str]:
+    """After grading: no process of the case's double-forked daemon is alive (waits up to 30 s for it to go)."""
+    marker = _daemon_marker(ctx).encode()
+    deadline = time.monotonic() + 30
+    while True:
+        alive = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    if marker in fh.read():
+                        alive.append(pid)
+            except OSError:
+                pass
+        if not alive or time.monotonic() > deadline:
+            return [f"the notebook's daemon outlived its kernel: {alive}"] if alive else []
+        time.sleep(0.2)
 
 
 WRONG_DOUBLE = "def double(x):\n    return [3 * v for v in x]"
@@ -357,6 +559,14 @@ CASES: list[Case] = [
          _cells("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
          "a loop that ignores the interrupt: the kernel is given up on",
          expect=_all("error", r"the kernel died in cell 3"), summary=_died_in(3)),
+    Case("sleeps_in_every_check",
+         _cells(SLEEPER, *["import time\ntime.sleep(1000)"] * 3, at=4),
+         "every check sleeps 35 s before answering right (and the notebook spends 12 s on cells): the "
+         "submission's 34 s budget covers the checks too, so the last checks end with that reason",
+         expect={"adv.double": ("error", r"ran longer than the 8 s allowed|^grading stopped after 34 s"),
+                 "adv.grid": ("error", r"ran longer than the 8 s allowed|^grading stopped after 34 s"),
+                 "adv.answer": ("error", r"^grading stopped after 34 s: the submission used up its time budget$")},
+         summary=_cell_status(5, "timeout")),
     Case("background_thread",
          _cells("import threading, time\ndef spin():\n    while True:\n        sum(range(1000))\n"
                 "        print('still here')\n        time.sleep(0.001)\n"
@@ -385,9 +595,10 @@ CASES: list[Case] = [
     Case("fork_bomb", _cells("import os\nwhile True:\n    os.fork()"),
          "a fork bomb hits the process limit (its own user id) and dies with the kernel",
          summary=_cell_status(2, "error|timeout", ename="BlockingIOError|OSError|CellTimeoutError"),
-         isolated=os.geteuid() == 0),  # without the sandbox, root has no process limit: not run
-    Case("memory_bomb", _cells("hog = []\nwhile True:\n    hog.append(bytearray(64 * 2**20))", "del hog"),
-         "allocating without end hits the address-space limit: MemoryError, the kernel lives",
+         isolated=os.geteuid() == 0 and not OWN_USER),  # root without a user of its own: no process limit
+    Case("memory_bomb", _cells("hog = []\nwhile True:\n    hog.append(bytes(256 * 2**20))", "del hog"),
+         "allocating without end hits the address-space limit: MemoryError, the kernel lives (the pages are "
+         "never touched, so the limit trips at once however slow the machine)",
          summary=_cell_status(2, "error", ename="MemoryError")),
     Case("print_1gb", _cells("line = 'x' * 1_000_000\nfor _ in range(1000):\n    print(line)"),
          "1 GB of printed output is dropped in the kernel beyond 1 MB per cell; nothing floods the grader"),
@@ -397,7 +608,7 @@ CASES: list[Case] = [
         " parent=k.get_parent())", at=4),
          "20 MB messages sent straight to the kernel's socket, around the output cap, are refused unread "
          "(that kernel's output channel stays closed; its answers still arrive)"),
-    Case("big_file", _cells("with open('big.bin', 'wb') as fh:\n    fh.write(b'0' * 200 * 2**20)"),
+    Case("big_file", _cells("with open('big.bin', 'wb') as fh:\n    fh.seek(200 * 2**20)\n    fh.write(b'0')"),
          "a file over the size limit cannot be written",
          summary=_cell_status(2, "error", ename="OSError", evalue="File too large")),
     # --- escaping the sandbox ---
@@ -420,6 +631,45 @@ CASES: list[Case] = [
     Case("writes_outside", _cells("open('../../escaped.txt', 'w').write('x')"),
          "the working folder is the only writable place", summary=_cell_status(2, "error", ename="Error"),
          isolated=True),
+    Case("reads_other_kernels", _dynamic(_other_kernels_cells),
+         "looks for other kernels' connection files (and keeps trying, to rewrite their functions): none is "
+         "readable, and in a batch its neighbours' results are untouched", isolated=not OWN_USER),
+    Case("daemon_outlives_kernel", _dynamic(_daemon_cells),
+         "a double-forked setsid daemon that keeps writing result.json files dies with its kernel; no result "
+         "changes (a kernel running as the grader's user could write results while alive: not run then)",
+         after=_no_daemon_left, isolated=not OWN_USER),
+    Case("fills_working_folder",
+         _cells("n = 0\nwhile True:\n    with open(f'fill{n}.bin', 'wb') as fh:\n        fh.write(bytes(32 * 2**20))\n"
+                "    n += 1"),
+         "files written until the disk is full: the working folder is a 96 MB tmpfs, the cell says the quota "
+         "was exceeded, and the answers still reach the grader",
+         summary=_cell_status(2, "error", ename="OSError",
+                              evalue=r"^disk quota exceeded \(the working folder is limited to 96 MB\)"),
+         isolated=True),
+    # --- forging answers, breaking the grader's folders ---
+    Case("fifo_answers", _fake_probe("os.mkfifo(os.path.join(o, f'{n}.json'))\nW[f'{n}.json'] = '0' * 64"),
+         "answer files that are FIFOs no one writes to: refused without blocking the grader",
+         expect=_all("error", "could not be verified")),
+    Case("hardlinked_sparse_answers", _fake_probe(HARD_LINKS),
+         f"each answer names one sparse {SPARSE_MB} MB file under 8 hard-linked names, with valid digests: the "
+         "grader reads at most 64 MB per check, counting every name",
+         expect=_all("failed", "the answers of this check are larger than the 64 MB the grader reads")),
+    Case("forged_malformed_tags",
+         _fake_probe(_json_answer("[{'$figure': 'x'}, {'$dataframe': {'columns': 1}}, {'$graph': {'nodes': 5}}][n]")),
+         "answers with valid digests whose tags are malformed ({'$figure': 'x'}…): a reason per check, the "
+         "rest of the submission graded", expect=_all("error|failed", "could not be read")),
+    Case("renames_answer_folder", _cells(RENAMER),
+         "a thread renames the grader's answer folders and leaves files in their place: it cannot (they are the "
+         "grader's) or, where it can, it costs only the checks it hit",
+         expect={} if OWN_USER else _all("passed|error",
+                                         "^$|interfered with the grader's answer folder|could not be verified")),
+    Case("startup_file_then_kill",
+         _folder(cells_notebook(reference_cells()[:1] + [(SOLUTION + "\n\n\ndef double(x):\n    import os\n"
+                                                          "    os._exit(7)", None), (PLANTER, None)]
+                                + reference_cells()[2:])),
+         "IPython startup files, ipykernel_launcher.py, numpy.py, .pth files… that kill Python, then a check that "
+         "kills the kernel: the restarted kernel runs none of them",
+         expect={"adv.double": ("error", "the kernel died while this check called your code")}),
     # --- tampering with the probe ---
     Case("patches_json",
          _cells("import json\njson.dumps = lambda *a, **k: '{\"ok\": true}'\n"
@@ -558,8 +808,11 @@ def scan(class_dir: Path, unpack_to: Path):
     return scan_submissions([class_dir], {PART: SPEC}, unpack_to=unpack_to)
 
 
-def problems(case: Case, result: SubmissionResult, isolated: bool = True) -> list[str]:
-    """Every way ``result`` differs from what ``case`` expects (empty: as expected)."""
+def problems(case: Case, result: SubmissionResult, isolated: bool = True, ctx: Context | None = None) -> list[str]:
+    """Every way ``result`` differs from what ``case`` expects (empty: as expected).
+
+    ``ctx``: the class it was graded in; when given, the case's ``after`` checks run too.
+    """
     out = []
     if case.isolated and not isolated:
         return out
@@ -586,6 +839,8 @@ def problems(case: Case, result: SubmissionResult, isolated: bool = True) -> lis
             case.summary(part.execution if part else None)
         except AssertionError as exc:
             out.append(f"execution summary: {exc}")
+    if case.after is not None and ctx is not None:
+        out += case.after(ctx)
     return out
 
 
@@ -615,4 +870,4 @@ def listen_port() -> tuple[object, int]:
 
 
 def env_with_seed() -> dict[str, str]:
-    return {**os.environ, "HW4_HIDDEN_SEED": "987654321"}
+    return {**os.environ, "HW4_SECRET": "987654321"}

@@ -43,7 +43,7 @@ _RUNNER = textwrap.dedent("""
     from adv_corpus import make_plan, scan
     from graders.batch import grade_all
     subs = scan(Path({klass!r}), Path({unpack!r})).submissions
-    for sid, result, error in grade_all(subs, make_plan(), Path({out!r}), jobs=2):
+    for sid, result, error in grade_all(subs, make_plan(), Path({out!r}), jobs=2, plan_factory=make_plan):
         print(sid, "ERROR" if result is None else result.total, flush=True)
 """)
 

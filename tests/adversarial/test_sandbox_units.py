@@ -59,28 +59,39 @@ def test_an_unknown_mode_is_refused(fresh_choice):
 
 
 def test_kernel_environment_is_an_allow_list(monkeypatch, tmp_path):
-    monkeypatch.setenv("HW4_HIDDEN_SEED", "123")
+    monkeypatch.setenv("HW4_SECRET", "123")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "xyz")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp")
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.setenv("LC_ALL", "C.UTF-8")
     env = sandbox.kernel_env(tmp_path)
-    assert not {"HW4_HIDDEN_SEED", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "PYTHONPATH"} & set(env)
+    assert not {"HW4_SECRET", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "PYTHONPATH"} & set(env)
     assert env["LC_ALL"] == "C.UTF-8" and env["HOME"] == str(tmp_path) and env["HF_HUB_OFFLINE"] == "1"
     assert env["TMPDIR"].startswith(str(tmp_path))
 
 
+def _paths(tmp_path, assets=()):
+    return sandbox.KernelPaths(workdir=tmp_path / "w", rundir=tmp_path / "r", home=tmp_path / "h",
+                               answers=tmp_path / "a", assets=tuple(assets))
+
+
 def test_the_sandbox_shows_the_venv_but_not_the_repository(tmp_path):
-    args = sandbox.bwrap_args("bwrap", workdir=tmp_path / "w", rundir=tmp_path / "r",
-                              readonly=[tmp_path / "w" / "models"])
+    models = ROOT / "assignments" / "models" / "tiny-lm"
+    args = sandbox.bwrap_args("bwrap", paths=_paths(tmp_path, [(models, "models/tiny-lm")]), disk_mb=32)
     binds = [(args[i], args[i + 1], args[i + 2]) for i in range(len(args) - 2) if args[i].endswith("bind")]
     sources = [src for _, src, _ in binds]
     assert str(ROOT) not in sources and str(ROOT / "reference") not in sources
     assert not any(src.startswith(str(ROOT / "reference")) or src.startswith(str(ROOT / "graders"))
                    for src in sources)
     assert os.path.realpath(sys.prefix) in sources or sys.prefix in sources
-    assert ("--bind", str(tmp_path / "w"), str(tmp_path / "w")) in binds       # its own folder, writable
-    assert ("--ro-bind", str(tmp_path / "w" / "models"), str(tmp_path / "w" / "models")) not in binds  # absent
+    # its working folder is a tmpfs of disk_mb, private to it, with its assets bound read-only (not copied)
+    at = args.index("--tmpfs", args.index("/tmp") + 1)
+    assert args[at + 1] == str(tmp_path / "w") and args[at - 1] == str(32 * 2**20) and "0700" in args[at - 4:at]
+    assert ("--ro-bind", str(models), str(tmp_path / "w" / "models" / "tiny-lm")) in binds
+    assert ("--bind", str(tmp_path / "w"), str(tmp_path / "w")) not in binds
+    assert ("--ro-bind", str(tmp_path / "h"), str(tmp_path / "h")) in binds      # its HOME: read-only
+    assert ("--bind", str(tmp_path / "a"), str(tmp_path / "a")) in binds         # the answer area
+    assert ("--bind", str(tmp_path / "r"), str(tmp_path / "r")) in binds         # its sockets
     assert "--unshare-net" in args and "--unshare-pid" in args and "--die-with-parent" in args
     assert "/etc/shadow" not in sources
     assert args[args.index("--chdir") + 1] == str(tmp_path / "w")
@@ -93,10 +104,40 @@ def test_prefix_guards_the_kernel_and_sets_the_limits(tmp_path):
     for flag, value in (("--memory-mb", "1234"), ("--processes", "77"), ("--file-size-mb", "9"),
                         ("--cpu-seconds", "50")):
         assert plain[plain.index(flag) + 1] == value
+    assert "--uid" not in plain
+    # without bubblewrap, a root grader still runs the kernel under its own user
+    assert sandbox.kernel_prefix(limits, uid=1234567)[-5:] == ["--uid", "1234567", "--gid", "1234567", "--"]
     box = sandbox.Sandbox("bwrap", "/usr/bin/bwrap")
-    boxed = sandbox.kernel_prefix(limits, sandbox=box, workdir=tmp_path, rundir=tmp_path / "r", uid=1234567)
+    boxed = sandbox.kernel_prefix(limits, sandbox=box, paths=_paths(tmp_path), uid=1234567)
     assert boxed.index("--guard") < boxed.index("/usr/bin/bwrap") < boxed.index("--memory-mb")
     assert boxed[boxed.index("--uid") + 1] == "1234567" and boxed[-1] == "--"
+    assert boxed[boxed.index("--own") + 1] == str(tmp_path / "w")
+
+
+def test_kernel_home_is_fresh_and_not_the_working_folder(tmp_path):
+    home = sandbox.make_home(tmp_path, None)
+    env = sandbox.kernel_env(tmp_path / "w", home=home)
+    assert env["HOME"] == str(home) and env["IPYTHONDIR"].startswith(str(home))
+    assert all(env[k].startswith(str(home)) for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"))
+    assert env["PYTHONNOUSERSITE"] == "1" and env["TMPDIR"].startswith(str(tmp_path / "w"))
+    assert (home / ".ipython" / "profile_default" / "startup").is_dir()
+    assert list((home / ".ipython" / "profile_default" / "startup").iterdir()) == []
+    assert sandbox.make_home(tmp_path, None) != home
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="user ids of their own need a root grader")
+def test_a_kernel_user_is_reserved_and_its_processes_die_with_it():
+    import subprocess
+
+    with sandbox.kernel_user() as uid:
+        assert sandbox.UID_RANGE[0] <= uid < sandbox.UID_RANGE[1]
+        with sandbox.kernel_user() as other:
+            assert other != uid
+        # a process of that user that detaches itself (new session) is still found and killed
+        proc = subprocess.Popen(["sleep", "600"], user=uid, group=uid, extra_groups=[], start_new_session=True)
+        assert sandbox.user_processes(uid) == [proc.pid]
+    proc.wait(timeout=60)
+    assert proc.returncode == -9 and sandbox.user_processes(uid) == []
 
 
 def test_digests_are_parsed_strictly_and_files_checked_against_them(tmp_path):
@@ -109,9 +150,11 @@ def test_digests_are_parsed_strictly_and_files_checked_against_them(tmp_path):
     (tmp_path / "1.json").write_bytes(b'{"id": "forged"}')
     good = hashlib.sha256(b'{"id": "x"}').hexdigest()
     files, bad = snapshot(tmp_path, {"0.json": good, "1.json": good, "2.json": good})
-    assert files == {"0.json": b'{"id": "x"}'} and bad == {1, 2}
+    assert files == {"0.json": b'{"id": "x"}'} and set(bad) == {1, 2}
+    assert all("could not be verified" in reason for reason in bad.values())
     (tmp_path / "3.json").symlink_to(tmp_path / "0.json")
-    assert snapshot(tmp_path, {"3.json": good}) == ({}, {3})
+    files, bad = snapshot(tmp_path, {"3.json": good})
+    assert files == {} and set(bad) == {3}
 
 
 # --- provided (locked) cells ---------------------------------------------------------------------

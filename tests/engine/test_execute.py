@@ -152,3 +152,130 @@ def test_the_secret_never_reaches_the_kernel(monkeypatch):
     path = notebook_from_cells(["import os\ndef read_env():\n    return float(os.environ.get('HW4_SECRET', '0'))"])
     r = run_notebook(path, [check], limits=LIMITS)
     assert check.result(r.outcomes).passed
+
+
+# --- the submission's time budget, restarts, processes left behind --------------------------------
+
+def test_the_submission_budget_stops_a_cell_and_every_check_says_why():
+    # the cell limit (60 s) is above the submission's budget (20 s): the budget is what stops the cell
+    limits = Limits(cell_timeout=60, notebook_timeout=90, probe_timeout=10, output_chars=2000, submission_timeout=20)
+    path = notebook_from_cells(["import time\ntime.sleep(1000)", DOUBLE])
+    r = run_notebook(path, CHECKS, limits=limits)
+    first, second = r.summary.cells
+    assert first.status == "timeout" and first.evalue == "ran out of the submission's 20 s time budget"
+    assert second.status == "not-run" and r.summary.notebook_timed_out
+    for c in CHECKS:
+        res = c.result(r.outcomes)
+        assert res.status == "error"
+        assert res.reason == "grading stopped after 20 s: the submission used up its time budget"
+
+
+def test_checks_share_the_submission_budget():
+    # each check may take 30 s, but the submission has 8 s in all
+    limits = Limits(cell_timeout=4, notebook_timeout=60, probe_timeout=30, output_chars=2000, submission_timeout=8)
+    checks = [Check(c.id, c.part, c.probes, c.rule, timeout=30) for c in CHECKS]
+    path = notebook_from_cells(["def double(x):\n    import time\n    time.sleep(1000)"])
+    r = run_notebook(path, checks, limits=limits)
+    for c in checks:
+        res = c.result(r.outcomes)
+        assert res.status == "error"
+        assert res.reason == "grading stopped after 8 s: the submission used up its time budget"
+
+
+def test_a_notebook_reached_after_the_deadline_is_not_run(tmp_path):
+    import time
+
+    r = run_notebook(notebook_from_cells([DOUBLE, "x = 1"]), CHECKS, limits=LIMITS, deadline=time.monotonic() - 1)
+    assert [c.status for c in r.summary.cells] == ["not-run", "not-run"] and r.summary.notebook_timed_out
+    assert all(c.result(r.outcomes).reason == "grading stopped after 1800 s: the submission used up its time budget"
+               for c in CHECKS)
+
+
+def test_a_restart_that_fails_costs_the_remaining_checks_not_the_submission(monkeypatch):
+    import graders.execute as execute
+
+    starts = []
+    enter = execute._Kernel.__enter__
+
+    def start(self):
+        starts.append(1)
+        if len(starts) > 1:
+            raise execute.KernelStartFailed("Kernel died before replying to kernel_info")
+        return enter(self)
+
+    monkeypatch.setattr(execute._Kernel, "__enter__", start)
+    path = notebook_from_cells(["def double(x):\n    import os\n    os._exit(3)"])
+    r = run_notebook(path, CHECKS, limits=LIMITS)
+    first, second = (c.result(r.outcomes) for c in CHECKS)
+    assert first.reason == "the kernel died while this check called your code"
+    assert second.status == "error" and second.reason == (
+        "the kernel could not be restarted (Kernel died before replying to kernel_info), so this check could not run")
+
+
+def test_a_daemon_the_notebook_started_dies_with_its_kernel():
+    import os
+    import time
+    import uuid
+
+    marker = f"hw4-test-daemon-{uuid.uuid4().hex}"
+    spawn = ("import os, sys\nchild = os.fork()\nif child == 0:\n    try:\n        os.setsid()\n"
+             "        if os.fork() == 0:\n"
+             f"            os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)', {marker!r}])\n"
+             "    finally:\n        os._exit(0)\nos.waitpid(child, 0)")
+    r = run_notebook(notebook_from_cells([spawn, DOUBLE]), CHECKS, limits=LIMITS)
+    assert r.summary.cells[0].status == "ok"
+
+    def alive():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    found += [pid] if marker.encode() in fh.read() else []
+            except OSError:
+                pass
+        return found
+
+    deadline = time.monotonic() + 30
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert alive() == []
+
+
+def test_files_planted_in_the_working_folder_or_home_do_not_run_at_a_restart():
+    plant = ("import os\nfor name in ['numpy.py', 'ipykernel_launcher.py', 'sitecustomize.py', 'json.py',\n"
+             "             os.path.join(os.environ['IPYTHONDIR'], 'profile_default', 'startup', '0.py')]:\n"
+             "    try:\n        open(name, 'w').write('import os\\nos._exit(1)\\n')\n    except OSError:\n        pass")
+    cells = [plant, DOUBLE.replace("def double", "def _ok"),
+             "def double(x):\n    if x == [1.0, 2.5]:\n        import os; os._exit(3)\n    return _ok(x)"]
+    res = results(notebook_from_cells(cells))
+    assert "kernel died while this check" in res["t.double"].reason
+    assert res["t.twice"].passed  # the restarted kernel started, ran the cells again, and answered
+
+
+def _own_user_possible() -> bool:
+    from graders import sandbox
+
+    return os.geteuid() == 0 and sandbox.others_can_run_python()
+
+
+import os  # noqa: E402
+
+
+@pytest.mark.skipif(not _own_user_possible(), reason="needs a root grader whose Python other users can run")
+def test_a_root_grader_without_bubblewrap_still_gives_each_kernel_a_user_of_its_own(monkeypatch):
+    from graders.checks import Exact
+    from graders.probe.spec import read_global
+
+    monkeypatch.setenv("HW4_SANDBOX", "none")
+    cell = ("import os, ipykernel\n"
+            "INFO = {'uid': os.getuid(), 'mode': oct(os.stat('.').st_mode & 0o777),\n"
+            "        'owner': os.stat('.').st_uid == os.getuid(),\n"
+            "        'connection': oct(os.stat(ipykernel.get_connection_file()).st_mode & 0o777)}\n"
+            "try:\n    os.listdir(os.path.dirname(os.getcwd()))\n    INFO['parent'] = 'listed'\n"
+            "except OSError:\n    INFO['parent'] = 'refused'")
+    info = Check("t.info", "t", (read_global("info", "INFO"),), Exact("info", 0))
+    r = run_notebook(notebook_from_cells([cell, DOUBLE]), [info, *CHECKS], limits=LIMITS)
+    seen = r.outcomes["info"].value
+    assert seen["uid"] != 0 and seen["owner"] and seen["mode"] == "0o700" and seen["connection"] == "0o600"
+    assert seen["parent"] == "refused"  # the grader's folder around it: not even listable
+    assert all(c.result(r.outcomes).passed for c in CHECKS)

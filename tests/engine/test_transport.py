@@ -108,3 +108,142 @@ def test_huge_power_is_rebuilt_unevaluated():
                                                              {"node": "Integer", "value": "100"}]}]}
     expr = rebuild(tree)
     assert isinstance(expr, sp.Pow)
+
+
+# --- reading what a hostile kernel left in its answer folder -------------------------------------
+
+import hashlib  # noqa: E402
+import os  # noqa: E402
+import threading  # noqa: E402
+
+from graders.probe import transport  # noqa: E402
+from graders.probe.folders import AnswerArea  # noqa: E402
+from graders.probe.transport import INTERFERED, MB, ReadBudget, read_answers, snapshot  # noqa: E402
+
+
+def _answer(probe_id: str, value) -> bytes:
+    return json.dumps({"id": probe_id, "ok": True, "value": value}).encode()
+
+
+def test_a_fifo_answer_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "0.json")  # nobody ever writes to it: opening it for reading would block for good
+    done = {}
+    reader = threading.Thread(target=lambda: done.update(result=snapshot(tmp_path, {"0.json": "0" * 64})),
+                              daemon=True)
+    reader.start()
+    reader.join(60)
+    assert not reader.is_alive(), "reading a FIFO blocked the grader"
+    assert done["result"] == ({}, {0: INTERFERED})
+
+
+def test_folders_and_links_are_refused(tmp_path):
+    (tmp_path / "0.json").mkdir()
+    (tmp_path / "real").write_bytes(_answer("p", 1))
+    (tmp_path / "1.json").symlink_to(tmp_path / "real")
+    digest = hashlib.sha256(_answer("p", 1)).hexdigest()
+    files, bad = snapshot(tmp_path, {"0.json": digest, "1.json": digest})
+    assert files == {} and bad == {0: INTERFERED, 1: INTERFERED}
+
+
+def test_hard_links_count_once_per_name_and_the_check_cap_holds(tmp_path):
+    size = 20 * MB  # a sparse file: no disk used, but 20 MB to whoever reads it
+    with open(tmp_path / "0_1.npy", "wb") as fh:
+        fh.truncate(size)
+    for k in range(2, 9):
+        os.link(tmp_path / "0_1.npy", tmp_path / f"0_{k}.npy")
+    sha = hashlib.sha256(bytes(size)).hexdigest()
+    text = _answer("p", [{"$array": {"file": f"0_{k}.npy"}} for k in range(1, 9)])
+    (tmp_path / "0.json").write_bytes(text)
+    digests = {"0.json": hashlib.sha256(text).hexdigest(), **{f"0_{k}.npy": sha for k in range(1, 9)}}
+    budget = ReadBudget()
+    out = read_answers(tmp_path, digests, {0: "p"}, budget)
+    assert not out["p"].ok and out["p"].error_type == "ValueTooLarge"
+    assert out["p"].message == "the answers of this check are larger than the 64 MB the grader reads"
+    assert transport.MAX_SUBMISSION_BYTES - budget.left == 3 * size + len(text)  # the 4th name was not read
+
+
+def test_a_sparse_file_over_the_cap_is_refused_before_reading(tmp_path):
+    with open(tmp_path / "0_1.npy", "wb") as fh:
+        fh.truncate(400 * MB)
+    budget = ReadBudget()
+    files, bad = snapshot(tmp_path, {"0_1.npy": "0" * 64}, budget)
+    assert files == {} and "64 MB" in bad[0] and budget.left == transport.MAX_SUBMISSION_BYTES
+
+
+def test_the_submission_cap_is_shared_by_all_its_checks(tmp_path):
+    data = bytes(20 * MB)
+    (tmp_path / "0_1.npy").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    budget = ReadBudget(left=30 * MB)
+    assert snapshot(tmp_path, {"0_1.npy": sha}, budget)[1] == {}
+    files, bad = snapshot(tmp_path, {"0_1.npy": sha}, budget)  # the next check: 10 MB left for the submission
+    assert files == {} and bad[0] == "the notebook's answers are larger than the 192 MB the grader reads for one submission"
+
+
+@pytest.mark.parametrize("value", [
+    {"$figure": "x"}, {"$figure": {"axes": 5}}, {"$dataframe": {"columns": 1}}, {"$dataframe": "x"},
+    {"$series": {"values": 1}}, {"$graph": {"nodes": 5}}, {"$graph": {"edges": [[1]]}}, {"$record": []},
+    {"$record": {"type": "t", "fields": 3}}, {"$tuple": 5}, {"$dict": [[1]]}, {"$dict": 7},
+    {"$array": {"file": "../../etc/passwd"}}, {"$array": {"dtype": "O", "shape": [1], "data": [1]}},
+    {"$array": {"dtype": "f8", "shape": "x", "data": [1]}}, {"$array": 3}, {"$sympy": {"node": 5}},
+    {"$opaque": {"x": [1]}}, {"$unknown": 1}, [[[[[[[[[[{"$figure": None}]]]]]]]]]],
+])
+def test_a_malformed_answer_with_a_valid_digest_is_a_reason_never_an_exception(tmp_path, value):
+    text = _answer("p", value)
+    (tmp_path / "0.json").write_bytes(text)
+    out = read_answers(tmp_path, {"0.json": hashlib.sha256(text).hexdigest()}, {0: "p"})["p"]
+    assert isinstance(out, transport.Outcome)
+    if not out.ok:
+        assert out.error_type in ("BadValue", "Unreadable") and "could not be read" in out.message
+
+
+def test_deeply_nested_json_is_a_reason(tmp_path):
+    text = b'{"id": "p", "ok": true, "value": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    (tmp_path / "0.json").write_bytes(text)
+    out = read_one(tmp_path, 0, "p")
+    assert not out.ok and "could not be read" in out.message
+
+
+# --- the answer folders ----------------------------------------------------------------------------
+
+def test_an_answer_folder_that_was_renamed_or_replaced_is_noticed_and_the_next_one_is_fresh(tmp_path):
+    area = AnswerArea(tmp_path, None, {"probes.json": b"[]"})
+    try:
+        assert (area.in_dir / "probes.json").read_bytes() == b"[]"
+        folder = area.new_answer_folder()
+        assert folder.take_back()
+        folder.remove()
+        for attack in ("rename", "file", "link"):
+            folder = area.new_answer_folder()
+            os.rename(folder.path, str(folder.path) + ".moved")
+            if attack == "file":
+                folder.path.write_text("not a folder")
+            elif attack == "link":
+                folder.path.symlink_to(str(folder.path) + ".moved")
+            assert not folder.take_back(), attack
+            folder.remove()
+            fresh = area.new_answer_folder()
+            assert fresh.path != folder.path and fresh.take_back()
+            fresh.remove()
+    finally:
+        area.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_broken_area_or_input_folder_is_replaced_before_the_next_check(tmp_path):
+    area = AnswerArea(tmp_path, None, {"probes.json": b"[1]"})
+    try:
+        first, first_in = area.path, area.in_dir
+        os.rename(area.in_dir, tmp_path / "stolen-inputs")
+        folder = area.new_answer_folder()   # a fresh input folder first
+        assert area.in_dir != first_in and (area.in_dir / "probes.json").read_bytes() == b"[1]"
+        folder.remove()
+        os.rename(area.path, tmp_path / "moved-area")
+        (tmp_path / first.name).write_text("not a folder")   # and a file where it was
+        folder = area.new_answer_folder()   # a whole new area
+        assert area.path != first and (area.in_dir / "probes.json").read_bytes() == b"[1]" and folder.take_back()
+        folder.remove()
+    finally:
+        area.close()
+    # every area the grader made is gone, even the one that was moved; what the notebook made stays
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, "stolen-inputs"])
