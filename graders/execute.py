@@ -248,6 +248,8 @@ class _LimitedKernelManager(AsyncKernelManager):
 class NotebookRun:
     summary: ExecutionSummary
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    #: check id → its outcomes when rerun with the reference's helpers (error carried forward)
+    carried: dict[str, dict[str, Outcome]] = field(default_factory=dict)
 
 
 def prepare_workdir(assets: Sequence[str], root: Path | None = None,
@@ -465,8 +467,11 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
                  workroot: Path | None = None, keep_workdir: bool = False,
                  provided: ProvidedCells | None = None,
                  overrides: Mapping[str, Path] | None = None, deadline: float | None = None,
-                 read_budget: ReadBudget | None = None) -> NotebookRun:
+                 read_budget: ReadBudget | None = None, reference: str | None = None) -> NotebookRun:
     """Execute the notebook at ``path`` and answer the probes of ``checks``.
+
+    ``reference``: the source of the part's reference module; a failed check that ``depends`` on
+    other graded functions is then rerun with the reference's versions of them (``NotebookRun.carried``).
 
     ``deadline``: ``time.monotonic()`` value by which the submission's whole wall budget
     (``limits.submission_timeout``: every notebook's cells and every check's calls) runs out;
@@ -480,6 +485,8 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
     name = Path(path).name
     clock = _Clock(limits, deadline)
     probes = [p for c in checks for p in c.probes]
+    if len({p.id for p in probes}) != len(probes):
+        raise ValueError("duplicate probe ids among the checks of one notebook")
     try:
         nb = read_notebook(path)
     except NotebookUnreadable as exc:
@@ -493,9 +500,9 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
         run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
         return run
     box = _sandbox.current()
-    with kernel_user(box) as uid, _Folders(box, uid, assets, overrides, workroot, probes, keep_workdir) as folders:
+    with kernel_user(box) as uid, _Folders(box, uid, assets, overrides, workroot, keep_workdir) as folders:
         run = _run(nb, cells, origins, checks, probes, folders, limits, name, clock, box,
-                   read_budget if read_budget is not None else ReadBudget())
+                   read_budget if read_budget is not None else ReadBudget(), reference)
     run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
     return run
 
@@ -508,7 +515,7 @@ class _Folders:
     assets are bound into it read-only, otherwise it is a host folder with copies of them.
     """
 
-    def __init__(self, box, uid, assets, overrides, workroot, probes, keep_workdir):
+    def __init__(self, box, uid, assets, overrides, workroot, keep_workdir):
         self.box, self.uid, self.keep_workdir = box, uid, keep_workdir
         self.base = Path(tempfile.mkdtemp(prefix="hw4-kernel-", dir=workroot))
         self.area: AnswerArea | None = None
@@ -525,7 +532,7 @@ class _Folders:
                 self.workdir = prepare_workdir(assets, self.base, overrides)
                 (self.workdir / ".tmp").mkdir(exist_ok=True)
                 _give(self.workdir, uid)
-            self.area = AnswerArea(workroot, uid, probe_spec.encode_inputs(probes))
+            self.area = AnswerArea(workroot, uid)
         except BaseException:
             self.__exit__()
             raise
@@ -603,12 +610,12 @@ def _cpu_seconds(limits: Limits, checks: Sequence[Check]) -> int:
     return int(wall * 1.5)
 
 
-def _probe_cell(in_dir: Path, out_dir: Path, indices: list[int]) -> str:
+def _probe_cell(folder: Path, indices: list[int], bind: tuple[str, ...] = ()) -> str:
     return ("import sys as _hw4_sys\n"
             "_hw4 = _hw4_sys.modules.get('_hw4_probe')\n"
             "del _hw4_sys\n"
             f"if _hw4 is None:\n    raise RuntimeError({RUNTIME_MISSING!r})\n"
-            f"_hw4.run(None, {str(in_dir)!r}, {str(out_dir)!r}, {indices!r})\n"
+            f"_hw4.run(None, {str(folder)!r}, {str(folder)!r}, {indices!r}, {tuple(bind)!r})\n"
             "del _hw4")
 
 
@@ -623,9 +630,9 @@ def _disk_note(text: str, limits: Limits, box: _sandbox.Sandbox) -> str:
 
 
 def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, name, clock: _Clock, box,
-         budget: ReadBudget) -> NotebookRun:
-    index_of = {p.id: n for n, p in enumerate(probes)}
+         budget: ReadBudget, reference: str | None) -> NotebookRun:
     outcomes: dict[str, Outcome] = {}
+    carried: dict[str, dict[str, Outcome]] = {}
     cells: list[CellRecord] = []
     died_in: int | None = None
     cut: str | None = None  # what stopped the student's cells: "notebook" or "submission" budget
@@ -660,7 +667,10 @@ def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, 
             if died_in is not None or not pending:
                 break
             # 3. the probes, one cell per check, each answering into a fresh folder read right after
-            died_during = _run_checks(kernel, pending, folders.area, index_of, outcomes, limits, clock, box, budget)
+            died_during = _run_checks(kernel, pending, folders.area, outcomes, limits, clock, box, budget)
+            if died_during is None and reference is not None:
+                # 4. last, so nothing the notebook did with the reference can reach a later check's reason
+                carried = _carry_forward(kernel, checks, outcomes, folders.area, reference, limits, clock, box, budget)
         finally:
             kernel.__exit__(None, None, None)
             folders.done_with(paths)
@@ -685,29 +695,57 @@ def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, 
         elif cut and died_in is None and found.error_type == "NameError":
             # a name the notebook never got to define because its time ran out: say so
             outcomes[p.id] = Outcome(p.id, False, error_type="NoAnswer", message=cut_reason)
-    return NotebookRun(_summary(name, clock, cells, died_in, cut is not None), outcomes)
+    return NotebookRun(_summary(name, clock, cells, died_in, cut is not None), outcomes, carried)
 
 
-def _run_checks(kernel: _Kernel, pending: list, area: AnswerArea, index_of, outcomes, limits: Limits,
-                clock: _Clock, box, budget: ReadBudget):
-    """Answer the ``pending`` checks in order (removing each); returns the check that killed the kernel, if any."""
+def _carry_forward(kernel: _Kernel, checks, outcomes, area: AnswerArea, reference: str, limits: Limits,
+                   clock: _Clock, box, budget: ReadBudget) -> dict[str, dict[str, Outcome]]:
+    """Error carried forward: rerun each failed check that ``depends`` on the student's other graded
+    functions with the reference's versions of those bound; check id → the rerun's outcomes."""
+    failed = [c for c in checks if c.depends and _fails(c, outcomes)]
+    again: dict[str, Outcome] = {}
+    _run_checks(kernel, list(failed), area, again, limits, clock, box, budget, reference)
+    return {c.id: {p.id: again[p.id] for p in c.probes} for c in failed if all(p.id in again for p in c.probes)}
+
+
+def _fails(check: Check, outcomes) -> bool:
+    """The check is failed for its own answers (not ungradable, not a grader error)."""
+    if any(p.id not in outcomes for p in check.probes):
+        return False
+    result = check.result(outcomes)
+    return result.status == "failed"
+
+
+def _run_checks(kernel: _Kernel, pending: list, area: AnswerArea, outcomes, limits: Limits,
+                clock: _Clock, box, budget: ReadBudget, reference: str | None = None):
+    """Answer the ``pending`` checks in order (removing each); returns the check that killed the kernel, if any.
+
+    Each check's cell gets a folder holding the inputs of that check's probes only (numbered from 0).
+    With ``reference`` (the source of the part's reference module) each check runs with the
+    reference's versions of the functions it ``depends`` on (error carried forward).
+    """
     while pending:
         if clock.spent():
             return None
         check = pending.pop(0)
-        indices = [index_of[p.id] for p in check.probes]
-        if not indices:
+        if not check.probes:
             continue
+        inputs = probe_spec.encode_inputs(list(check.probes))
+        bind = tuple(check.depends) if reference is not None else ()
+        if bind:
+            inputs["reference.py"] = reference.encode("utf-8")
+        indices = list(range(len(check.probes)))
+        index_of = {p.id: n for n, p in enumerate(check.probes)}
         own = check.timeout or limits.probe_timeout
         timeout = min(own, clock.left())
         reason, rec, reinstalled, folder, died = None, None, False, None, False
         while True:
             try:
-                folder = area.new_answer_folder()
+                folder = area.new_answer_folder(inputs)
             except OSError:
                 folder, reason = None, INTERFERED_FOLDER
                 break
-            cell = nbformat.v4.new_code_cell(_probe_cell(area.in_dir, folder.path, indices))
+            cell = nbformat.v4.new_code_cell(_probe_cell(folder.path, indices, bind))
             kernel.client.nb.cells.append(cell)
             kernel.user_expressions = DIGEST_EXPRESSION
             kernel.client.iopub_timeout = 1  # a probe cell's output is not needed

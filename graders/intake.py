@@ -140,7 +140,10 @@ def collect_notebooks(sub: Submission, files: Sequence[Path], parts: Mapping[str
                       *, lone: bool = False) -> Submission:
     for nb in sorted(files):
         part = match_part(nb, parts)
-        if part is None:
+        declared = _declared_part(nb)
+        if part is None and declared:  # a part of the homework left out of this run (hw4 grade --parts)
+            sub.problems.append(f"{escaped(nb.name)}: {escaped(declared[:60])} is not graded in this run")
+        elif part is None:
             sub.problems.append(f"{escaped(nb.name)}: not recognised as any part of the homework (ignored)")
         elif part in sub.notebooks:
             sub.problems.append(f"{escaped(nb.name)}: a second notebook for {part} "

@@ -8,6 +8,7 @@ function of plain data; the JSON written by ``record`` is the source of truth.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -205,8 +206,18 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
             limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
         runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
                                   provided=provided_cells(name, assets_dir() / spec.notebook),
-                                  overrides=plan.asset_overrides, deadline=deadline, read_budget=budget)
+                                  overrides=plan.asset_overrides, deadline=deadline, read_budget=budget,
+                                  reference=reference_source(name))
     return runs
+
+
+@functools.lru_cache(maxsize=None)
+def reference_source(part: str) -> str | None:
+    """The source of ``reference/<part>.py``, for reruns with the reference's helpers (None in the bundle)."""
+    from graders import ROOT
+
+    path = ROOT / "reference" / f"{part}.py"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan) -> dict[str, CheckResult]:
@@ -220,8 +231,22 @@ def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan) -> 
                           else f"{name} was not graded in this run")
                 results[check.id] = CheckResult(check.id, False, "error", reason, public=check.public)
             else:
-                results[check.id] = check.result(run.outcomes)
+                results[check.id] = carried_forward(check, check.result(run.outcomes), run)
     return results
+
+
+def carried_forward(check: Check, result: CheckResult, run: NotebookRun) -> CheckResult:
+    """Error carried forward: a check failed only because of a helper it calls (graded on its own
+    item) scores as it does with the reference's helper, and says so."""
+    if result.status != "failed" or check.id not in run.carried:
+        return result
+    again = check.result(run.carried[check.id])
+    if not again.passed:
+        return result
+    names = ", ".join(f"`{name}`" for name in check.depends)
+    return dataclasses.replace(
+        again, reason=f"scored with the reference {names}, whose own item is graded separately",
+        detail=f"with your own {names}: {result.reason}\n{result.detail}".strip())
 
 
 def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str, CheckResult], plan: Plan,

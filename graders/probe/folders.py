@@ -5,15 +5,15 @@ kernel could swap is followed twice, nothing is ever written through a link it p
 folder is checked to be the very one the grader made (same device and inode, still a folder,
 still at its place) before its answers are read.
 
-One *area* per notebook, outside the kernel's working folder, holds:
-
-* ``in-<random>``: the probe inputs, written before any student code runs;
-* ``out-<random>``: one per check, made just before that check's cell and given to the kernel;
-  after the cell it is taken back (the kernel can no longer add files), read, then deleted.
+One *area* per notebook, outside the kernel's working folder, holds one folder per probe cell,
+``out-<random>``, made just before that cell with the inputs of that cell's probes only (never
+the plan of the notebook, never another check's inputs) and given to the kernel, which writes its
+answers beside them; after the cell it is taken back (the kernel can no longer add files), read,
+then deleted with the inputs.
 
 Where the grader is root and the kernel has a user id of its own, the area is ``root:<kernel
-group>`` 0710 and the inputs 0750: the kernel reaches the folders it is named but cannot rename,
-replace, add or remove anything in the area, and other kernels cannot enter it. Where the kernel
+group>`` 0710: the kernel reaches the folders it is named but cannot rename, replace, add or
+remove anything in the area, and other kernels cannot enter it. Where the kernel
 runs as the grader's own user it can still rename or replace them; that is noticed (``intact``)
 and costs the check it happened in, and the next check gets fresh folders.
 """
@@ -45,18 +45,16 @@ def _same_folder(path: Path, fd: int) -> bool:
 
 
 class AnswerArea:
-    """The inputs and answer folders of one notebook's probes (see the module docstring).
+    """The folders of one notebook's probe cells (see the module docstring).
 
     parent: where areas are made (a folder the kernel cannot rename: the system's temporary folder)
     uid:    the kernel's own user (and group) id, or None when it runs as the grader's user
-    inputs: the input files (name → bytes, from ``graders.probe.spec.encode_inputs``)
     """
 
-    def __init__(self, parent: Path | None, uid: int | None, inputs: Mapping[str, bytes]):
+    def __init__(self, parent: Path | None, uid: int | None):
         self.parent = parent
         self.uid = uid
-        self.inputs = dict(inputs)
-        self.fd = self.in_fd = -1
+        self.fd = -1
         self.old: list[int] = []  # folder descriptors of areas replaced after the notebook broke them
         self._make_area()
 
@@ -73,49 +71,24 @@ class AnswerArea:
         if self.uid is not None:
             os.fchown(self.fd, -1, self.uid)
             os.fchmod(self.fd, 0o710)
-        self._write_inputs()
-
-    def _write_inputs(self) -> None:
-        if self.in_fd >= 0:
-            os.close(self.in_fd)
-            self.in_fd = -1
-        name = f"in-{secrets.token_hex(8)}"
-        os.mkdir(name, 0o700, dir_fd=self.fd)
-        self.in_fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
-        self.in_name = name
-        for file, data in self.inputs.items():
-            fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                         dir_fd=self.in_fd)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-        if self.uid is not None:
-            os.fchown(self.in_fd, -1, self.uid)
-            os.fchmod(self.in_fd, 0o750)
-
-    @property
-    def in_dir(self) -> Path:
-        return self.path / self.in_name
 
     def intact(self) -> bool:
-        """The area and its input folder are still where and what the grader made."""
-        return _same_folder(self.path, self.fd) and _same_folder(self.in_dir, self.in_fd)
+        """The area is still where and what the grader made."""
+        return _same_folder(self.path, self.fd)
 
-    def repair(self) -> None:
-        """Fresh folders after the notebook broke them: a new input folder, or a whole new area."""
-        if not _same_folder(self.path, self.fd):
-            self._make_area()
-        elif not _same_folder(self.in_dir, self.in_fd):
-            self._write_inputs()
+    # -- one probe cell's folder --
 
-    # -- one check's answer folder --
-
-    def new_answer_folder(self) -> "AnswerFolder":
-        """A fresh, empty folder for one check's answers, writable by the kernel."""
+    def new_answer_folder(self, inputs: Mapping[str, bytes] = {}) -> "AnswerFolder":
+        """A fresh folder holding ``inputs`` (name → bytes) for one probe cell, then writable by the kernel."""
         if not self.intact():
-            self.repair()
+            self._make_area()
         name = f"out-{secrets.token_hex(8)}"
         os.mkdir(name, 0o700, dir_fd=self.fd)
         fd = os.open(name, _DIR_FLAGS, dir_fd=self.fd)
+        for file, data in inputs.items():
+            out = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=fd)
+            with os.fdopen(out, "wb") as fh:
+                fh.write(data)
         if self.uid is not None:
             os.fchown(fd, self.uid, self.uid)
         return AnswerFolder(self, name, fd)
@@ -133,17 +106,15 @@ class AnswerArea:
                 shutil.rmtree(where, ignore_errors=True)
             os.close(fd)
         self.fd, self.old = -1, []
-        self._close_fds()
         shutil.rmtree(self.path, ignore_errors=True)
 
     def _close_fds(self) -> None:
-        for fd in (self.fd, self.in_fd):
-            if fd >= 0:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        self.fd = self.in_fd = -1
+        if self.fd >= 0:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+        self.fd = -1
 
 
 class AnswerFolder:
@@ -157,7 +128,7 @@ class AnswerFolder:
 
     def take_back(self) -> bool:
         """After the check's cell: the kernel can no longer add files here. True if nothing was tampered
-        with (this folder, the area and the inputs are still the ones the grader made, in place)."""
+        with (this folder and the area are still the ones the grader made, in place)."""
         intact = self.area.intact() and _same_folder(self.path, self.fd)
         if self.area.uid is not None:
             try:

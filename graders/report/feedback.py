@@ -41,6 +41,11 @@ def execution_notes(ex: ExecutionSummary | None) -> list[str]:
     return notes
 
 
+def note_lines(item: ItemResult) -> list[str]:
+    """What a passed check has to say (e.g. that it was scored with a reference helper)."""
+    return [f"{c.id}: {c.reason}" for c in item.checks if c.passed and c.reason]
+
+
 def failed_lines(item: ItemResult) -> list[str]:
     lines = [f"{c.id}: {c.reason}" for c in item.checks if not c.passed and c.reason]
     if item.reason and not lines:
@@ -73,6 +78,11 @@ def to_markdown(r: SubmissionResult) -> str:
             out += ["", "What to fix:", ""]
             for it, lines in problems:
                 out += [f"- **{it.title}**"] + [f"  - {ln}" for ln in lines]
+        noted = [(it, note_lines(it)) for it in items if note_lines(it)]
+        if noted:
+            out += ["", "Notes:", ""]
+            for it, lines in noted:
+                out += [f"- **{it.title}**"] + [f"  - {ln}" for ln in lines]
         commented = [it for it in items if it.comment]
         if commented:
             out += ["", "Comments from the TA:", ""]
@@ -100,6 +110,7 @@ def to_html(r: SubmissionResult) -> str:
         rows = []
         for it in (i for i in r.items if i.part == part.name):
             reasons = "".join(f"<li>{e(ln)}</li>" for ln in failed_lines(it)) if it.status not in ("passed", "manual-pending") else ""
+            reasons += "".join(f"<li class='note'>{e(ln)}</li>" for ln in note_lines(it))
             if it.comment:
                 reasons += f"<li class='comment'>TA: {e(it.comment)}</li>"
             rows.append(f"<tr class='{e(it.status)}'><td>{e(it.title)}</td><td>{_fmt(it.score)} / {_fmt(it.max)}</td>"

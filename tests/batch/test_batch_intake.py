@@ -212,3 +212,10 @@ def test_two_entries_for_one_student_are_flagged(tmp_path):
 def test_a_missing_path_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         scan_submissions([tmp_path / "nope"], PARTS)
+
+
+def test_a_part_left_out_of_the_run_is_said_to_be_not_graded_in_this_run(tmp_path):
+    student_folder(tmp_path / "class", "401000001_Ali", GOOD)
+    (sub,) = scan_submissions([tmp_path / "class"], {"alpha": PARTS["alpha"]}).submissions
+    assert "beta_notebook.ipynb: beta is not graded in this run" in sub.problems
+    assert not any("not recognised" in p for p in sub.problems)

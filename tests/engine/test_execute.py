@@ -279,3 +279,65 @@ def test_a_root_grader_without_bubblewrap_still_gives_each_kernel_a_user_of_its_
     assert seen["uid"] != 0 and seen["owner"] and seen["mode"] == "0o700" and seen["connection"] == "0o600"
     assert seen["parent"] == "refused"  # the grader's folder around it: not even listable
     assert all(c.result(r.outcomes).passed for c in CHECKS)
+
+
+SNOOP = '''import glob, json, sys
+FOUND_AT_RUN_TIME = sorted(glob.glob("/tmp/**/probes.json", recursive=True) + glob.glob("../**/probes.json", recursive=True))
+
+def snoop(x):
+    """The probe ids this call can see: the inputs folder of the cell it is called from."""
+    frame = sys._getframe(1)
+    while frame is not None and "input_dir" not in frame.f_locals:
+        frame = frame.f_back
+    with open(frame.f_locals["input_dir"] + "/probes.json") as fh:
+        return sorted(p["id"] for p in json.load(fh))'''
+
+
+def test_a_probe_cell_carries_only_its_own_inputs_and_the_plan_never_enters_the_kernel():
+    from graders.checks import Exact
+    from graders.probe.spec import read_global
+
+    checks = [Check("t.a", "t", (Probe("a1", "snoop", (1,)), Probe("a2", "snoop", (2,))), Exact("a1", ["a1", "a2"])),
+              Check("t.b", "t", (Probe("b", "snoop", (3,)),), Exact("b", ["b"])),
+              Check("t.seen", "t", (read_global("seen", "FOUND_AT_RUN_TIME"),), Exact("seen", []))]
+    r = run_notebook(notebook_from_cells([SNOOP]), checks, limits=LIMITS)
+    results = {c.id: c.result(r.outcomes) for c in checks}
+    assert all(res.passed for res in results.values()), results
+
+
+HELPERS = '''def helper(x):
+    return x + 1
+
+def twice(x):
+    """Calls the graded helper: a wrong helper must not cost this check too."""
+    return 2 * helper(x)'''
+REFERENCE = '''from __future__ import annotations
+import math
+
+def helper(x):
+    return x + math.floor(1.5)
+
+def twice(x):
+    return 2 * helper(x)
+'''
+
+
+def test_a_check_failed_only_through_its_helper_is_scored_with_the_reference_helper():
+    from graders.pipeline import carried_forward
+
+    wrong = HELPERS.replace("x + 1", "x + 5")
+    checks = [Check("t.helper", "t", (Probe("h", "helper", (1,)),), AllClose("h", 2.0)),
+              Check("t.twice", "t", (Probe("w", "twice", (1,)),), AllClose("w", 4.0), depends=("helper",)),
+              Check("t.after", "t", (Probe("a", "helper", (1,)),), AllClose("a", 6.0))]
+    r = run_notebook(notebook_from_cells([wrong]), checks, limits=LIMITS, reference=REFERENCE)
+    own = {c.id: c.result(r.outcomes) for c in checks}
+    assert not own["t.helper"].passed and not own["t.twice"].passed and own["t.after"].passed
+    assert set(r.carried) == {"t.twice"}  # only the dependent check is rerun
+    fair = carried_forward(checks[1], own["t.twice"], r)
+    assert fair.passed and fair.reason == "scored with the reference `helper`, whose own item is graded separately"
+    assert "with your own `helper`" in fair.detail
+    # a check wrong in its own code stays wrong
+    broken = HELPERS.replace("2 * helper(x)", "3 * helper(x)")
+    r = run_notebook(notebook_from_cells([broken]), checks[:2], limits=LIMITS, reference=REFERENCE)
+    result = carried_forward(checks[1], checks[1].result(r.outcomes), r)
+    assert not result.passed and "value" in result.reason

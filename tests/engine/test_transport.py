@@ -207,12 +207,13 @@ def test_deeply_nested_json_is_a_reason(tmp_path):
 # --- the answer folders ----------------------------------------------------------------------------
 
 def test_an_answer_folder_that_was_renamed_or_replaced_is_noticed_and_the_next_one_is_fresh(tmp_path):
-    area = AnswerArea(tmp_path, None, {"probes.json": b"[]"})
+    area = AnswerArea(tmp_path, None)
     try:
-        assert (area.in_dir / "probes.json").read_bytes() == b"[]"
-        folder = area.new_answer_folder()
+        folder = area.new_answer_folder({"probes.json": b"[]"})
+        assert (folder.path / "probes.json").read_bytes() == b"[]"  # this cell's inputs, and no other's
         assert folder.take_back()
         folder.remove()
+        assert not folder.path.exists()  # removed with its inputs
         for attack in ("rename", "file", "link"):
             folder = area.new_answer_folder()
             os.rename(folder.path, str(folder.path) + ".moved")
@@ -230,20 +231,16 @@ def test_an_answer_folder_that_was_renamed_or_replaced_is_noticed_and_the_next_o
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_broken_area_or_input_folder_is_replaced_before_the_next_check(tmp_path):
-    area = AnswerArea(tmp_path, None, {"probes.json": b"[1]"})
+def test_a_broken_area_is_replaced_before_the_next_check(tmp_path):
+    area = AnswerArea(tmp_path, None)
     try:
-        first, first_in = area.path, area.in_dir
-        os.rename(area.in_dir, tmp_path / "stolen-inputs")
-        folder = area.new_answer_folder()   # a fresh input folder first
-        assert area.in_dir != first_in and (area.in_dir / "probes.json").read_bytes() == b"[1]"
-        folder.remove()
+        first = area.path
         os.rename(area.path, tmp_path / "moved-area")
         (tmp_path / first.name).write_text("not a folder")   # and a file where it was
-        folder = area.new_answer_folder()   # a whole new area
-        assert area.path != first and (area.in_dir / "probes.json").read_bytes() == b"[1]" and folder.take_back()
+        folder = area.new_answer_folder({"probes.json": b"[1]"})   # a whole new area
+        assert area.path != first and (folder.path / "probes.json").read_bytes() == b"[1]" and folder.take_back()
         folder.remove()
     finally:
         area.close()
     # every area the grader made is gone, even the one that was moved; what the notebook made stays
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([first.name, "stolen-inputs"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]
