@@ -73,6 +73,30 @@ def mutant(part: str, replacements: list[tuple[str, str]], *, base: Path | None 
     return path
 
 
+def with_cell(part: str, source: str, *, label: str) -> Path:
+    """The solved notebook of ``part`` with one more code cell at the end (its definitions win)."""
+    nb = nbformat.read(solved_notebook(part), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    text = nbformat.writes(nb)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = _TMP / f"{label}-{digest}" / solved_notebook(part).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+#: True once the engine reruns a failed check with the reference's versions of its ``depends``
+#: bound in the kernel (error carried forward): a mistake then costs its own item only. Until then
+#: a mistake in a function that others call costs their items too ("carried" in the bug tables).
+ERROR_CARRIED_FORWARD = False
+
+
+def charged(own: set[str], carried: set[str] = frozenset()) -> set[str]:
+    """The items a mistake may cost: its own, and (until the engine carries errors forward) the
+    items of the checks that call the wrong function."""
+    return set(own) | (set() if ERROR_CARRIED_FORWARD else set(carried))
+
+
 @functools.lru_cache(maxsize=None)
 def plan_for(part: str, public_only: bool = False) -> Plan:
     return prepare(parts=[part], hidden_seed=None if public_only else TEST_SEED, public_only=public_only)
