@@ -145,3 +145,21 @@ def assert_full_auto_marks(result: SubmissionResult, part: str, auto_points: flo
     assert not failed_checks(result)
     summary = result.parts[part].execution
     assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None
+
+
+def assert_mistakes_cost_their_items(part: str, reference: SubmissionResult, mistakes: dict, *, label: str,
+                                     base: Path | None = None) -> SubmissionResult:
+    """Grade the solved notebook with every mistake of ``mistakes`` applied at once.
+
+    ``mistakes``: name → (replacements, own items, checks that must fail, carried items). The
+    mistakes together cost their own items (and, until the engine carries errors forward, the items
+    of the checks that call a wrong function) and no other item; each mistake's listed checks fail,
+    which shows that each is caught by its own checks. (Grouped to keep the tests' time modest.)
+    """
+    replacements = [r for spec in mistakes.values() for r in spec[0]]
+    result = grade(part, mutant(part, replacements, label=label, base=base))
+    expected = set().union(*(charged(set(own), set(carried)) for _, own, _, carried in mistakes.values()))
+    assert lost_items(result, reference) == expected, failed_checks(result)
+    must_fail = set().union(*(set(checks) for _, _, checks, _ in mistakes.values()))
+    assert must_fail <= failed_checks(result), must_fail - failed_checks(result)
+    return result
