@@ -32,6 +32,11 @@
 #    must show the reasoning.
 # 5. Leave an answer as `None` if you skip it. The whole notebook must run from top to bottom
 #    without errors in about a minute.
+# 6. Do not reuse the symbols' names for numbers (`beta = 0.1`): an answer built after that holds the
+#    number where the symbol belongs. Likewise `exp`, `log`, `sqrt` are sympy's here: inside the numeric
+#    functions (torch) use `torch.exp`, `torch.log`, `F.logsigmoid` ….
+# 7. A property the grader verifies (k3 ≥ 0, π* sums to 1 …) earns points only for a real answer: a
+#    constant such as `0` or `Matrix([1, 0, 0])` has such properties and earns nothing.
 
 # %% [locked] imports
 import math
@@ -299,14 +304,16 @@ print(reward_model_loss(torch.tensor([[2.0, 0.5, -1.0], [0.3, 0.1, 0.4]])))
 #
 # is a suitable estimator with a smaller variance than the plain one
 # $\frac1N\sum_i \log\big(q(x_i)/p(x_i)\big)$. (The statement writes the constant $c$ as $1/\gamma$;
-# find the value that makes it suitable.) With $r = p(x)/q(x)$ the three estimators of this question
-# and the next are $k_1 = -\log r$, $k_2$ above, and $k_3$ of Q1f.
+# find the value that makes it suitable.) With $\rho = p(x)/q(x)$ the three estimators of this question
+# and the next are $k_1 = -\log \rho$, $k_2$ above, and $k_3$ of Q1f.
 #
 # **Checkpoint.**
 #
 # | variable | what | symbols |
 # |---|---|---|
 # | `Q1e_k2` | the per-sample estimator $k_2$ with the right constant, at one sample $x$, with `p` $= p(x)$ and `q` $= q(x)$ — the grader also checks that $\mathbb{E}_q[k_2]$ equals $\mathrm{KL}(q \Vert p)$ to second order when $p$ is a small perturbation of $q$ | `p, q` |
+#
+# Write $\rho$ as `p / q` in your answers: the symbol `r` is the reward of Q1b, not this ratio.
 
 # %% [solution-vars] Q1e_k2
 # Q1e checkpoint
@@ -320,14 +327,14 @@ print(reward_model_loss(torch.tensor([[2.0, 0.5, -1.0], [0.3, 0.1, 0.4]])))
 # the log-probabilities of the responses we sampled, so the KL has to be estimated from samples
 # $x_i \sim q$.
 #
-# **Why $k_2 = \frac12(\log q - \log p)^2$ works.** Let $r = p/q = 1 + \delta$. Since
-# $\mathbb{E}_q[r] = \sum_x q\,\frac pq = 1$, $\mathbb{E}_q[\delta] = 0$. Expanding
-# $\log r = \delta - \delta^2/2 + O(\delta^3)$:
-# $\mathbb{E}_q[k_1] = \mathbb{E}_q[-\log r] = \frac12\mathbb{E}_q[\delta^2] + O(\delta^3)$ and
-# $\mathbb{E}_q[k_2] = \frac12\mathbb{E}_q[(\log r)^2] = \frac12\mathbb{E}_q[\delta^2] + O(\delta^3)$.
+# **Why $k_2 = \frac12(\log q - \log p)^2$ works.** Let $\rho = p/q = 1 + \delta$. Since
+# $\mathbb{E}_q[\rho] = \sum_x q\,\frac pq = 1$, $\mathbb{E}_q[\delta] = 0$. Expanding
+# $\log \rho = \delta - \delta^2/2 + O(\delta^3)$:
+# $\mathbb{E}_q[k_1] = \mathbb{E}_q[-\log \rho] = \frac12\mathbb{E}_q[\delta^2] + O(\delta^3)$ and
+# $\mathbb{E}_q[k_2] = \frac12\mathbb{E}_q[(\log \rho)^2] = \frac12\mathbb{E}_q[\delta^2] + O(\delta^3)$.
 # So $k_2$ agrees with the KL to second order when $p \approx q$ — this needs the constant
 # $c = \frac12$ ($\gamma = 2$); in general $\mathbb{E}_q[k_2]$ is an $f$-divergence with
-# $f(r) = \frac12(\log r)^2$, whose second derivative at $r=1$ is 1, like the KL's.
+# $f(\rho) = \frac12(\log \rho)^2$, whose second derivative at $\rho=1$ is 1, like the KL's.
 #
 # **Variance.** $k_1 = -\delta + O(\delta^2)$ has variance $\mathbb{E}_q[\delta^2] + \dots = O(\varepsilon^2)$
 # (it is negative for many samples even though the KL is $\ge 0$), while $k_2 = O(\delta^2)$ is
@@ -372,12 +379,12 @@ for demo_name, demo_k in zip(("k1", "k2", "k3"), kl_estimators(demo_logq[demo_x]
 # **Your answer (Q1f, written).**
 
 # %% [answer] theory.q1f.written
-# Add to $k_1 = -\log r$ a quantity whose expectation is zero, a *control variate*: $r - 1$, since
-# $\mathbb{E}_q[r - 1] = \sum_x q(x)\frac{p(x)}{q(x)} - 1 = 0$. Then $-\log r + \lambda (r - 1)$ is
+# Add to $k_1 = -\log \rho$ a quantity whose expectation is zero, a *control variate*: $\rho - 1$, since
+# $\mathbb{E}_q[\rho - 1] = \sum_x q(x)\frac{p(x)}{q(x)} - 1 = 0$. Then $-\log \rho + \lambda (\rho - 1)$ is
 # unbiased for every $\lambda$. Choosing $\lambda = 1$ gives
-# $$k_3 = (r - 1) - \log r, \qquad r = \frac{p(x)}{q(x)}.$$
-# Because $\log$ is concave, $\log r \le r - 1$ (the tangent at $r = 1$), so $k_3 \ge 0$ for every
-# sample: it is the gap between $\log$ and its tangent (a Bregman divergence). Near $r = 1$,
+# $$k_3 = (\rho - 1) - \log \rho, \qquad \rho = \frac{p(x)}{q(x)}.$$
+# Because $\log$ is concave, $\log \rho \le \rho - 1$ (the tangent at $\rho = 1$), so $k_3 \ge 0$ for every
+# sample: it is the gap between $\log$ and its tangent (a Bregman divergence). Near $\rho = 1$,
 # $k_3 = \frac12 \delta^2 + O(\delta^3)$ like $k_2$, so its variance is still $O(\varepsilon^4)$ —
 # the linear term $-\delta$ that made $k_1$ noisy is exactly cancelled by $\lambda = 1$ — but now
 # $\mathbb{E}_q[k_3] = \mathrm{KL}(q\|p)$ exactly, for any $p$ and $q$.

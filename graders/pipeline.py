@@ -12,7 +12,6 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -224,7 +224,9 @@ def translate_decoder_only(model, tokenizer, sentences, max_new_tokens=48):
 
     Returns:
         list[str]: one translation per sentence: only the generated tokens (not the prompt),
-        decoded with ``skip_special_tokens=True``, cut at the first newline, whitespace stripped.
+        decoded with ``skip_special_tokens=True``, whitespace stripped. (The shipped translator ends
+        each translation with the end-of-text token; with a model that goes on to a new line, cut
+        the text at the first newline, as this solution does.)
     """
     translations = []
     with torch.no_grad():
@@ -291,3 +293,57 @@ def plot_attention_heatmap(attentions, layer, head, x_labels, y_labels, title=""
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
     return fig
+
+
+# ---- Helpers for graders and tests (not part of the notebook) -------------------------------
+
+def _ngram_statistics(pairs, *, tokenize=str.split, clip=True, max_n=4):
+    """(matches per n, totals per n, hypothesis length, reference length) summed over ``pairs``."""
+    matches, totals, c, r = [0] * max_n, [0] * max_n, 0, 0
+    for prediction, reference in pairs:
+        hyp, ref = tokenize(prediction), tokenize(reference)
+        c, r = c + len(hyp), r + len(ref)
+        for n in range(1, max_n + 1):
+            hyp_counts = Counter(tuple(hyp[i:i + n]) for i in range(len(hyp) - n + 1))
+            ref_counts = Counter(tuple(ref[i:i + n]) for i in range(len(ref) - n + 1))
+            matches[n - 1] += sum(min(k, ref_counts[g]) if clip else (k if g in ref_counts else 0)
+                                  for g, k in hyp_counts.items())
+            totals[n - 1] += max(len(hyp) - n + 1, 0)
+    return matches, totals, c, r
+
+
+def _combine(matches, totals, c, r, *, brevity=True, smooth=False):
+    if smooth:
+        matches, totals = [m + 1 for m in matches], [t + 1 for t in totals]
+    if min(totals) == 0 or min(matches) == 0:
+        return 0.0
+    mean_log = sum(math.log(m / t) for m, t in zip(matches, totals)) / len(matches)
+    penalty = math.exp(1 - r / c) if brevity and c < r else 1.0
+    return penalty * math.exp(mean_log)
+
+
+def bleu_report(predictions, references):
+    """What a BLEU check tells a student: the ingredients of the corpus BLEU (n-gram precisions,
+    brevity penalty, lengths) and the value each classic mistake gives, so that a wrong number can
+    be traced to its cause. Plain data (it is recorded for the student bundle's public checks)."""
+    pairs = list(zip(predictions, references))
+    matches, totals, c, r = _ngram_statistics(pairs)
+    sentences = [_combine(*_ngram_statistics([pair])) for pair in pairs]
+    last_c, last_r = _ngram_statistics(pairs[-1:])[2:]
+    variants = {
+        "without the brevity penalty": _combine(matches, totals, c, r, brevity=False),
+        "without clipping the n-gram counts": _combine(*_ngram_statistics(pairs, clip=False)),
+        "as the mean of the sentence BLEUs (corpus BLEU sums the counts first)": sum(sentences) / len(sentences),
+        "with the brevity penalty of the last sentence instead of the whole corpus":
+            _combine(matches, totals, last_c, last_r),
+        "with r / c swapped in the brevity penalty": _combine(matches, totals, r, c),
+        "with smoothed precisions (no smoothing here: a zero precision gives BLEU 0)":
+            _combine(matches, totals, c, r, smooth=True),
+        "with tokens from str.split(' ') (the docstring says str.split(): any run of whitespace)":
+            _combine(*_ngram_statistics(pairs, tokenize=lambda s: s.split(" "))),
+        "as a percentage (BLEU is in [0, 1] here)": 100 * _combine(matches, totals, c, r),
+    }
+    return {"bleu": _combine(matches, totals, c, r),
+            "precisions": [m / t if t else 0.0 for m, t in zip(matches, totals)],
+            "brevity_penalty": math.exp(1 - r / c) if 0 < c < r else 1.0,
+            "hypothesis_length": c, "reference_length": r, "variants": variants}

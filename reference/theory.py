@@ -136,7 +136,7 @@ def kl_estimators(logq, logp):
 
     Returns:
         A tuple ``(k1, k2, k3)`` of three float ``torch.Tensor`` of shape ``[N]``: the value of each
-        estimator at each sample, with r = p(x_i) / q(x_i) — ``k1 = -log r`` (the plain estimator),
+        estimator at each sample, with rho = p(x_i) / q(x_i) — ``k1 = -log rho`` (the plain estimator),
         ``k2`` the estimator of Q1e (with the constant you found there) and ``k3`` the unbiased
         estimator of Q1f. Their means over the samples are the three estimates of KL(q || p).
     """
@@ -202,3 +202,13 @@ Q2c_dlogp = Matrix([
 ])
 
 Q2c_grad = -beta * sigmoid(beta * log(pi_phi[1] / pi_ref2) - beta * log(pi_phi[0] / pi_ref1)) * Matrix([1, -1, 0])
+
+
+# ---- Helpers for graders and tests (not part of the notebook) -----------------------------------
+
+def reward_model_loss_gradient(rewards_ranked):
+    """The gradient of ``reward_model_loss`` with respect to ``rewards_ranked`` (float64, as a numpy
+    array): what a differentiable student loss must give, by autograd, in the kernel."""
+    ranked = torch.as_tensor(rewards_ranked).detach().to(torch.float64).requires_grad_(True)
+    reward_model_loss(ranked).backward()
+    return ranked.grad.numpy()

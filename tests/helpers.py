@@ -74,6 +74,19 @@ def mutant(part: str, replacements: list[tuple[str, str]], *, base: Path | None 
     return path
 
 
+def with_cell(part: str, source: str, *, label: str) -> Path:
+    """The solved notebook of ``part`` with one more code cell at the end (its definitions win)."""
+    nb = nbformat.read(solved_notebook(part), as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(source))
+    text = nbformat.writes(nb)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = _TMP / f"{label}-{digest}" / solved_notebook(part).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+
 @functools.lru_cache(maxsize=None)
 def plan_for(part: str, public_only: bool = False) -> Plan:
     return prepare(parts=[part], secret=None if public_only else TEST_SECRET, public_only=public_only)
@@ -122,3 +135,26 @@ def assert_full_auto_marks(result: SubmissionResult, part: str, auto_points: flo
     assert not failed_checks(result)
     summary = result.parts[part].execution
     assert summary.cells_failed == 0 and summary.kernel_died_in_cell is None
+
+
+def assert_mistakes_cost_their_items(part: str, reference: SubmissionResult, mistakes: dict, *, label: str,
+                                     base: Path | None = None) -> SubmissionResult:
+    """Grade the solved notebook with every mistake of ``mistakes`` applied at once.
+
+    ``mistakes``: name → (replacements, own items, checks that must fail, carried items). The
+    mistakes together cost their own items and no other item; each mistake's listed checks fail,
+    which shows that each is caught by its own checks. The *carried* items are those whose checks
+    call a wrong function: they keep their points through the rerun with the reference's helper
+    (error carried forward), and one of their checks says so. (Grouped to keep the tests' time modest.)
+    """
+    replacements = [r for spec in mistakes.values() for r in spec[0]]
+    result = grade(part, mutant(part, replacements, label=label, base=base))
+    expected = set().union(*(set(own) for _, own, _, _ in mistakes.values()))
+    assert lost_items(result, reference) == expected, failed_checks(result)
+    must_fail = set().union(*(set(checks) for _, _, checks, _ in mistakes.values()))
+    assert must_fail <= failed_checks(result), must_fail - failed_checks(result)
+    items = {i.id: i for i in result.items}
+    for carried in set().union(*(set(c) for _, _, _, c in mistakes.values())) - expected:
+        reasons = [c.reason for c in items[carried].checks]
+        assert any(r.startswith("scored with the reference") for r in reasons), (carried, reasons)
+    return result

@@ -90,6 +90,11 @@ class Check:
                 message = outcome.describe_error()
                 reason = message if outcome.error_type in UNGRADABLE or outcome.error_type == "NameError" \
                     else f"{what} {message}"
+                if self.public:  # what the grader passed (public inputs), and a hint for a known cause
+                    from graders.parts.calls import explain_call
+
+                    if hint := explain_call(self.part, probe, outcome):
+                        reason = f"{reason} — {hint}"
                 detail = outcome.traceback
                 if self.has_hidden_inputs and outcome.error_type not in UNGRADABLE and \
                         message != f"name {probe.target!r} is not defined":

@@ -40,10 +40,11 @@ class FrameMatches(ValueRule):
         got.index = have
         for col in self.columns:
             for label, exp_val in zip(want, self.expected[col]):
-                try:
-                    act = float(got.loc[label, col])
-                except (TypeError, ValueError):
-                    return Verdict.fail(f"{self.what}[{col!r}] for {label!r} is not a number")
+                cell = got.loc[label, col]
+                if isinstance(cell, (bool, np.bool_)) or not isinstance(cell, (int, float, np.number)):
+                    return Verdict.fail(f"{self.what}[{col!r}] for {label!r} should be a number (a float column), "
+                                        f"got a {type(cell).__name__}")
+                act = float(cell)
                 if not np.isclose(act, float(exp_val), rtol=self.rtol, atol=self.atol):
                     return Verdict.fail(f"{self.what}[{col!r}] for {label!r} is off by {abs(act - float(exp_val)):.3g}")
         return Verdict.ok()

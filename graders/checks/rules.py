@@ -1,6 +1,12 @@
 """The general rule kinds: exact, allclose, property. (dataframe, symbolic, statistical and
 figure rules live in their own modules.)
 
+A *property* check pays for a property of the answer rather than for equality with the
+reference ("the entries add up to 1", "the model stays in eval mode"). Such a property is evidence
+only about an answer that is otherwise plausible, so ``Property(..., gate=...)`` first refuses a
+non-answer — zero, a constant, a one-hot, the same result whatever the input
+(``graders.checks.values.non_answer``) — and only then judges the property.
+
 Example::
 
     Check("part4.get_log_prob.basic", "part4",
@@ -12,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from graders.checks.base import CannotGrade, ValueRule
-from graders.checks.values import KINDS, close_problem, exact_problem, type_problem
+from graders.checks.values import KINDS, close_problem, exact_problem, non_answer, type_problem
 from graders.probe.transport import Outcome
 from graders.results import Verdict
 
@@ -72,21 +78,43 @@ class AllClose(ValueRule):
         return Verdict.ok()
 
 
+class Note(str):
+    """A predicate's "right, but": the check passes and the note is kept as its reason — e.g. an
+    equivalent container accepted ("a list of ids where a LongTensor is asked")."""
+
+
+def verdict_of(problem: str | None, detail: str = "") -> Verdict:
+    """A predicate's answer as a verdict: None passes, a ``Note`` passes with the note, a string fails."""
+    if isinstance(problem, Note):
+        return Verdict(True, str(problem), detail)
+    return Verdict.fail(problem, detail) if problem else Verdict.ok(detail)
+
+
 class Property:
     """A predicate over the values of one or more probes.
 
-    ``predicate(*values)`` returns ``None`` when the property holds, else the reason (a string).
+    ``predicate(*values)`` returns ``None`` when the property holds, a ``Note`` when it holds with a
+    remark, else the reason (a string).
     It may raise ``CannotGrade``. ``outcomes=True`` passes the Outcome objects instead of values
     (for what was observed of module arguments, such as ``parameters``).
+
+    ``gate``: for a property check, the answers that must not be a non-answer before the property
+    counts — ``True`` for the probes' values themselves (one answer per probe), or a function of
+    the same arguments as ``predicate`` that returns the answers (e.g. the per-conversation dicts
+    of one returned list). ``what`` names the answer in the gate's reason.
     """
 
     def __init__(self, probes: Sequence[str], predicate: Callable[..., str | None], *,
-                 outcomes: bool = False, kind: str | None = None):
+                 outcomes: bool = False, kind: str | None = None,
+                 gate: bool | Callable[..., Sequence[Any]] = False, what: str = "the result"):
         if isinstance(probes, str) or not probes:
             raise ValueError("probes must be a non-empty list of probe ids")
         if not callable(predicate):
             raise ValueError("predicate must be callable")
+        if not (isinstance(gate, bool) or callable(gate)):
+            raise ValueError("gate must be True, False or a function returning the answers")
         self.probes, self.predicate, self.pass_outcomes, self.kind = list(probes), predicate, outcomes, kind
+        self.gate, self.what = gate, what
 
     def run(self, outcomes) -> Verdict:
         picked = [outcomes[p] for p in self.probes]
@@ -97,6 +125,37 @@ class Property:
         args = picked if self.pass_outcomes else [o.value for o in picked]
         try:
             problem = self.predicate(*args)
+            if (not problem or isinstance(problem, Note)) and self.gate:
+                problem = gate_problem([o.value for o in picked] if self.gate is True else self.gate(*args),
+                                       self.what) or problem
         except CannotGrade as exc:
             return Verdict.cannot_grade(str(exc))
-        return Verdict.fail(problem) if problem else Verdict.ok()
+        return verdict_of(problem)
+
+
+def gate_problem(answers: Sequence[Any], what: str) -> str | None:
+    """The reason a property check gives nothing to a non-answer, or None."""
+    why = non_answer(answers)
+    if why is None:
+        return None
+    return (f"{what} is not an answer yet ({why}); this check pays for a property of a real answer, "
+            "which a constant also has")
+
+
+class AllOf:
+    """Several rules judged in order, as one check: the first that fails gives the verdict; when all
+    pass, the first note (if any) is kept."""
+
+    def __init__(self, *rules):
+        if not rules:
+            raise ValueError("AllOf needs at least one rule")
+        self.rules = rules
+
+    def run(self, outcomes) -> Verdict:
+        verdicts = []
+        for rule in self.rules:
+            verdict = rule.run(outcomes)
+            if not verdict.passed:
+                return verdict
+            verdicts.append(verdict)
+        return next((v for v in verdicts if v.reason), verdicts[0])

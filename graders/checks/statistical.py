@@ -7,14 +7,14 @@ significance level; bins with small expected counts are pooled).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from scipy import stats
 
 from graders.checks.base import ValueRule
 from graders.checks.values import as_array
-from graders.probe.transport import Outcome
+from graders.probe.transport import KernelArray, Outcome
 from graders.results import Verdict
 
 
@@ -54,7 +54,8 @@ class SamplerFits(ValueRule):
     """The probe returned a list of draws; each draw has ``beams`` distinct ids in the support
     of ``probs`` and first ids fit ``probs`` at significance ``alpha``."""
 
-    def __init__(self, probe: str, probs: np.ndarray, beams: int, *, alpha: float = 1e-6, what: str = "sampler"):
+    def __init__(self, probe: str, probs: np.ndarray, beams: int, *, alpha: float = 1e-6, what: str = "sampler",
+                 replay: str | None = None, unchanged: Callable[[Outcome], str | None] | None = None):
         super().__init__(probe)
         probs = np.asarray(probs, dtype=float)
         if probs.ndim != 1 or (probs < 0).any() or not np.isclose(probs.sum(), 1.0, atol=1e-6):
@@ -62,6 +63,25 @@ class SamplerFits(ValueRule):
         if beams < 1:
             raise ValueError(f"beams must be ≥ 1, got {beams}")
         self.probs, self.beams, self.alpha, self.what = probs, int(beams), alpha, what
+        self.replay, self.unchanged = replay, unchanged
+
+    def run(self, outcomes) -> Verdict:
+        """The draws judged; then, if asked, the same first draws from the ``replay`` probe (a generator
+        seeded alike: all randomness must come from the ``generator`` argument), and the arguments
+        left unchanged (``unchanged(outcome)`` returns a reason or None)."""
+        verdict = super().run(outcomes)
+        if not verdict.passed:
+            return verdict
+        if self.unchanged is not None and (problem := self.unchanged(outcomes[self.probe])):
+            return Verdict.fail(problem)
+        if self.replay is not None:
+            first, again = outcomes[self.probe].value, outcomes[self.replay].value
+            if not isinstance(again, list) or len(again) > len(first) or any(
+                    (a := as_array(x)) is None or (b := as_array(y)) is None or not np.array_equal(a, b)
+                    for x, y in zip(first, again)):
+                return Verdict.fail(f"{self.what}: a generator seeded the same way gave other draws: take every "
+                                    "random number from the `generator` argument (not torch's global random state)")
+        return verdict
 
     def judge(self, value: Any, outcome: Outcome) -> Verdict:
         if not isinstance(value, list) or not value:
@@ -86,4 +106,7 @@ class SamplerFits(ValueRule):
         if p < self.alpha:
             return Verdict.fail(f"{self.what}: the first sampled ids do not follow the filtered distribution "
                                 f"(chi-square p = {p:.1e} over {len(draws)} draws)")
+        if not all(isinstance(d, KernelArray) and d.source == "torch.Tensor" for d in value):
+            return Verdict(True, f"{self.what} returned its ids as a {type(value[0]).__name__}; the docstring asks "
+                                 "for a torch.LongTensor (accepted: the same ids)", f"p = {p:.3g}")
         return Verdict.ok(detail=f"p = {p:.3g}")

@@ -7,7 +7,7 @@ but never print the expected value, so they are safe for hidden cases.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -196,3 +196,124 @@ def exact_problem(actual: Any, expected: Any, *, path: str = "") -> str | None:
     if actual == expected and isinstance(actual, bool) == isinstance(expected, bool):
         return None
     return f"{where}wrong value"
+
+
+# ---- non-answers: what a property check must not pay for -----------------------------------------
+
+def numbers_in(value: Any) -> np.ndarray:
+    """Every number in a returned value (arrays, nested lists/tuples/dicts, records), flattened.
+
+    Strings, None and values that are not data (figures, graphs, opaque objects) hold none.
+    """
+    from graders.probe.transport import Record
+
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return np.zeros(0)
+    if isinstance(value, (int, float)):
+        return np.array([float(value)])
+    if isinstance(value, np.ndarray):
+        a = np.asarray(value)
+        return a.astype(float).reshape(-1) if a.dtype.kind in "biuf" else np.zeros(0)
+    if isinstance(value, Record):
+        value = list(value.fields.values())
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        parts = [numbers_in(v) for v in value]
+        return np.concatenate(parts) if parts else np.zeros(0)
+    return np.zeros(0)
+
+
+def _one_hot(a: np.ndarray) -> bool:
+    return a.size >= 2 and int(np.count_nonzero(a)) == 1 and float(a[np.flatnonzero(a)[0]]) == 1.0
+
+
+def _constant(a: np.ndarray) -> bool:
+    return a.size >= 2 and bool(np.all((a == a[0]) | (np.isnan(a) & np.isnan(a[0]))))
+
+
+def non_answer(answers: Sequence[Any]) -> str | None:
+    """Why ``answers`` (a function's results, one per input it was given, or the parts of one
+    result) are a non-answer, or None.
+
+    A property — "the entries add up to 1", "the tensors have the parameters' shapes", "the model
+    stays in eval mode" — is evidence only about an answer that is otherwise plausible: zero, a
+    constant, a one-hot, or the same result whatever the input satisfies many properties and
+    answers nothing. Property checks pay only when this returns None.
+    """
+    arrays = [numbers_in(a) for a in answers]
+    everything = np.concatenate(arrays) if arrays else np.zeros(0)
+    if everything.size == 0:
+        return None
+    if len(arrays) >= 2 and all(a.shape == arrays[0].shape and np.array_equal(a, arrays[0], equal_nan=True)
+                                for a in arrays[1:]):
+        return "it gives the same result whatever the input"
+    if _constant(everything):
+        return "it is zero everywhere" if everything[0] == 0 else "every number in it is the same"
+    sized = [a for a in arrays if a.size >= 2]
+    if sized and all(_one_hot(a) for a in sized):
+        return "it is a one-hot vector (a single 1, zeros elsewhere)"
+    if sized and len(sized) == len(arrays) and all(_constant(a) for a in sized):
+        return "each of its results is a constant array"
+    return None
+
+
+# ---- several results in one: name the member that is wrong --------------------------------------
+
+def members_problem(actual: Any, expected: Sequence[Any], names: Sequence[str], *, rtol: float,
+                    atol: float) -> str | None:
+    """A tuple of results (``(losses, chosen_rewards, rejected_rewards)``) compared member by member,
+    naming the member and its shape when one is wrong."""
+    if len(names) != len(expected):
+        raise ValueError("one name per expected member")
+    listing = ", ".join(names)
+    if not isinstance(actual, (list, tuple)):
+        return f"should return a tuple ({listing}), got {describe_value(actual)}"
+    if len(actual) != len(expected):
+        return f"should return a tuple of {len(expected)} ({listing}), got {len(actual)} values"
+    for name, got, want in zip(names, actual, expected):
+        want_arr = as_array(want)
+        got_arr = as_array(got)
+        if got_arr is None:
+            return f"`{name}` should be numbers, got {describe_value(got)}"
+        if want_arr is not None and got_arr.shape != want_arr.shape and not (got_arr.size == want_arr.size == 1):
+            return f"`{name}` has shape {tuple(got_arr.shape)}, expected {tuple(want_arr.shape)}"
+        p = close_problem(got, want, rtol=rtol, atol=atol)
+        if p:
+            return f"`{name}`: {p}"
+    return None
+
+
+def describe_value(v: Any) -> str:
+    """A value's kind in a few words: "a torch.Tensor of shape (3, 4) (float32)", "a tuple of 2", "a str"."""
+    if isinstance(v, KernelArray):
+        src = v.source or "array"
+        return f"a {src} of shape {tuple(v.shape)} ({v.dtype})" if v.ndim else f"a 0-d {src} ({v.dtype})"
+    if isinstance(v, (list, tuple)):
+        return f"a {type(v).__name__} of {len(v)}"
+    if v is None:
+        return "None"
+    return f"a {type(v).__name__}"
+
+
+def as_number(v: Any) -> float | None:
+    """A number (an int, a float, or any one-element numeric array or tensor) as a float; else None."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, KernelArray) and v.size == 1 and v.dtype.kind in "iuf":
+        return float(np.asarray(v).reshape(-1)[0])
+    return None
+
+
+def python_float_problem(v: Any, what: str) -> str | None:
+    """None if ``v`` is a plain number (a Python or numpy scalar), else why not — a tensor where the
+    docstring promises a Python float is named, with the fix."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return None
+    if isinstance(v, KernelArray) and v.ndim == 0 and v.source.startswith("numpy.") and v.dtype.kind in "iuf":
+        return None
+    if isinstance(v, KernelArray) and v.size == 1 and v.dtype.kind in "iuf":
+        return f"{what} should be a Python float, got {describe_value(v)} (use float(...))"
+    return f"{what} should be a Python float, got {describe_value(v)}"

@@ -14,6 +14,25 @@ probability dicts like the API's top-5 (distractor tokens such as " A"), lacking
 ``part1.summarize``: ``summarize`` on grader-made results, compared by model name on the column
 ``mean`` (row order and extra columns do not matter); ``plot_summary`` on a grader-made summary,
 checked by the data it draws: one bar per model at its mean, and a reference line at 0.5.
+
+Contract clauses → checks (each clause of the notebook's docstrings, and a check that fails an
+implementation breaking that clause alone):
+
+* ``next_token_ab_probs``: one ``{"A", "B"}`` dict of Python floats per conversation, in order,
+  summing to 1 → ``part1.next_token_ab_probs.format`` (which pays nothing for the same dict whatever
+  the conversation); softmax over the two logits only, the last real token →
+  ``part1.next_token_ab_probs.single``, ``part1.next_token_ab_probs.right_padding``,
+  ``part1.next_token_ab_probs.hidden_right``; left padding with position ids →
+  ``part1.next_token_ab_probs.left_padding``, ``part1.next_token_ab_probs.hidden_left``. Method, not
+  observable: "one forward pass" (its consequences are what the padding checks test).
+* ``analysis_result``: labels from the answer strings → ``part1.analysis_result.matching_A``,
+  ``part1.analysis_result.matching_B``; other tokens in ``probs`` and a missing label's remaining mass →
+  ``part1.analysis_result.missing``, ``part1.analysis_result.hidden``; a ResultRow of Python floats →
+  ``part1.analysis_result.matching_A`` (a plain tuple passes with a note).
+* ``summarize``: indexed by model name, a float column ``mean`` of matching ratios (not of
+  ``p_matching``), lists of different lengths → ``part1.summarize.public``, ``part1.summarize.hidden``.
+* ``plot_summary``: one bar per model at its mean, labelled with its name, a line at 0.5 →
+  ``part1.summarize.plot`` (a plotly figure is read too).
 """
 from __future__ import annotations
 
@@ -26,7 +45,9 @@ import pandas as pd
 
 from graders.assets import data_path, model_path
 from graders.checks import AllClose, Check, FrameMatches, Property
-from graders.checks.figure import horizontal_lines
+from graders.checks.rules import Note
+from graders.checks.values import describe_value
+from graders.checks.figure import figure_data, horizontal_lines
 from graders.parts.base import CheckContext, PartSpec
 from graders.probe.spec import Probe, causal_lm
 from graders.probe.spec import tokenizer as tokenizer_resource
@@ -40,6 +61,15 @@ MASS_ATOL = 1e-9
 ResultRow = namedtuple("ResultRow", "p_matching p_not_matching")
 SYSTEM_PROMPT = "You are a helpful assistant. Answer the survey question."
 DISTRACTORS = (" A", " B", "C", "D", " (", "I", " I", "The", "Agree", " Dis")
+#: the notebook's contract in short: each function's arguments, and what the docstring says they are
+#: (named when a call raises; see ``graders.parts.calls``)
+ARGUMENTS = {
+    "next_token_ab_probs": (("model", ""), ("tokenizer", "pad token set, padding_side 'right' or 'left'"),
+                            ("conversations", "a list of conversations, each a list of messages")),
+    "analysis_result": (("example", "a dataset row (dict)"), ("probs", "dict[str, float], may lack 'A' or 'B'")),
+    "summarize": (("results_by_model", "dict: model name -> list of ResultRow"),),
+    "plot_summary": (("summary", "a DataFrame indexed by model name with a column 'mean'"),),
+}
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -188,22 +218,31 @@ def _format_problem(value, n: int) -> str | None:
     return None
 
 
-def _as_pair(value) -> tuple[float, float] | str:
+def _as_pair(value) -> tuple[float, float, str] | str:
+    """(p_matching, p_not_matching, note) of a returned ResultRow, or the reason it is not one.
+
+    A plain tuple or list of two numbers is the same data: accepted, with a note.
+    """
+    note = ""
     if isinstance(value, Record):
         fields = value.fields
         if "p_matching" in fields and "p_not_matching" in fields:
             value = (fields["p_matching"], fields["p_not_matching"])
         else:
             return "should return a ResultRow(p_matching, p_not_matching)"
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
+        note = (f"analysis_result returned a {type(value).__name__}; the docstring asks for a ResultRow "
+                "(accepted: same values, in the same order)")
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        return f"should return a ResultRow(p_matching, p_not_matching), got {type(value).__name__}"
+        return f"should return a ResultRow(p_matching, p_not_matching), got {describe_value(value)}"
     out = []
-    for v in value:
-        try:
-            out.append(float(np.asarray(v, dtype=float)))
-        except (TypeError, ValueError):
-            return "p_matching and p_not_matching should be numbers"
-    return out[0], out[1]
+    for name, v in zip(("p_matching", "p_not_matching"), value):
+        if isinstance(v, KernelArray) and not v.source.startswith("numpy.float"):
+            return f"{name} should be a Python float, got {describe_value(v)} (use float(...))"
+        if isinstance(v, bool) or not isinstance(v, (int, float, KernelArray)):
+            return f"{name} should be a Python float, got {describe_value(v)}"
+        out.append(float(np.asarray(v, dtype=float)))
+    return out[0], out[1], note
 
 
 def _expected_pair(value) -> tuple[float, float]:
@@ -211,16 +250,18 @@ def _expected_pair(value) -> tuple[float, float]:
     pair = _as_pair(value)
     if isinstance(pair, str):
         raise RuntimeError(f"unexpected reference value {value!r}")
-    return pair
+    return pair[0], pair[1]
 
 
 def _pairs_rule(probe_ids: list[str], expected: list[tuple[float, float]], labels: list[str]):
     def predicate(*values):
+        notes = set()
         for value, (em, en), label in zip(values, expected, labels):
             got = _as_pair(value)
             if isinstance(got, str):
                 return got
-            gm, gn = got
+            gm, gn, note = got
+            notes.add(note)
             if not np.isfinite([gm, gn]).all():
                 return f"{label}: the result is not finite"
             if abs(gm - em) > MASS_ATOL and abs(gn - en) > MASS_ATOL:
@@ -229,7 +270,8 @@ def _pairs_rule(probe_ids: list[str], expected: list[tuple[float, float]], label
                 return f"{label}: p_matching is off by {abs(gm - em):.3g}"
             if abs(gn - en) > MASS_ATOL:
                 return f"{label}: p_not_matching is off by {abs(gn - en):.3g}"
-        return None
+        notes.discard("")
+        return Note(notes.pop()) if notes else None
 
     return Property(probe_ids, predicate)
 
@@ -244,12 +286,13 @@ def _vertical_lines(fig: FigureData) -> list[float]:
     return out
 
 
-def plot_rule(probe_id: str, means: list[float]) -> Property:
+def plot_rule(probe_id: str, means: list[float], names: list[str]) -> Property:
     """The figure draws one bar per model with the given means (any order, vertical or
-    horizontal bars) and a reference line at 0.5."""
+    horizontal bars), labelled with the model names, and a reference line at 0.5."""
     want = np.sort(np.asarray(means, dtype=float))
 
     def predicate(fig) -> str | None:
+        fig = figure_data(fig)
         if fig is None:
             return "plot_summary returned None: return the matplotlib figure"
         if not isinstance(fig, FigureData):
@@ -268,6 +311,12 @@ def plot_rule(probe_id: str, means: list[float]) -> Property:
         lines = horizontal_lines(fig) if vertical else _vertical_lines(fig)
         if not any(abs(y - 0.5) < 1e-9 for y in lines):
             return "add a reference line at 0.5 (e.g. ax.axhline(0.5))"
+        shown = {t.strip() for ax in fig.axes
+                 for t in ax.get("xticklabels" if vertical else "yticklabels", []) + ax.get("texts", [])}
+        unlabelled = [n for n in names if not any(str(n) in t for t in shown)]
+        if unlabelled:
+            return (f"label each bar with its model's name (the tick labels lack {unlabelled[0]!r}): "
+                    "e.g. ax.bar(list(summary.index), summary['mean'])")
         return None
 
     return Property([probe_id], predicate)
@@ -300,7 +349,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     fmt_probe = Probe("part1.ntp.format", "next_token_ab_probs",
                       (causal_lm(MODEL), tokenizer_resource(MODEL, padding_side="right", pad_token=PAD_TOKEN), convs))
     checks.append(Check("part1.next_token_ab_probs.format", "part1", (fmt_probe,),
-                        Property([fmt_probe.id], lambda v: _format_problem(v, len(convs))),
+                        Property([fmt_probe.id], lambda v: _format_problem(v, len(convs)), gate=lambda v: v,
+                                 what="the list of probabilities"),
                         description="returns one {'A': float, 'B': float} per conversation, summing to 1"))
     checks.append(_probs_check("part1.next_token_ab_probs.single", "part1.ntp.single", single, expected[:1], "right",
                                public=True, description="one conversation (no padding)"))
@@ -353,7 +403,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                             public=False, description="hidden results of several models"))
     probe = Probe("part1.plot.public", "plot_summary", (PUBLIC_SUMMARY,))
     checks.append(Check("part1.summarize.plot", "part1", (probe,),
-                        plot_rule(probe.id, list(PUBLIC_SUMMARY["mean"])),
+                        plot_rule(probe.id, list(PUBLIC_SUMMARY["mean"]), [str(n) for n in PUBLIC_SUMMARY.index]),
                         description="plot_summary: one bar per model at its mean, and a line at 0.5"))
     return checks
 

@@ -24,6 +24,31 @@ What is checked, and how:
 Expected values come from ``ctx.reference("part2")`` through calls that return plain data, so
 they can be recorded for the student bundle; the parameter shapes and norms are facts of the
 shipped model, read here from its files.
+
+Contract clauses → checks (each clause of the notebook's docstrings, and a check that fails an
+implementation breaking that clause alone):
+
+* ``load_model``: (model, tokenizer), the model in eval mode, the parameters of the folder →
+  ``part2.load_model``.
+* ``encode``: ``input_ids`` and ``attention_mask``, LongTensors ``[1, seq_len]``, the tokenizer's ids,
+  no padding → ``part2.encode``, ``part2.encode.hidden``.
+* ``compute_loss``: the loss with ``labels=input_ids`` as a Python float → ``part2.compute_loss``,
+  ``part2.compute_loss.hidden``; the model left in its mode and with its parameters →
+  ``part2.compute_loss`` (observed after the call).
+* ``random_directions``: one float32 tensor per parameter, in order, shaped like it →
+  ``part2.random_directions.shapes``; each scaled to its parameter's norm →
+  ``part2.random_directions.norms``; orthogonal, parameter by parameter →
+  ``part2.random_directions.orthogonal``; the same seed the same directions, another seed others →
+  ``part2.random_directions.seeded``; all of it on a hidden seed → ``part2.random_directions.hidden``.
+  A constant direction is not random: the property checks pay nothing for it.
+* ``cosine_similarity``: over the concatenation, not a mean of per-tensor cosines, a Python float →
+  ``part2.cosine_similarity``, ``part2.cosine_similarity.hidden`` (on non-orthogonal inputs, so
+  a constant 0 fails).
+* ``loss_landscape``: ``Z[i, j]`` on ``(m, n)``, from theta at every point, a numpy array →
+  ``part2.loss_landscape.values``, ``part2.loss_landscape.hidden``; eval mode →
+  ``part2.loss_landscape.eval_mode``; parameters restored → ``part2.loss_landscape.restored``.
+* ``plot_landscape``: one 3-D axes, a surface through every ``(xs[i], ys[j], Z[i, j])``, axis labels →
+  ``part2.plot_landscape``, ``part2.plot_landscape.hidden``. Advice, not graded: "do not close it".
 """
 from __future__ import annotations
 
@@ -36,11 +61,27 @@ from graders import assets
 from graders.checks.base import CannotGrade, Check
 from graders.checks.figure import FigureCheck
 from graders.checks.rules import AllClose, Property
+from graders.checks.values import close_problem, type_problem
 from graders.parts.base import CheckContext, PartSpec
 from graders.probe.spec import Probe, causal_lm, tokenizer
 from graders.probe.transport import KernelArray, Opaque, Record
 
 PART_NAME = "part2"
+#: error carried forward: the student functions each graded function calls (see ``Check.depends``)
+DEPENDS = {"loss_landscape": ("compute_loss",)}
+#: the notebook's contract in short: each function's arguments, and what the docstring says they are
+#: (named when a call raises; see ``graders.parts.calls``)
+_INPUTS = ("inputs", "{'input_ids', 'attention_mask'}: LongTensors [1, seq_len]")
+ARGUMENTS = {
+    "load_model": (("path", "a folder written by save_pretrained"),),
+    "encode": (("tokenizer", ""), ("text", "")),
+    "compute_loss": (("model", "a causal LM in eval mode"), _INPUTS),
+    "random_directions": (("model", ""), ("seed", "")),
+    "cosine_similarity": (("d1", "a list of tensors"), ("d2", "a list of tensors")),
+    "loss_landscape": (("model", ""), _INPUTS, ("d1", "one tensor per parameter"), ("d2", "one tensor per parameter"),
+                       ("xs", "a 1-D numpy array"), ("ys", "a 1-D numpy array")),
+    "plot_landscape": (("xs", "[m]"), ("ys", "[n]"), ("Z", "[m, n]")),
+}
 MODEL = "tiny-lm"
 MODEL_FOLDER = "models/tiny-lm"  # the path the notebook passes to load_model (relative to its folder)
 TEXT = "I have a dream"
@@ -135,6 +176,8 @@ def _encode_problem(value: Any, expected_ids: np.ndarray) -> str | None:
             return f"{key!r} should be a torch tensor"
         if a.shape != expected_ids.shape:
             return f"{key!r} has shape {tuple(a.shape)}, expected {tuple(expected_ids.shape)} (a batch of one)"
+        if a.dtype.kind not in "iu":
+            return f"{key!r} should be a torch.LongTensor (integer ids), got dtype {a.dtype}"
     if not np.array_equal(value["input_ids"], expected_ids):
         return "'input_ids' differ from the tokenizer's ids for this text"
     if not np.all(value["attention_mask"] == 1):
@@ -156,6 +199,8 @@ def _unpack_directions(value: Any, shapes) -> tuple[list[np.ndarray], list[np.nd
                 return f"{name}[{k}] should be a torch tensor"
             if tuple(t.shape) != shape:
                 return f"{name}[{k}] has shape {tuple(t.shape)}; parameter {k} has shape {shape}"
+            if t.dtype != np.float32:
+                return f"{name}[{k}] has dtype {t.dtype}; directions have the parameters' dtype (float32)"
             if not np.isfinite(t).all():
                 return f"{name}[{k}] contains NaN or inf (a division by a zero norm?)"
         out.append([np.asarray(t, dtype=np.float64) for t in d])
@@ -230,7 +275,34 @@ def _shipped_parameters() -> dict[str, np.ndarray]:
     return {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
 
 
-def _landscape_drift(outcome) -> str | None:
+def _direction_tensors(value) -> list:
+    """Every tensor of d1 and d2: a constant direction (zeros, ones…) is not a random direction."""
+    return list(value[0]) + list(value[1])
+
+
+def _returned_grid(outcome) -> list:
+    """What loss_landscape returned: eval mode and restored weights count only for a real grid of losses."""
+    return [outcome.value]
+
+
+def _loss_rule(expected: float):
+    """compute_loss: the loss as a Python float, the model left in the mode and with the parameters it had."""
+    def predicate(outcome) -> str | None:
+        if p := type_problem(outcome, "float"):
+            return f"loss {p}"
+        if p := close_problem(outcome.value, expected, rtol=LOSS_RTOL, atol=LOSS_ATOL):
+            return f"loss: {p}"
+        if outcome.observed.get("training") and outcome.observed["training"][0]:
+            return ("compute_loss left the model in training mode: use the model as it is "
+                    "(no model.train(); to compute without gradients use torch.no_grad())")
+        if "parameters" in outcome.observed and _parameters_problem(outcome):
+            return "compute_loss changed the model's parameters: it must only evaluate the loss"
+        return None
+
+    return predicate
+
+
+def _parameters_problem(outcome) -> str | None:
     """The parameters read back after the call, against the grader's copy of the shipped weights."""
     found = outcome.observed.get("parameters")
     if not found or not isinstance(found[0], dict):
@@ -250,6 +322,9 @@ def _landscape_drift(outcome) -> str | None:
         return (f"after the call the model's parameters differ from the shipped weights by up to {drift:.3g}: "
                 "start every grid point from the original weights and restore them at the end")
     return None
+
+
+
 
 
 def _landscape_mode(outcome) -> str | None:
@@ -286,7 +361,8 @@ def _surface_problem(xs: np.ndarray, ys: np.ndarray, Z: np.ndarray):
         if not surfaces:
             return "no surface on the 3-D axes: draw Z with ax.plot_surface"
         if any(through_grid(v) for v in surfaces):
-            return None
+            labelled = [ax for ax in axes if ax.get("xlabel", "").strip() and ax.get("ylabel", "").strip()]
+            return None if labelled else "label the axes (ax.set_xlabel, ax.set_ylabel: the steps along d1 and d2)"
         return ("the surface does not pass through every point (xs[i], ys[j], Z[i, j]): put xs on the x axis, "
                 "ys on the y axis, and mind meshgrid's indexing (Z has one row per x)")
 
@@ -305,7 +381,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
     def add(id_, probes, rule, description, public=True, timeout=60.0):
         checks.append(Check(f"{PART_NAME}.{id_}", PART_NAME, tuple(probes), rule, public=public,
-                            description=description, timeout=timeout))
+                            description=description, timeout=timeout, depends=DEPENDS.get(probes[0].target, ())))
 
     # -- load_model, encode, compute_loss --
     path = assets.model_override(MODEL) or MODEL_FOLDER  # the model the kernel's resources load too
@@ -322,9 +398,10 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         add(f"encode{suffix}", [Probe(eid, "encode", (tokenizer(MODEL), text))],
             Property([eid], lambda v: _encode_problem(v, ids)),
             "encode returns the tokenizer's input_ids and attention_mask, shape [1, seq_len]", public=public)
-        add(f"compute_loss{suffix}", [Probe(lid, "compute_loss", (causal_lm(MODEL), inputs))],
-            AllClose(lid, expected_loss, rtol=LOSS_RTOL, atol=LOSS_ATOL, kind="float", what="loss"),
-            "compute_loss returns the causal-LM loss as a Python float", public=public)
+        add(f"compute_loss{suffix}",
+            [Probe(lid, "compute_loss", (causal_lm(MODEL), inputs), observe=("training", "parameters"))],
+            Property([lid], _loss_rule(expected_loss), outcomes=True),
+            "compute_loss returns the causal-LM loss as a Python float, leaving the model as it was", public=public)
         return inputs
 
     inputs = text_checks("", TEXT, True)
@@ -339,7 +416,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     ]:
         pid = f"part2.random_directions.{id_}"
         add(f"random_directions.{id_}", [Probe(pid, "random_directions", (causal_lm(MODEL), 0))],
-            Property([pid], _directions_rule(shapes, norms, what=what)), description)
+            Property([pid], _directions_rule(shapes, norms, what=what), gate=_direction_tensors,
+                     what="random_directions"), description)
     add("random_directions.seeded",
         [Probe("part2.random_directions.same_seed", "random_directions", (causal_lm(MODEL), 3), repeat=2),
          Probe("part2.random_directions.other_seed", "random_directions", (causal_lm(MODEL), 4))],
@@ -349,7 +427,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         pid = "part2.random_directions.hidden"
         add("random_directions.hidden",
             [Probe(pid, "random_directions", (causal_lm(MODEL), ctx.seed("part2.random_directions")))],
-            Property([pid], _directions_rule(shapes, norms, what=("norms", "orthogonal"))),
+            Property([pid], _directions_rule(shapes, norms, what=("norms", "orthogonal")), gate=_direction_tensors,
+                     what="random_directions"),
             "random_directions on a hidden seed: shapes, norms, orthogonality", public=False)
 
     def cosine_check(id_, rng, public):
@@ -385,7 +464,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                     np.array([-0.4, 0.1, 0.5]), np.array([-0.3, 0.2, 0.35, 0.6]), True)
     directions = _grader_directions(np.random.default_rng(20240204), model)
     for id_, observe, judge, description in [
-        ("restored", "parameters", _landscape_drift, "the model's parameters are restored after loss_landscape"),
+        ("restored", "parameters", _parameters_problem, "the model's parameters are restored after loss_landscape"),
         ("eval_mode", "training", _landscape_mode, "loss_landscape keeps the model in eval mode"),
     ]:
         pid = f"part2.loss_landscape.{id_}"
@@ -393,7 +472,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             [Probe(pid, "loss_landscape", (causal_lm(MODEL), inputs, *directions,
                                            np.array([0.15, 0.45]), np.array([-0.2, 0.3, 0.5])),
                    observe=(observe,))],
-            Property([pid], judge, outcomes=True), description)
+            Property([pid], judge, outcomes=True, gate=_returned_grid, what="Z"), description)
     if ctx.hidden:
         rng = ctx.rng("part2.loss_landscape")
         m = int(rng.integers(2, 5))

@@ -24,6 +24,37 @@ on the shipped models, which are deterministic; the kernel gets fresh copies of 
   cross-attention and the greedy output ids, on fixed and hidden texts.
 * ``plot_attention_heatmap``: by its data — the figure draws the chosen layer/head of a
   grader-made attention tensor (as an image or a mesh), with the given tokens as tick labels.
+
+Contract clauses → checks (each clause of the notebook's docstrings, and a check that fails an
+implementation breaking that clause alone):
+
+* ``beam_search_decoder``: all candidates ranked together → ``part3.beam_search``; k = 1 is greedy →
+  ``part3.beam_search.greedy``; ``max_length`` counts the prompt → ``part3.beam_search.short``;
+  finished hypotheses kept, not expanded, EOS counted in the score → ``part3.beam_search.eos``;
+  text = prompt + continuation decoded without special tokens, score = sum of natural-log
+  probabilities as a Python float, best first → ``part3.beam_search``. Method, not observable:
+  "no library beam search" (a library call with other stopping rules fails ``part3.beam_search.eos``).
+* ``calculate_hamming_penalty``: agreeing positions up to the shorter length, times the factor, an
+  empty list gives 0, a Python float → ``part3.hamming``, ``part3.hamming.hidden``.
+* ``enhanced_beam_search_decoder``: n-gram blocking as ``no_repeat_ngram_size``, prompt included →
+  ``part3.enhanced_beam_search.blocking``; n = 0 disables blocking, survivors picked one at a time
+  against the chosen ones, diversity 0 disables it → ``part3.enhanced_beam_search.diversity``,
+  ``part3.enhanced_beam_search``; un-penalised scores, sorted → ``part3.enhanced_beam_search.diversity``.
+* ``calculate_bleu_score``: tokens from ``str.split()`` (irregular whitespace, public corpus 4) →
+  ``part3.bleu``; clipped counts → ``part3.bleu.clipping``; sums over the corpus →
+  ``part3.bleu.corpus``; corpus brevity penalty → ``part3.bleu.brevity``; no smoothing, 0.0 for a
+  zero precision or no 4-grams at all (and not 0 otherwise) → ``part3.bleu.no_match``; in [0, 1],
+  a Python float → ``part3.bleu``.
+* ``translate_seq2seq``: the task prefix, greedy, special tokens skipped, stripped →
+  ``part3.translation.seq2seq``, ``part3.translation.seq2seq.hidden``.
+* ``translate_decoder_only``: the prompt format, only the generated tokens, stripped →
+  ``part3.translation.decoder_only``, ``part3.translation.decoder_only.hidden`` (cutting at a
+  newline is optional: the shipped translator never writes one).
+* ``get_attention_weights``: greedy ``generate`` with 32 new tokens, one forward pass with
+  ``decoder_input_ids=output_ids``, every layer stacked (a tuple of per-layer tensors passes with
+  a note), the shapes → ``part3.attention``, ``part3.attention.hidden``.
+* ``plot_attention_heatmap``: layer, head and batch 0, rows = queries, tick labels, the title →
+  ``part3.attention.heatmap``, ``part3.attention.heatmap.hidden``.
 """
 from __future__ import annotations
 
@@ -35,13 +66,31 @@ import numpy as np
 from graders.assets import data_path, model_path
 from graders.checks.base import Check
 from graders.checks.figure import FigureCheck
-from graders.checks.rules import Property
-from graders.checks.values import as_array
+from graders.checks.rules import Note, Property
+from graders.checks.values import as_array, as_number, python_float_problem
 from graders.parts.base import CheckContext, PartSpec
 from graders.probe.spec import Probe, causal_lm, seq2seq, tokenizer
 from graders.probe.transport import FigureData, KernelArray
 
 PART_NAME = "part3"
+#: error carried forward: the student functions each graded function calls (see ``Check.depends``)
+DEPENDS = {"enhanced_beam_search_decoder": ("calculate_hamming_penalty",)}
+#: the notebook's contract in short: each function's arguments, and what the docstring says they are
+#: (named when a call raises; see ``graders.parts.calls``)
+_DECODER = (("model", "a causal LM"), ("tokenizer", ""), ("text", "the prompt"), ("k", "the beam width"),
+            ("max_length", "prompt + generated tokens"))
+ARGUMENTS = {
+    "beam_search_decoder": _DECODER,
+    "calculate_hamming_penalty": (("sequence", "a list of ids"), ("all_sequences", "a list of lists of ids, maybe empty"),
+                                  ("diversity_factor", "")),
+    "enhanced_beam_search_decoder": _DECODER + (("n_gram_block_size", ""), ("diversity_factor", "")),
+    "calculate_bleu_score": (("predictions", "a list of str"), ("references", "a list of str")),
+    "translate_seq2seq": (("model", "an encoder-decoder"), ("tokenizer", ""), ("sentences", "English, no prefix")),
+    "translate_decoder_only": (("model", "a causal LM"), ("tokenizer", ""), ("sentences", "English")),
+    "get_attention_weights": (("text", "the full model input"), ("model", "eager attention"), ("tokenizer", "")),
+    "plot_attention_heatmap": (("attentions", "[layers, batch, heads, queries, keys]"), ("layer", ""),
+                               ("head", ""), ("x_labels", "one per key"), ("y_labels", "one per query")),
+}
 LM, T5, TRANSLATOR = "tiny-lm", "tiny-t5", "tiny-translator"
 T5_PREFIX = "translate English to German: "
 
@@ -103,14 +152,6 @@ def _torch_threads():
 
 # --- predicates (None when fine, else one line a student can act on) ---------------------------
 
-def _number(x: Any) -> float | None:
-    if isinstance(x, bool):
-        return None
-    if isinstance(x, (int, float)):
-        return float(x)
-    if isinstance(x, KernelArray) and x.size == 1 and x.dtype.kind in "iuf":
-        return float(x.reshape(()))
-    return None
 
 
 def _hypotheses_problem(value: Any, expected: Sequence[tuple[str, float]], *, public: bool) -> str | None:
@@ -126,9 +167,9 @@ def _hypotheses_problem(value: Any, expected: Sequence[tuple[str, float]], *, pu
         text, score = pair
         if not isinstance(text, str):
             return f"hypothesis {i}: the text should be a str (the decoded sequence), got {type(text).__name__}"
-        number = _number(score)
-        if number is None:
-            return f"hypothesis {i}: the score should be a float, got {type(score).__name__}"
+        if problem := python_float_problem(score, f"hypothesis {i}: the score"):
+            return problem
+        number = as_number(score)
         if not np.isfinite(number):
             return f"hypothesis {i}: the score is {number}"
         got.append((text, number))
@@ -198,6 +239,9 @@ def _attention_problem(value: Any, expected, *, public: bool) -> str | None:
     if not isinstance(value, (list, tuple)) or len(value) != 3:
         return "should return a tuple (encoder_self_attentions, cross_attentions, output_ids)"
     enc, cross, ids = value
+    notes = []
+    enc, cross = (_stacked(name, got, notes) for name, got in (("encoder_self_attentions", enc),
+                                                               ("cross_attentions", cross)))
     for name, got, exp, layout in [
         ("output_ids", ids, ids_exp, "[1, tgt]"),
         ("encoder_self_attentions", enc, enc_exp, "[layers, 1, heads, src, src]"),
@@ -220,10 +264,23 @@ def _attention_problem(value: Any, expected, *, public: bool) -> str | None:
             return (f"{name} differ from the model's (first at layer {layer}): take the encoder's self-attention "
                     "and the decoder's cross-attention of one forward pass with decoder_input_ids=output_ids, "
                     "every layer, in order")
-    return None
+    return Note("; ".join(notes)) if notes else None
 
 
-def _heatmap_rule(probe_id: str, matrix: np.ndarray, x_labels: Sequence[str], y_labels: Sequence[str]):
+def _stacked(name: str, got: Any, notes: list[str]) -> Any:
+    """A tuple of per-layer tensors (what transformers returns) stacked into one tensor, with a note;
+    anything else unchanged."""
+    if not (isinstance(got, (list, tuple)) and got and all(isinstance(t, KernelArray) for t in got)
+            and len({t.shape for t in got}) == 1):
+        return got
+    notes.append(f"{name} is a {type(got).__name__} of {len(got)} per-layer tensors; the docstring asks for "
+                 "one stacked tensor (torch.stack) — accepted, the values are the same")
+    stacked = np.stack([np.asarray(t) for t in got]).view(KernelArray)
+    stacked.source = got[0].source
+    return stacked
+
+
+def _heatmap_rule(probe_id: str, matrix: np.ndarray, x_labels: Sequence[str], y_labels: Sequence[str], title: str):
     rows, cols = matrix.shape
 
     def drawn(fig: FigureData):
@@ -257,10 +314,37 @@ def _heatmap_rule(probe_id: str, matrix: np.ndarray, x_labels: Sequence[str], y_
             if orientation != "rows":
                 want_x, want_y = want_y, want_x
             if xs == want_x and ys == want_y:
+                if not any(title in (a.get("title") or "") for a in fig.axes):
+                    return "the heatmap's axes should carry the given title (ax.set_title(title))"
                 return None
         return "the tick labels should be the tokens: one per key on the columns, one per query on the rows"
 
     return FigureCheck(probe_id, predicate, what="heatmap")
+
+
+def bleu_problem(value: Any, report: dict, corpus: tuple | None) -> str | None:
+    """A student's corpus BLEU against the reference's ``report`` (``reference.part3.bleu_report``).
+
+    The reason gives the expected value and its ingredients — the four clipped n-gram precisions,
+    the brevity penalty and the corpus lengths — and, when the student's value is what a classic
+    mistake gives, names that mistake. ``corpus`` (public checks only) puts the inputs in the reason.
+    """
+    if problem := python_float_problem(value, "calculate_bleu_score"):
+        return problem
+    got = as_number(value)
+    expected = float(report["bleu"])
+    if np.isfinite(got) and abs(got - expected) <= BLEU_ATOL:
+        return None
+    inputs = f" for predictions {list(corpus[0])!r} and references {list(corpus[1])!r}" if corpus else ""
+    precisions = ", ".join(f"{p:.4g}" for p in report["precisions"])
+    reason = (f"BLEU {got:.6g}, expected {expected:.6g}{inputs}; the expected clipped precisions p1..p4 are "
+              f"{precisions} and the brevity penalty {report['brevity_penalty']:.4g} (c = "
+              f"{report['hypothesis_length']} hypothesis words, r = {report['reference_length']} reference words)")
+    causes = [name for name, v in report["variants"].items()
+              if abs(float(v) - expected) > BLEU_ATOL and np.isfinite(got) and abs(got - float(v)) <= BLEU_ATOL]
+    if causes:
+        return f"{reason}: your value is the BLEU computed {causes[0]}"
+    return f"{reason}: compare your precisions and brevity penalty with these"
 
 
 # --- hidden inputs ----------------------------------------------------------------------------
@@ -297,6 +381,10 @@ def _bleu_cases(rng: np.random.Generator) -> dict[str, list[tuple[list[str], lis
     cases["no_match"] = [
         ([j(_sentence(rng, 7, _OTHER_WORDS)), j(_sentence(rng, 6, _OTHER_WORDS))], [j(r1), j(r2)]),
         ([j(r1[i] for i in (0, 2, 4, 6, 1, 3, 5, 7)), j(r2[::-1])], [j(r1), j(r2)]),
+        # one 4-gram in common: BLEU is small but not 0 (so a function that always returns 0 fails)
+        ([j(r1[:4] + _sentence(rng, 3, _OTHER_WORDS)), j(r2[::-1])], [j(r1), j(r2)]),
+        # no hypothesis has 4 words: p4 has no 4-grams at all, so BLEU is 0 (not a division by zero)
+        ([j(r1[:3]), j(r2[:2])], [j(r1), j(r2)]),
     ]
     # repeated words and a repeated phrase: counts must be clipped by the reference's counts
     r1, r2 = ref(10), ref(12)
@@ -328,6 +416,9 @@ PUBLIC_BLEU = [
      ["the cat sat on a mat", "the dog runs in the big park"]),
     (["the the the the cat sat on the mat"], ["the cat sat on the mat"]),
     (["he reads", "she reads a book"], ["he reads a book", "she reads a book"]),
+    # irregular whitespace: tokens are str.split()'s (runs of spaces, tabs and newlines separate words)
+    (["  the cat\tsat on  the mat ", "a dog runs\nin the  big park"],
+     ["the cat sat  on the mat", " the dog runs in the big park\t"]),
 ]
 
 
@@ -356,7 +447,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
     def add(id_, probes, rule, description, public=True, timeout=90.0):
         checks.append(Check(f"{PART_NAME}.{id_}", PART_NAME, tuple(probes), rule, public=public,
-                            description=description, timeout=timeout))
+                            description=description, timeout=timeout, depends=DEPENDS.get(probes[0].target, ())))
 
     lm, lm_tok = _causal(LM)
 
@@ -394,9 +485,9 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
         def predicate(*values):
             for n, (v, e) in enumerate(zip(values, expected)):
-                got = _number(v)
-                if got is None:
-                    return f"case {n + 1}: should return a float, got {type(v).__name__}"
+                if problem := python_float_problem(v, "calculate_hamming_penalty"):
+                    return f"case {n + 1}: {problem}"
+                got = as_number(v)
                 if abs(got - e) > HAMMING_ATOL + 1e-9 * abs(e):
                     return (f"case {n + 1}: wrong penalty (it counts, for every chosen sequence, the positions "
                             "where the two sequences agree, times the diversity factor)")
@@ -436,25 +527,23 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         factors = [float(np.round(f, 2)) for f in (rng.uniform(0.2, 0.8), rng.uniform(1.0, 3.0))]
         enhanced_check("enhanced_beam_search.diversity",
                        [(prompts[2], 3, 28, 2, factors[0]), (prompts[3], 5, 24, 3, factors[1]),
-                        (prompts[4], 2, 30, 3, factors[0])],
+                        (prompts[4], 2, 30, 3, factors[0]),
+                        (blocking[0], 3, 30, 0, factors[1])],  # n_gram_block_size 0: no blocking
                        "enhanced_beam_search_decoder with diversity factors", False)
 
     # -- calculate_bleu_score --
     def bleu_check(id_, corpora, description, public):
-        probes, expected = [], []
+        probes, reports = [], []
         for n, (preds, refs) in enumerate(corpora):
             pid = f"{PART_NAME}.{id_}.{n}"
             probes.append(Probe(pid, "calculate_bleu_score", (list(preds), list(refs))))
-            expected.append(ref.calculate_bleu_score(list(preds), list(refs)))
+            reports.append(ref.bleu_report(list(preds), list(refs)))
 
         def predicate(*values):
-            for n, (v, e) in enumerate(zip(values, expected)):
-                got = _number(v)
-                if got is None:
-                    return f"corpus {n + 1}: should return a float, got {type(v).__name__}"
-                if not np.isfinite(got) or abs(got - e) > BLEU_ATOL:
-                    scale = " (BLEU is in [0, 1], not a percentage)" if got > 1.0 else ""
-                    return f"corpus {n + 1} of {len(expected)}: wrong BLEU{scale}"
+            for n, (v, report, corpus) in enumerate(zip(values, reports, corpora)):
+                problem = bleu_problem(v, report, corpus if public else None)
+                if problem:
+                    return f"corpus {n + 1} of {len(reports)}: {problem}"
             return None
 
         add(id_, probes, Property([p.id for p in probes], predicate), description, public)
@@ -498,11 +587,14 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             expected.append(tuple(np.asarray(x) for x in ref.get_attention_weights(text, t5, t5_tok)))
 
         def predicate(*values):
+            notes = []
             for n, (v, e) in enumerate(zip(values, expected)):
                 problem = _attention_problem(v, e, public=public)
-                if problem:
+                if isinstance(problem, Note):
+                    notes.append(problem)
+                elif problem:
                     return f"text {n + 1} of {len(expected)}: {problem}" if len(expected) > 1 else problem
-            return None
+            return notes[0] if notes else None
 
         add(id_, probes, Property([p.id for p in probes], predicate),
             "get_attention_weights: stacked encoder self-attention, cross-attention and greedy output ids", public)
@@ -526,8 +618,9 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
         tensor = torch.from_numpy(weights.astype(np.float32))
         pid = f"{PART_NAME}.{id_}"
-        add(id_, [Probe(pid, "plot_attention_heatmap", (tensor, layer, head, x_labels, y_labels))],
-            _heatmap_rule(pid, weights.astype(np.float32)[layer, 0, head].astype(float), x_labels, y_labels),
+        title = f"layer {layer}, head {head} of a grader-made tensor"
+        add(id_, [Probe(pid, "plot_attention_heatmap", (tensor, layer, head, x_labels, y_labels, title))],
+            _heatmap_rule(pid, weights.astype(np.float32)[layer, 0, head].astype(float), x_labels, y_labels, title),
             "plot_attention_heatmap draws the chosen layer and head, tokens as tick labels", public)
 
     heatmap_check("attention.heatmap", np.random.default_rng(20260303), True)

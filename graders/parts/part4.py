@@ -40,6 +40,53 @@ What is checked, and how:
 
 Expected values come from ``ctx.reference("part4")``; the model-based choice of inputs uses the
 shipped model loaded here (it ships with the student bundle too).
+
+Contract clauses → checks (each clause of the notebook's docstrings, and a check that fails an
+implementation breaking that clause alone):
+
+* ``get_log_prob``: logits of one position ``[vocab_size]``, log-softmax, natural log →
+  ``part4.get_log_prob``, ``part4.get_log_prob.hidden``; a 0-d LongTensor id works (last case) →
+  ``part4.get_log_prob``; a Python float → ``part4.get_log_prob``.
+* ``greedy_search``: ``length`` steps, the end-of-text token treated like any other →
+  ``part4.greedy_search.ids``, ``part4.greedy_search.hidden.ids``; output_ids a LongTensor
+  ``[1, prompt_len + length]`` → ``part4.greedy_search.ids``; the path graph, node 0 = prompt with
+  tokenscore 100, tokens decoded with skip_special_tokens, tokenscore in percent →
+  ``part4.greedy_search.graph``, ``part4.greedy_search.hidden.graph``.
+* ``greedy_sampling``: a LongTensor ``[beams]`` (a list of the same ids passes with a note), the
+  ``beams`` largest, best first, beams = 1 and beams = vocab → ``part4.greedy_sampling``,
+  ``part4.greedy_sampling.hidden``.
+* ``top_k_filter``: the ``top_k`` largest kept unchanged, -inf elsewhere, either tie rule, k = 1
+  and k = vocab → ``part4.top_k_filter``, ``part4.top_k_filter.hidden``; logits not modified →
+  ``part4.top_k_filter`` (the ``arguments`` observer).
+* ``top_k_sampling``: ``beams`` distinct ids, without replacement, from softmax(filtered / T) →
+  ``part4.top_k_sampling``, ``part4.top_k_sampling.hidden1``, ``part4.top_k_sampling.hidden2``
+  (low and high temperatures); every random number from ``generator`` → ``part4.top_k_sampling``
+  (replay); logits not modified → ``part4.top_k_sampling``.
+* ``top_p_filter``: temperature first, smallest set with mass ≥ p, boundary and tie rules, p ≈ 0
+  and p = 1, extreme temperatures, at least ``min_tokens_to_keep`` → ``part4.top_p_filter``,
+  ``part4.top_p_filter.hidden``; values logits / T → ``part4.top_p_filter``; logits not modified →
+  ``part4.top_p_filter``.
+* ``nucleus_sampling``: ``min_tokens_to_keep = beams`` when the nucleus holds fewer than ``beams``
+  tokens → ``part4.nucleus_sampling``; temperature before the cut → ``part4.nucleus_sampling.hidden1``,
+  ``part4.nucleus_sampling.hidden2``; distinct ids, without replacement, from ``generator`` only,
+  logits not modified → ``part4.nucleus_sampling``.
+* ``beam_search``: greedy mode — the whole tree, children in the chosen order, root attributes,
+  tokenscore / cumscore / sequencescore (prompt included) → ``part4.beam_search.greedy``,
+  ``part4.beam_search.greedy.hidden1``; the end-of-text token expanded like any other →
+  ``part4.beam_search.greedy.hidden2``; top_k = 20 and the temperature at every depth →
+  ``part4.beam_search.top_k_temperature``, ``part4.beam_search.top_k_temperature.hidden``; nucleus
+  p = 0.5 with at least ``beams`` candidates, tokenscore without temperature or filter →
+  ``part4.beam_search.nucleus``, ``part4.beam_search.nucleus.hidden``.
+* ``get_best_sequence``: leaves at several depths, the highest sequencescore (not cumscore), the
+  tokens from the root joined, a Python float → ``part4.get_best_sequence``,
+  ``part4.get_best_sequence.hidden``.
+* ``plot_prob_distribution``: the ``total_nb`` most probable first, decreasing, probabilities not
+  percentages, extra bars only for selected tokens, labelled with the tokens, the title, the dotted
+  line after ``kept`` bars → ``part4.plot_prob_distribution``. Not checked: the colour of the
+  selected bars (a figure's bars reach the grader without their colours).
+* ``plot_tree``: one marker per node at distinct positions, a label per node with its token, nodes
+  coloured by the chosen score (``"token"`` and ``"sequence"``) → ``part4.plot_tree``.
+* Advice, not graded: "return the figure; do not close it", the layout helpers named.
 """
 from __future__ import annotations
 
@@ -52,16 +99,45 @@ from graders.assets import model_path
 from graders.checks.base import Check
 from graders.checks.figure import FigureCheck
 from graders.checks.statistical import SamplerFits
-from graders.checks.values import describe_type, type_problem
+from graders.checks.values import as_array, as_number, describe_type, describe_value, python_float_problem, type_problem
 from graders.parts.base import CheckContext, PartSpec
 from graders.probe.spec import Probe, causal_lm, generator, tokenizer
 from graders.probe.transport import KernelArray, Outcome
+from graders.checks.rules import AllOf, Note, verdict_of
 from graders.results import Verdict
 
 PART_NAME = "part4"
+#: error carried forward: the student functions each graded function calls (see ``Check.depends``);
+#: greedy_search and beam_search may compute scores with get_log_prob, the samplers call their filter
+DEPENDS = {
+    "greedy_search": ("get_log_prob",),
+    "top_k_sampling": ("top_k_filter",),
+    "nucleus_sampling": ("top_p_filter",),
+    "beam_search": ("get_log_prob", "greedy_sampling", "top_k_sampling", "nucleus_sampling", "top_k_filter",
+                    "top_p_filter"),
+}
+#: the notebook's contract in short: each function's arguments, and what the docstring says they are
+#: (named when a call raises; see ``graders.parts.calls``)
+_LOGITS = ("logits", "[vocab_size]: the logits of one position, not the model's [1, seq, vocab] output")
+ARGUMENTS = {
+    "get_log_prob": (_LOGITS, ("token_id", "an int or a 0-d LongTensor")),
+    "greedy_search": (("model", ""), ("tokenizer", ""), ("input_ids", "[1, prompt_len]"), ("length", "")),
+    "greedy_sampling": (_LOGITS, ("beams", "")),
+    "top_k_filter": (_LOGITS, ("top_k", "")),
+    "top_k_sampling": (_LOGITS, ("temperature", ""), ("top_k", ""), ("beams", ""), ("generator", "")),
+    "top_p_filter": (_LOGITS, ("p", ""), ("temperature", ""), ("min_tokens_to_keep", "")),
+    "nucleus_sampling": (_LOGITS, ("temperature", ""), ("p", ""), ("beams", ""), ("generator", "")),
+    "beam_search": (("model", ""), ("tokenizer", ""), ("input_ids", "[1, prompt_len]"), ("length", ""),
+                    ("beams", ""), ("sampling", ""), ("temperature", ""), ("generator", "")),
+    "get_best_sequence": (("graph", ""),),
+    "plot_prob_distribution": (("probabilities", "[vocab_size], summing to 1"), ("selected", "[n] ids"),
+                               ("tokenizer", ""), ("total_nb", "")),
+    "plot_tree": (("graph", ""), ("score", "")),
+}
 MODEL = "tiny-lm"
 
 N_DRAWS = 2000            # sampler calls per statistical check
+REPLAY_DRAWS = 20         # calls again with a generator seeded alike: the same draws, if it is the only randomness
 ALPHA = 1e-9              # significance of the goodness-of-fit test (1e-6: too many false failures, see tests)
 P_BOUNDARY_TOL = 1e-5     # top-p: a token whose preceding mass is this close to p may go either way
 ZERO_PROB = 1e-30         # probabilities below this count as exactly 0 (ties) in top-p
@@ -259,7 +335,7 @@ def _scores_problem(attrs: dict, log_prob: float, cumscore: float, seq_len: int,
     for a, want, (rtol, atol) in (("tokenscore", 100.0 * float(np.exp(log_prob)), (TOKENSCORE_RTOL, TOKENSCORE_ATOL)),
                                   ("cumscore", cumscore, (SCORE_RTOL, SCORE_ATOL)),
                                   ("sequencescore", cumscore / seq_len, (SCORE_RTOL, SCORE_ATOL))):
-        got = _number(attrs.get(a))
+        got = as_number(attrs.get(a))
         if got is None:
             return f"{label} has no numeric {a!r} attribute"
         if not abs(got - want) <= atol + rtol * abs(want):
@@ -287,24 +363,23 @@ def _hidden_prompt(rng: np.random.Generator, form: int | None = None) -> str:
 
 # --- small helpers for predicates ------------------------------------------------------------
 
-def _number(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, KernelArray) and v.size == 1 and v.dtype.kind in "iuf":
-        return float(np.asarray(v).reshape(-1)[0])
-    return None
 
 
-def _int_vector(outcome: Outcome, what: str) -> np.ndarray | str:
-    """A 1-D integer tensor (the promised LongTensor) as an int64 array, or a reason."""
+def _int_vector(outcome: Outcome, what: str) -> tuple[np.ndarray, str] | str:
+    """A 1-D integer tensor (the promised LongTensor) as (int64 array, note), or a reason.
+
+    A list or tuple of ints holds the same ids: accepted, with a note."""
     v = outcome.value
+    if isinstance(v, (list, tuple)) and v and all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+        return np.asarray(v, dtype=np.int64), (f"{what} returned a {type(v).__name__} of ids; the docstring asks "
+                                               "for a torch.LongTensor (accepted: the same ids)")
     if not isinstance(v, KernelArray) or v.source != "torch.Tensor":
         return f"{what} should return a torch.LongTensor, got {describe_type(outcome)}"
     if v.dtype.kind not in "iu":
         return f"{what} should return integer token ids (a LongTensor), got dtype {v.dtype}"
-    return np.asarray(v).reshape(-1).astype(np.int64) if v.ndim <= 1 else f"{what} should return a 1-D tensor, got shape {tuple(v.shape)}"
+    if v.ndim > 1:
+        return f"{what} should return a 1-D tensor, got shape {tuple(v.shape)}"
+    return np.asarray(v).reshape(-1).astype(np.int64), ""
 
 
 class CaseRule:
@@ -321,12 +396,15 @@ class CaseRule:
         self.probes, self.judges, self.details = list(probes), list(judges), list(details)
 
     def run(self, outcomes) -> Verdict:
+        notes = []
         for n, (pid, judge) in enumerate(zip(self.probes, self.judges)):
             problem = judge(outcomes[pid])
-            if problem:
+            if isinstance(problem, Note):
+                notes.append(problem)
+            elif problem:
                 where = f"case {n + 1} of {len(self.probes)}: " if len(self.probes) > 1 else ""
                 return Verdict.fail(where + problem, detail=self.details[n])
-        return Verdict.ok(detail=f"{len(self.probes)} case(s)")
+        return verdict_of(notes[0] if notes else None, detail=f"{len(self.probes)} case(s)")
 
 
 # --- filters: validity with the tie and boundary rules ---------------------------------------
@@ -465,6 +543,10 @@ def tree_problem(g: Any, expected, attrs: Sequence[str], *, ordered: bool = True
     root_token = g.nodes[0].get("token")
     if root_token != expected.nodes[0]["token"]:
         return "node 0 should hold the prompt text as its 'token' (decode input_ids[0] with skip_special_tokens=True)"
+    for a in attrs:
+        got, want = as_number(g.nodes[0].get(a)), float(expected.nodes[0][a])
+        if got is None or abs(got - want) > 1e-9:
+            return f"node 0 (the prompt) should have {a} = {want:g}"
     where, label, count = _node_names(verbose)
     tols = {"tokenscore": (TOKENSCORE_RTOL, TOKENSCORE_ATOL)}
     stack = [(0, None, 0, ())]
@@ -489,7 +571,7 @@ def tree_problem(g: Any, expected, attrs: Sequence[str], *, ordered: bool = True
                     return f"{label(path, token)} is a token this mode should not have chosen there"
                 match = matches[0]
             for a in attrs:
-                got = _number(attrs_of.get(a))
+                got = as_number(attrs_of.get(a))
                 if got is None:
                     return f"{label(path, token)} has no numeric {a!r} attribute"
                 want = float(expected.nodes[match][a])
@@ -505,15 +587,20 @@ def _greedy_ids_judge(expected: np.ndarray):
         v = outcome.value
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             return f"greedy_search should return a tuple (output_ids, graph), got {describe_type(outcome)}"
-        ids = v[0]
-        if not isinstance(ids, KernelArray) or ids.source != "torch.Tensor":
+        ids, note = v[0], ""
+        if isinstance(ids, list) and len(ids) == 1 and isinstance(ids[0], list) \
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in ids[0]):
+            ids = np.asarray(ids, dtype=np.int64)
+            note = ("output_ids is a list of lists of ids; the docstring asks for a torch.LongTensor "
+                    "(accepted: the same ids)")
+        elif not isinstance(ids, KernelArray) or ids.source != "torch.Tensor":
             return "output_ids should be a torch.LongTensor"
         if tuple(ids.shape) != expected.shape:
             return f"output_ids has shape {tuple(ids.shape)}; it should be [1, prompt_len + length]"
         if ids.dtype.kind not in "iu" or not np.array_equal(np.asarray(ids), expected):
             n_bad = int((np.asarray(ids) != expected).sum())
             return f"{n_bad} of the ids differ from greedy decoding"
-        return None
+        return Note(note) if note else None
 
     return judge
 
@@ -528,13 +615,14 @@ def _greedy_graph_judge(expected, verbose: bool, also_ok: dict | None = None):
     return judge
 
 
-def _tree_judge(expected, attrs, ordered, verbose: bool):
+def _tree_judge(expected, attrs, ordered, verbose: bool, also_ok: dict | None = None):
     def judge(outcome: Outcome) -> str | None:
         if p := type_problem(outcome, "graph"):
             return f"beam_search {p}"
-        return tree_problem(outcome.value, expected, attrs, ordered=ordered, verbose=verbose)
+        return tree_problem(outcome.value, expected, attrs, ordered=ordered, verbose=verbose, also_ok=also_ok)
 
     return judge
+
 
 
 # --- get_best_sequence inputs ----------------------------------------------------------------
@@ -582,9 +670,11 @@ def _best_sequence_judge(expected: tuple):
         v = outcome.value
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             return f"get_best_sequence should return a tuple (text, score), got {describe_type(outcome)}"
-        got_score = _number(v[1])
-        if not isinstance(v[0], str) or got_score is None:
-            return "get_best_sequence should return (str, float)"
+        if not isinstance(v[0], str):
+            return f"get_best_sequence should return (str, float), got {describe_value(v[0])} for the text"
+        if problem := python_float_problem(v[1], "the score"):
+            return problem
+        got_score = as_number(v[1])
         if abs(got_score - float(score)) > 1e-6 * max(1.0, abs(float(score))):
             return "the score is not the highest sequencescore among the leaves"
         if v[0] != text:
@@ -596,11 +686,33 @@ def _best_sequence_judge(expected: tuple):
 
 # --- figures ---------------------------------------------------------------------------------
 
-def _bars_problem(probs: np.ndarray, selected: np.ndarray, total_nb: int):
+def _bars_problem(probs: np.ndarray, selected: np.ndarray, total_nb: int, tokens: Sequence[str]):
+    """The bar chart: heights, order, extra bars, a label per bar with its token, the title, and the
+    dotted line after the ``PLOT_KEPT``-th bar."""
     top = np.sort(probs)[::-1][:total_nb]
     selected_probs = probs[selected]
 
     def predicate(fig) -> str | None:
+        return _heights_problem(fig) or _bar_labels_problem(fig)
+
+    def _bar_labels_problem(fig) -> str | None:
+        labels = [t for ax in fig.axes for t in ax.get("xticklabels", []) + ax.get("texts", [])]
+        for i, token in enumerate(tokens):  # (a token with control characters may be shown escaped: not checked)
+            if token.strip() and token.isprintable() and not any(token.strip() in t for t in labels):
+                return f"bar {i + 1} is not labelled with its token ({token!r}): set the tick labels to the decoded tokens"
+        if not any(PLOT_TITLE in (ax.get("title") or "") for ax in fig.axes):
+            return "the axes should carry the given title (ax.set_title(title))"
+        bars = sorted(b["x"] + b["width"] / 2 for ax in fig.axes for b in ax.get("bars", [])[:total_nb])
+        if len(bars) > PLOT_KEPT:
+            low, high = bars[PLOT_KEPT - 1], bars[PLOT_KEPT]
+            verticals = [float(ln["x"][0]) for ax in fig.axes for ln in ax.get("lines", [])
+                         if len(ln["x"]) >= 2 and np.all(np.asarray(ln["x"]) == ln["x"][0])]
+            if not any(low < x < high for x in verticals):
+                return (f"with kept = {PLOT_KEPT}, draw a vertical line between bar {PLOT_KEPT} and bar "
+                        f"{PLOT_KEPT + 1} (e.g. ax.axvline(kept - 0.5, linestyle=':'))")
+        return None
+
+    def _heights_problem(fig) -> str | None:
         bars = [b for ax in fig.axes for b in ax.get("bars", [])]
         if len(bars) < total_nb:
             return f"{len(bars)} bar(s) drawn; expected one bar per shown token ({total_nb})"
@@ -620,7 +732,9 @@ def _bars_problem(probs: np.ndarray, selected: np.ndarray, total_nb: int):
     return predicate
 
 
-def _tree_drawing_problem(n_nodes: int, tokens: list[str]):
+def _tree_drawing_problem(n_nodes: int, tokens: list[str], values: list[float], score: str):
+    """One marker per node at distinct positions, coloured by ``values`` (the nodes' chosen score),
+    and a label per node showing its token."""
     def predicate(fig) -> str | None:
         sets = [np.asarray(c["offsets"], dtype=float).reshape(-1, 2)
                 for ax in fig.axes for c in ax.get("collections", []) if "offsets" in c]
@@ -636,6 +750,13 @@ def _tree_drawing_problem(n_nodes: int, tokens: list[str]):
         for t in tokens:
             if t.strip() and not any(t.strip() in x for x in texts):
                 return f"no label shows the token {t.strip()!r}"
+        colours = [np.sort(np.asarray(c["array"], dtype=float).reshape(-1)) for ax in fig.axes
+                   for c in ax.get("collections", []) if "array" in c and "offsets" in c]
+        want = np.sort(np.asarray(values, dtype=float))
+        if not any(c.shape == want.shape and np.allclose(c, want, rtol=1e-6, atol=1e-9) for c in colours):
+            key = "tokenscore" if score == "token" else "sequencescore"
+            return (f"with score={score!r} the nodes should be coloured by their {key} "
+                    "(draw_networkx_nodes(..., node_color=[the nodes' scores], cmap=...))")
         return None
 
     return predicate
@@ -722,21 +843,27 @@ def top_k_sampler_case(rng: np.random.Generator, temperature: float, V: int, k: 
 
 
 def nucleus_sampler_case(rng: np.random.Generator, temperature: float, p: float, V: int, beams: int,
-                         margin: float = 2e-3):
+                         margin: float = 2e-3, *, nucleus_below_beams: bool = False):
     """Logits whose nucleus is unambiguous (no token's preceding mass near p) and differs from
-    the nucleus at temperature 1 (so a temperature applied after the cut, or not at all, shows)."""
+    the nucleus at temperature 1 (so a temperature applied after the cut, or not at all, shows).
+
+    ``nucleus_below_beams``: the nucleus itself holds fewer than ``beams`` tokens, so that only
+    ``min_tokens_to_keep = beams`` leaves enough candidates (the docstring's "always at least beams")."""
     while True:
         logits = _f32(rng.normal(0, 2, V))
         if len(np.unique(logits)) != V:
             continue
         ok = True
-        kept_sets = []
+        kept_sets, nucleus = [], []
         for t in (temperature, 1.0):
             probs = np.sort(_softmax(logits.astype(np.float64) / t))[::-1]
             before = np.concatenate([[0.0], np.cumsum(probs)[:-1]])
             if t == temperature and np.abs(before - p).min() < margin:
                 ok = False
-            kept_sets.append(max(int((before < p).sum()), beams))
+            nucleus.append(int((before < p).sum()))
+            kept_sets.append(max(nucleus[-1], beams))
+        if nucleus_below_beams and nucleus[0] >= beams:
+            continue
         if ok and kept_sets[0] != kept_sets[1]:
             return logits
 
@@ -792,6 +919,21 @@ class Part4Inputs:
                 return False
         return True
 
+    def tree_crosses_eos(self, text: str, length: int, beams: int) -> bool:
+        """The greedy tree has clear gaps, siblings that read differently, and the end-of-text token
+        among the chosen tokens above the last level (so that a tree stopping there is seen)."""
+        nodes = self.nodes(text, length, beams)
+        if not _plain_tree_ok(nodes, set(), beams):
+            return False
+        crossed = False
+        for depth, _, logits in nodes:
+            chosen = [int(t) for t in np.argsort(-logits, kind="stable")[:beams]]
+            words = [self.tok.decode([t], skip_special_tokens=True) for t in chosen]
+            if len(set(words)) < beams:
+                return False
+            crossed |= depth < length - 1 and any(t in self.special for t in chosen)
+        return crossed
+
     def low_temperature(self, text: str) -> float | None:
         """The highest temperature at which top-k sampling keeps only the greedy tree (or None)."""
         length, beams = SAMPLING_TREE
@@ -845,11 +987,12 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
     def add(id_, probes, rule, description, public, timeout=60.0):
         checks.append(Check(f"{PART_NAME}.{id_}", PART_NAME, tuple(probes), rule, public=public,
-                            description=description, timeout=timeout))
+                            description=description, timeout=timeout, depends=DEPENDS.get(probes[0].target, ())))
 
-    def cases(id_, target, arg_list, judges, details, description, public):
+    def cases(id_, target, arg_list, judges, details, description, public, observe=()):
         """One check calling ``target`` once per argument tuple, each result judged by its judge."""
-        probes = [Probe(f"{PART_NAME}.{id_}.{n}", target, tuple(args)) for n, args in enumerate(arg_list)]
+        probes = [Probe(f"{PART_NAME}.{id_}.{n}", target, tuple(args), observe=observe)
+                  for n, args in enumerate(arg_list)]
         add(id_, probes, CaseRule([p.id for p in probes], judges, details), description, public)
 
     def single(id_, probe_args, target, judge, detail, description, public, timeout=60.0):
@@ -897,20 +1040,23 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
     # -- top_k_filter / top_p_filter (the acceptance rule is computed from the inputs: see SPEC) --
     def top_k_filter_check(id_, case_list, public):
-        judges = [_filter_judge("top_k_filter", lambda v, lg=lg, k=k: top_k_problem(v, lg, k)) for lg, k in case_list]
+        judges = [_filter_judge("top_k_filter", lambda v, lg=lg, k=k: top_k_problem(v, lg, k), lg)
+                  for lg, k in case_list]
         cases(id_, "top_k_filter", [(torch.from_numpy(lg), k) for lg, k in case_list], judges,
               [f"vocab {len(lg)}, k {k}" for lg, k in case_list],
-              "top_k_filter keeps the top_k largest logits (ties: exactly k or all tied), -inf elsewhere", public)
+              "top_k_filter keeps the top_k largest logits (ties: exactly k or all tied), -inf elsewhere", public,
+              observe=("arguments",))
 
     top_k_filter_check("top_k_filter", public_top_k_cases(), True)
     if ctx.hidden:
         top_k_filter_check("top_k_filter.hidden", hidden_top_k_cases(ctx.rng("part4.top_k_filter")), False)
 
     def top_p_filter_check(id_, case_list, public):
-        judges = [_filter_judge("top_p_filter", lambda v, c=c: top_p_problem(v, *c)) for c in case_list]
+        judges = [_filter_judge("top_p_filter", lambda v, c=c: top_p_problem(v, *c), c[0]) for c in case_list]
         cases(id_, "top_p_filter", [(torch.from_numpy(lg), p, t, m) for lg, p, t, m in case_list], judges,
               [f"vocab {len(lg)}, p {p:.6g}, temperature {t:.4g}, min_tokens_to_keep {m}" for lg, p, t, m in case_list],
-              "top_p_filter: temperature first, then the smallest set of most probable tokens with mass ≥ p", public)
+              "top_p_filter: temperature first, then the smallest set of most probable tokens with mass ≥ p", public,
+              observe=("arguments",))
 
     top_p_filter_check("top_p_filter", public_top_p_cases(), True)
     if ctx.hidden:
@@ -926,17 +1072,20 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             temperature, p, beams = params
             scaled = np.asarray(ref.top_p_filter(t, p, temperature, beams), dtype=np.float64)
         pid = f"{PART_NAME}.{id_}"
-        add(id_, [Probe(pid, target, (t, *params, generator(seed)), repeat=N_DRAWS)],
-            SamplerFits(pid, _softmax(scaled), beams, alpha=ALPHA, what=target),
+        add(id_, [Probe(pid, target, (t, *params, generator(seed)), repeat=N_DRAWS, observe=("arguments",)),
+                  Probe(f"{pid}.replay", target, (t, *params, generator(seed)), repeat=REPLAY_DRAWS)],
+            SamplerFits(pid, _softmax(scaled), beams, alpha=ALPHA, what=target, replay=f"{pid}.replay",
+                        unchanged=lambda o: modified_problem(o, logits, target)),
             f"{target}: {N_DRAWS} calls — ids inside the kept set, distinct within a call, first ids following "
-            "the filtered distribution", public, timeout=120.0)
+            "the filtered distribution, the same draws again from a generator seeded alike", public, timeout=120.0)
 
     rng = np.random.default_rng(4300)
     sampler_check("top_k_sampling", "top_k_sampling", top_k_sampler_case(rng, 0.7, 40, 10, 3), (0.7, 10, 3),
                   4301, True)
     rng = np.random.default_rng(4400)
-    sampler_check("nucleus_sampling", "nucleus_sampling", nucleus_sampler_case(rng, 0.7, 0.8, 40, 2),
-                  (0.7, 0.8, 2), 4401, True)
+    # the nucleus at temperature 0.5 holds fewer tokens than beams: min_tokens_to_keep = beams must apply
+    sampler_check("nucleus_sampling", "nucleus_sampling",
+                  nucleus_sampler_case(rng, 0.5, 0.5, 40, 3, nucleus_below_beams=True), (0.5, 0.5, 3), 4401, True)
     if ctx.hidden:
         rng = ctx.rng("part4.top_k_sampling")
         for n, (t_lo, t_hi) in enumerate([(0.25, 0.5), (2.0, 6.0)]):
@@ -960,10 +1109,13 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     order = np.argsort(-probs, kind="stable")
     selected = np.array([order[1], order[4]], dtype=np.int64)
     pid = f"{PART_NAME}.plot_prob_distribution"
+    top_tokens = [tok.decode([int(i)]) for i in order[:PLOT_TOTAL_NB]]
     add("plot_prob_distribution",
         [Probe(pid, "plot_prob_distribution",
-               (torch.from_numpy(probs), torch.from_numpy(selected), tokenizer(MODEL), PLOT_TOTAL_NB))],
-        FigureCheck(pid, _bars_problem(probs.astype(np.float64), selected, PLOT_TOTAL_NB), what="plot_prob_distribution"),
+               (torch.from_numpy(probs), torch.from_numpy(selected), tokenizer(MODEL), PLOT_TOTAL_NB, PLOT_TITLE,
+                PLOT_KEPT))],
+        FigureCheck(pid, _bars_problem(probs.astype(np.float64), selected, PLOT_TOTAL_NB, top_tokens),
+                    what="plot_prob_distribution"),
         "the bar chart shows the probabilities of the most probable tokens, in decreasing order", True)
 
     # -- greedy_search (the end-of-text token is generated like any other, and may be decoded
@@ -1004,8 +1156,11 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             "top_k": "beam_search('top_k') applies the temperature at every depth: at a low temperature "
                      "it only keeps the most probable tokens",
         }[mode]
+        # a special token (decoded as "" with skip_special_tokens) may also be decoded without it
+        specials = {tok.decode([i]) for i in sorted(inputs.special)}
+        also_ok = {n: specials for n in expected.nodes if n != 0 and expected.nodes[n]["token"] == ""}
         single(id_, args, "beam_search",
-               _tree_judge(expected, ("tokenscore", "cumscore", "sequencescore"), mode == "greedy", public),
+               _tree_judge(expected, ("tokenscore", "cumscore", "sequencescore"), mode == "greedy", public, also_ok),
                f"prompt {text!r}, length {length}, beams {beams}, {mode}, temperature {temperature}",
                description, public)
         return expected
@@ -1033,9 +1188,11 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     public_tree = tree_check("beam_search.greedy", PUBLIC_PROMPT, *PUBLIC_TREE)
     if ctx.hidden:
         rng = ctx.rng("part4.beam_search")
-        for n, (length, beams) in enumerate([(2, 3), (3, 2)]):
-            text, _ = _first(_candidates(rng), lambda t: inputs.plain(t, length, beams))
-            tree_check(f"beam_search.greedy.hidden{n + 1}", text, length, beams, public=False)
+        text, _ = _first(_candidates(rng), lambda t: inputs.plain(t, 2, 3))
+        tree_check("beam_search.greedy.hidden1", text, 2, 3, public=False)
+        # the end-of-text token is chosen inside the tree and expanded like any other token
+        text, _ = _first(_candidates(rng, forms=(3,)), lambda t: inputs.tree_crosses_eos(t, 3, 2))
+        tree_check("beam_search.greedy.hidden2", text, 3, 2, public=False)
 
     # sampling modes
     text, temperature = _first(_candidates(None), inputs.low_temperature)
@@ -1066,13 +1223,18 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     # -- plot_tree (public: the drawing of the public greedy tree) --
     pid = f"{PART_NAME}.plot_tree"
     tokens = [public_tree.nodes[n]["token"] for n in public_tree.nodes]
-    add("plot_tree", [Probe(pid, "plot_tree", (public_tree, "token"))],
-        FigureCheck(pid, _tree_drawing_problem(public_tree.number_of_nodes(), tokens), what="plot_tree"),
-        "plot_tree draws one marker and one label per node of the tree", True)
+    drawings = [(f"{pid}.{score}", score, [float(public_tree.nodes[n][key]) for n in public_tree.nodes])
+                for score, key in (("token", "tokenscore"), ("sequence", "sequencescore"))]
+    add("plot_tree", [Probe(probe_id, "plot_tree", (public_tree, score)) for probe_id, score, _ in drawings],
+        AllOf(*(FigureCheck(probe_id, _tree_drawing_problem(public_tree.number_of_nodes(), tokens, values, score),
+                            what=f"plot_tree(score={score!r})") for probe_id, score, values in drawings)),
+        "plot_tree draws one marker per node, coloured by the chosen score, and one label per node", True)
     return checks
 
 
 PLOT_TOTAL_NB = 15
+PLOT_TITLE = "grader's distribution"
+PLOT_KEPT = 6             # a dotted line goes between bar 6 and bar 7
 
 
 def _log_prob_judge(expected: float):
@@ -1088,27 +1250,43 @@ def _log_prob_judge(expected: float):
 
 def _greedy_sampling_judge(expected: np.ndarray):
     def judge(outcome: Outcome) -> str | None:
-        ids = _int_vector(outcome, "greedy_sampling")
-        if isinstance(ids, str):
-            return ids
+        found = _int_vector(outcome, "greedy_sampling")
+        if isinstance(found, str):
+            return found
+        ids, note = found
         if ids.shape != expected.shape:
             return f"{len(ids)} ids returned; expected beams ids"
         if not np.array_equal(ids, expected):
             if set(ids.tolist()) == set(expected.tolist()):
                 return "the right ids in the wrong order: the most probable first"
             return "not the ids of the largest logits"
-        return None
+        return Note(note) if note else None
 
     return judge
 
 
-def _filter_judge(what: str, problem: Callable[[Any], str | None]):
+def _filter_judge(what: str, problem: Callable[[Any], str | None], logits: np.ndarray):
     def judge(outcome: Outcome) -> str | None:
         if p := type_problem(outcome, "tensor"):
             return f"{what} {p}"
-        return problem(outcome.value)
+        return problem(outcome.value) or modified_problem(outcome, logits, what)
 
     return judge
+
+
+def modified_problem(outcome: Outcome, logits: np.ndarray, what: str) -> str | None:
+    """Did the call change its ``logits`` argument in place? ("not modified", say the docstrings.)
+
+    The ``arguments`` observer reports the arguments after the call; on a kernel runtime without
+    it (None) nothing is observed."""
+    seen = outcome.observed.get("arguments")
+    if not isinstance(seen, list) or not seen:
+        return None
+    after = as_array(seen[0])
+    if after is None or after.shape != logits.shape or not np.array_equal(after, logits, equal_nan=True):
+        return (f"{what} changed its argument `logits` in place (the docstring says it is not modified): "
+                "work on a copy, e.g. logits.clone() or masked_fill (not masked_fill_)")
+    return None
 
 
 PART = PartSpec(

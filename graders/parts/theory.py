@@ -19,6 +19,27 @@ Three kinds of checks:
 
 Every check belongs to exactly one sub-question's item, so a wrong answer costs points there and
 nowhere else.
+
+Non-answers: a verification is evidence only about an answer that is otherwise plausible, so no
+answer check pays for an answer built from none of its symbols (``0``, ``Matrix([1, 0, 0])``) —
+``SympyRule(symbols=...)`` — and the simulations pay nothing for constant estimators. A symbol the
+notebook rebound to a number (``beta = 0.1``) is named in the reason of a failed answer.
+
+Contract clauses → checks (each clause of the notebook's docstrings, and a check that fails an
+implementation breaking that clause alone):
+
+* ``reward_model_loss``: ``[B, K]`` with column 0 preferred, every pair ``i < j``, normalised by
+  C(K, 2), the mean over prompts → ``theory.q1a.reward_model_loss.public``,
+  ``theory.q1a.reward_model_loss.hidden``; a 0-d tensor → ``theory.q1a.reward_model_loss.public``;
+  differentiable, with the right gradient → ``theory.q1a.reward_model_loss.public`` (the kernel's
+  ``input_gradients`` observer).
+* ``dpo_loss``: three tensors ``[B]``, losses per pair (not averaged), the implicit rewards with
+  beta → ``theory.q2b.dpo_loss.public``, ``theory.q2b.dpo_loss.hidden``.
+* ``kl_estimators``: three tensors ``[N]``; k1 and k2 (constant 1/2) → ``theory.q1e.kl_estimators.public``,
+  ``theory.q1e.kl_estimators.hidden``; k3 → ``theory.q1f.kl_estimators.public``,
+  ``theory.q1f.kl_estimators.hidden``; the claims of Q1e and Q1f → ``theory.q1e.k2_simulation``,
+  ``theory.q1f.k3_simulation``.
+* each sympy answer ``Q…`` (its symbols, its form) → the check of the same name in ``answer_checks``.
 """
 from __future__ import annotations
 
@@ -30,16 +51,26 @@ import sympy as sp
 
 from graders.checks.base import Check
 from graders.checks.rules import Property
-from graders.checks.values import close_problem, type_problem
+from graders.checks.values import close_problem, describe_value, members_problem, type_problem
 from graders.parts.base import CheckContext, PartSpec
 from graders.parts.theory_math import (COMPARE_SECONDS, PHI, PI_PHI, RANGES, S, SympyRule, alarm, as_expr,
                                        as_matrix, as_vector, canonical, same, seed_for, zero)
 from graders.probe.spec import Probe, read_global
+from graders.probe.transport import KernelArray
 
 PART_NAME = "theory"
 
 # the symbols each answer may use (the notebook says the same)
 SOFTMAX = ("phi1", "phi2", "phi3")
+
+#: the numeric companions' arguments, and what the docstring says they are (named when a call
+#: raises; see ``graders.parts.calls``)
+ARGUMENTS = {
+    "reward_model_loss": (("rewards_ranked", "[B, K], column 0 the most preferred"),),
+    "dpo_loss": (("policy_chosen_logps", "[B]"), ("policy_rejected_logps", "[B]"), ("ref_chosen_logps", "[B]"),
+                 ("ref_rejected_logps", "[B]"), ("beta", "a float")),
+    "kl_estimators": (("logq", "[N]"), ("logp", "[N]")),
+}
 ALLOWED = {
     "Q1a_num_pairs": ("K",),
     "Q1a_dloss": ("Delta",),
@@ -86,9 +117,16 @@ def _probe(cid: str, name: str) -> Probe:
 
 
 def _sympy_check(cid: str, names: Sequence[str], judge: Callable[..., str | None], description: str) -> Check:
+    """A check of the answers ``names``: judged by ``judge``, never paid for a constant (unless the
+    answer is one), and with the provided symbols it may use read back, so that a symbol the
+    notebook rebound to a number is named in the reason."""
     probes = tuple(_probe(cid, n) for n in names)
+    symbols = tuple(dict.fromkeys(s for n in names for s in ALLOWED[n]))
+    symbol_probes = {s: read_global(f"{cid}:symbol:{s}", s) for s in symbols}
     what = ", ".join(f"`{n}`" for n in names)
-    return Check(cid, PART_NAME, probes, SympyRule([p.id for p in probes], judge, what=what),
+    rule = SympyRule([p.id for p in probes], judge, what=what, symbols=symbols,
+                     symbol_probes={s: p.id for s, p in symbol_probes.items()})
+    return Check(cid, PART_NAME, probes + tuple(symbol_probes.values()), rule,
                  public=False, description=description, timeout=30.0)
 
 
@@ -328,52 +366,85 @@ def _tensor(array, dtype="float32"):
 
 
 def numeric_check(cid: str, target: str, cases: Sequence[tuple[tuple, Any]], *, what: str, public: bool,
-                  select: Callable[[Any], Any] | None = None, shape: Callable[[Any], str | None] | None = None,
-                  rtol: float = 1e-4, atol: float = 1e-5, description: str = "") -> Check:
-    """``target(*args)`` for each case, compared with the expected value (after ``select``)."""
-    probes = tuple(Probe(f"{cid}:{n}", target, args) for n, (args, _) in enumerate(cases))
+                  members: Sequence[str] | None = None, select: Callable[[Any], Any] | None = None,
+                  shape: Callable[[Any], str | None] | None = None, rtol: float = 1e-4, atol: float = 1e-5,
+                  gradients: Sequence[Any] | None = None, description: str = "") -> Check:
+    """``target(*args)`` for each case, compared with the expected value (after ``select``).
+
+    ``members``: the names of the returned tuple's members (after ``select``), so that a reason
+    names the one that is wrong. ``gradients``: per case, the expected gradient of the (scalar)
+    result with respect to the first argument: the result must be differentiable, and right.
+    """
+    observe = ("input_gradients",) if gradients is not None else ()
+    probes = tuple(Probe(f"{cid}:{n}", target, args, observe=observe) for n, (args, _) in enumerate(cases))
     expected = [e for _, e in cases]
 
     def predicate(*outcomes):
         for n, (outcome, exp) in enumerate(zip(outcomes, expected)):
             value = outcome.value
+            case = f" (case {n + 1})" if len(expected) > 1 else ""
             problem = shape(outcome) if shape else None
             if problem:
-                return f"{what}: {problem}"
+                return f"{what}{case}: {problem}"
             if select is not None:
                 value = select(value)
-            problem = close_problem(value, exp, rtol=rtol, atol=atol)
+            if members:
+                problem = members_problem(value, exp, members, rtol=rtol, atol=atol)
+            else:
+                problem = close_problem(value, exp, rtol=rtol, atol=atol)
+            if problem is None and gradients is not None:
+                problem = _gradient_problem(outcome, gradients[n], rtol=rtol, atol=atol)
             if problem:
-                return f"{what} (case {n + 1}): {problem}"
+                return f"{what}{case}: {problem}"
         return None
 
     return Check(cid, PART_NAME, probes, Property([p.id for p in probes], predicate, outcomes=True),
                  public=public, description=description, timeout=60.0)
 
 
+def _gradient_problem(outcome, expected: np.ndarray, *, rtol: float, atol: float) -> str | None:
+    """The gradient the kernel computed through the student's result, against the reference's.
+
+    ``input_gradients`` (a kernel-side observer) is None on a kernel runtime that does not have it:
+    differentiability is then not observed.
+    """
+    seen = outcome.observed.get("input_gradients")
+    if not isinstance(seen, dict):
+        return None
+    if not seen.get("differentiable"):
+        return ("the result is not differentiable: compute it with torch operations on the input tensor "
+                "(no float(), .item(), numpy or torch.tensor(...) of a computed number), so that a reward "
+                "model can be trained with it")
+    grads = seen.get("gradients") or [None]
+    if grads[0] is None:
+        return "the result does not depend (differentiably) on rewards_ranked"
+    problem = close_problem(grads[0], expected, rtol=rtol, atol=atol)
+    return f"its gradient with respect to rewards_ranked is wrong: {problem}" if problem else None
+
+
 def _tensor_result(outcome) -> str | None:
-    return type_problem(outcome, "tensor")
+    """A 0-d float tensor (a loss to call .backward() on)."""
+    if p := type_problem(outcome, "tensor"):
+        return p
+    if outcome.value.ndim != 0:
+        return f"should return a 0-d tensor (the mean over the prompts), got shape {tuple(outcome.value.shape)}"
+    return None
 
 
-def _tuple_of_tensors(n: int):
+def _tensors(names: Sequence[str]):
+    """The result is a tuple of torch tensors named ``names`` (in that order)."""
+    listing = ", ".join(names)
+
     def check(outcome) -> str | None:
         value = outcome.value
-        if not isinstance(value, (tuple, list)) or len(value) != n:
-            return f"should return a tuple of {n} tensors, got {_describe(value)}"
-        for i, v in enumerate(value):
-            if not (hasattr(v, "source") and v.source == "torch.Tensor"):
-                return f"element {i} of the returned tuple should be a torch.Tensor, got {_describe(v)}"
+        if not isinstance(value, (tuple, list)) or len(value) != len(names):
+            return f"should return a tuple ({listing}) of {len(names)} tensors, got {describe_value(value)}"
+        for name, v in zip(names, value):
+            if not (isinstance(v, KernelArray) and v.source == "torch.Tensor"):
+                return f"`{name}` should be a torch.Tensor, got {describe_value(v)}"
         return None
 
     return check
-
-
-def _describe(value) -> str:
-    if hasattr(value, "source") and getattr(value, "shape", None) is not None:
-        return f"{value.source or 'an array'} of shape {tuple(value.shape)}"
-    if isinstance(value, (tuple, list)):
-        return f"a {type(value).__name__} of {len(value)}"
-    return f"a {type(value).__name__}"
 
 
 def _rm_cases(ref, inputs: Sequence[np.ndarray]) -> list:
@@ -422,6 +493,15 @@ def _samples(rng: np.random.Generator, logq: np.ndarray, logp: np.ndarray, n: in
     return logq[x], logp[x]
 
 
+KL_MEMBERS = ("k1", "k2", "k3")
+DPO_MEMBERS = ("losses", "chosen_rewards", "rejected_rewards")
+
+
+def _estimates(outcome) -> list:
+    """The three estimators' values: a property of them counts only if they are not constants."""
+    return list(outcome.value)
+
+
 def simulation_checks(ctx: CheckContext) -> list[Check]:
     """The statement's claims about k2 and k3, checked by simulation with the grader's seed."""
     rng = ctx.rng("theory.kl_simulation")
@@ -432,7 +512,7 @@ def simulation_checks(ctx: CheckContext) -> list[Check]:
     sq, sp_ = _samples(rng, logq, logp, 50_000)
 
     def k2_claims(outcome):
-        problem = _tuple_of_tensors(3)(outcome)
+        problem = _tensors(KL_MEMBERS)(outcome)
         if problem:
             return f"kl_estimators {problem}"
         k1, k2 = (np.asarray(v, dtype=np.float64) for v in outcome.value[:2])
@@ -447,7 +527,7 @@ def simulation_checks(ctx: CheckContext) -> list[Check]:
 
     probe = Probe("theory.q1e.k2_simulation:kl", "kl_estimators", (_tensor(sq), _tensor(sp_)))
     checks.append(Check("theory.q1e.k2_simulation", PART_NAME, (probe,),
-                        Property([probe.id], k2_claims, outcomes=True), public=False, timeout=60.0,
+                        Property([probe.id], k2_claims, outcomes=True, gate=_estimates, what="kl_estimators"), public=False, timeout=60.0,
                         description="Q1e: k2 has lower variance than k1 (simulation)"))
     # k3 on a pair that is not close: unbiased (mean within 5 standard errors of the exact KL), >= 0
     logq, logp = _categorical_pair(rng, 8, 0.8)
@@ -455,7 +535,7 @@ def simulation_checks(ctx: CheckContext) -> list[Check]:
     fq, fp = _samples(rng, logq, logp, 200_000)
 
     def k3_claims(outcome):
-        problem = _tuple_of_tensors(3)(outcome)
+        problem = _tensors(KL_MEMBERS)(outcome)
         if problem:
             return f"kl_estimators {problem}"
         k3 = np.asarray(outcome.value[2], dtype=np.float64)
@@ -470,7 +550,7 @@ def simulation_checks(ctx: CheckContext) -> list[Check]:
 
     probe = Probe("theory.q1f.k3_simulation:kl", "kl_estimators", (_tensor(fq), _tensor(fp)))
     checks.append(Check("theory.q1f.k3_simulation", PART_NAME, (probe,),
-                        Property([probe.id], k3_claims, outcomes=True), public=False, timeout=60.0,
+                        Property([probe.id], k3_claims, outcomes=True, gate=_estimates, what="kl_estimators"), public=False, timeout=60.0,
                         description="Q1f: k3 is unbiased (simulation)"))
     return checks
 
@@ -516,28 +596,31 @@ def _hidden_numeric_inputs(ctx: CheckContext):
 
 def numeric_checks(ctx: CheckContext, ref) -> list[Check]:
     checks = []
-    shapes = {"rm": _tensor_result, "dpo": _tuple_of_tensors(3), "kl": _tuple_of_tensors(3)}
     sets = [("public", True, PUBLIC_RANKINGS, PUBLIC_DPO, PUBLIC_KL)]
     if ctx.hidden:
         sets.append(("hidden", False, *_hidden_numeric_inputs(ctx)))
     for label, public, rankings, dpo, kls in sets:
+        rm_cases = _rm_cases(ref, rankings)
         checks.append(numeric_check(
-            f"theory.q1a.reward_model_loss.{label}", "reward_model_loss", _rm_cases(ref, rankings),
-            what="reward_model_loss", public=public, shape=shapes["rm"],
-            description="Q1a: reward_model_loss over all C(K,2) pairs"))
+            f"theory.q1a.reward_model_loss.{label}", "reward_model_loss", rm_cases,
+            what="reward_model_loss", public=public, shape=_tensor_result,
+            gradients=[np.asarray(ref.reward_model_loss_gradient(args[0])) for args, _ in rm_cases],
+            description="Q1a: reward_model_loss over all C(K,2) pairs, differentiable"))
         checks.append(numeric_check(
-            f"theory.q2b.dpo_loss.{label}", "dpo_loss", _dpo_cases(ref, dpo),
-            what="dpo_loss (losses, chosen_rewards, rejected_rewards)", public=public, shape=shapes["dpo"],
+            f"theory.q2b.dpo_loss.{label}", "dpo_loss", _dpo_cases(ref, dpo), what="dpo_loss",
+            members=DPO_MEMBERS, public=public, shape=_tensors(DPO_MEMBERS),
             description="Q2b: dpo_loss per pair, with the implicit rewards"))
         kl_cases = _kl_cases(ref, kls)
         checks.append(numeric_check(
             f"theory.q1e.kl_estimators.{label}", "kl_estimators",
-            [(args, exp[:2]) for args, exp in kl_cases], what="kl_estimators (k1, k2)", public=public,
-            shape=shapes["kl"], select=lambda v: tuple(v[:2]), description="Q1e: the k1 and k2 estimators"))
+            [(args, exp[:2]) for args, exp in kl_cases], what="kl_estimators", members=KL_MEMBERS[:2],
+            public=public, shape=_tensors(KL_MEMBERS), select=lambda v: tuple(v[:2]),
+            description="Q1e: the k1 and k2 estimators"))
         checks.append(numeric_check(
             f"theory.q1f.kl_estimators.{label}", "kl_estimators",
-            [(args, exp[2]) for args, exp in kl_cases], what="kl_estimators (k3)", public=public,
-            shape=shapes["kl"], select=lambda v: v[2], description="Q1f: the k3 estimator"))
+            [(args, exp[2:]) for args, exp in kl_cases], what="kl_estimators", members=KL_MEMBERS[2:],
+            public=public, shape=_tensors(KL_MEMBERS), select=lambda v: tuple(v[2:]),
+            description="Q1f: the k3 estimator"))
     if ctx.hidden:
         checks.extend(simulation_checks(ctx))
     return checks

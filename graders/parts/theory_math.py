@@ -51,6 +51,15 @@ _DECLARED: list[tuple[str, dict]] = [
     ("ref_w", _POS), ("ref_l", _POS), ("logp_w", _REAL), ("logp_l", _REAL), ("logref_w", _REAL),
     ("logref_l", _REAL), ("rhat_w", _REAL), ("rhat_l", _REAL),
 ]
+#: what a symbol stands for (the locked cell's comments), for reasons that name a misused symbol
+MEANINGS: dict[str, str] = {
+    "K": "the number of ranked responses (Q1a)", "Delta": "the reward difference of Q1a",
+    "r": "the reward r_theta(x, y) of Q1b", "beta": "the KL coefficient",
+    "pi_RL": "pi_RL(y|x) of Q1b", "pi_SFT": "pi_SFT(y|x) of Q1b", "p_RL": "P(y1) under pi_RL (Q1b)",
+    "p_SFT": "P(y1) under pi_SFT (Q1b)", "G": "the return of one sampled outcome (Q1d)",
+    "p": "p(x) of Q1e/Q1f", "q": "q(x) of Q1e/Q1f", "Z": "the partition function Z(x) of Q2b",
+    "pi_theta": "pi_theta(y|x) of Q2b", "pi_ref": "pi_ref(y|x) of Q2b",
+}
 SYMBOLS: dict[str, sp.Symbol] = {name: sp.Symbol(name, **kw) for name, kw in _DECLARED}
 S = SYMBOLS
 
@@ -181,7 +190,8 @@ def canonical(expr: sp.Expr, allowed: Sequence[str], name: str) -> sp.Expr:
     if bad:
         unknown = [n for n in bad if n not in SYMBOLS]
         what = "unknown symbol(s)" if unknown else "symbol(s) this answer does not depend on"
-        raise Problem(f"`{name}` uses {what} {', '.join(bad[:5])}; use only {', '.join(allowed)}")
+        shown = ", ".join(f"{n} ({MEANINGS[n]})" if n in MEANINGS else n for n in bad[:5])
+        raise Problem(f"`{name}` uses {what} {shown}; use only {', '.join(allowed) or 'numbers'}")
     guard(expr, name)
     mapping = {s: SYMBOLS[n] for n, s in names.items() if s != SYMBOLS[n]}
     if mapping:
@@ -351,10 +361,22 @@ def _raise_alarm(signum, frame):
 Judge = Callable[..., "str | None"]
 
 
-def _judge_in_checker(values: list, judge: Judge, what: str) -> tuple[bool, str]:
+def has_symbols(value: Any) -> bool:
+    """Does a sympy answer (an expression, a Matrix, a list of them) contain any symbol?"""
+    if isinstance(value, sp.MatrixBase):
+        return any(has_symbols(v) for v in value)
+    if isinstance(value, (list, tuple, sp.Tuple)):
+        return any(has_symbols(v) for v in value)
+    return isinstance(value, sp.Basic) and bool(value.free_symbols)
+
+
+def _judge_in_checker(values: list, judge: Judge, what: str, symbols: Sequence[str]) -> tuple[bool, str]:
     """Runs in the checker process (``graders.checks.isolated``): judge, report (ok, reason)."""
     try:
         problem = judge(*values)
+        if problem is None and symbols and not any(has_symbols(v) for v in values):
+            problem = (f"{what} does not depend on any of its symbols ({', '.join(symbols)}): a constant is "
+                       "not an answer, whatever property it has")
     except Problem as exc:
         problem = str(exc)
     except _Alarm:
@@ -372,6 +394,15 @@ class SympyRule:
     ``judge(*values)`` gets the probes' values and returns ``None`` (right) or the reason (wrong);
     it may raise ``Problem(reason)``. Only ``(bool, str)`` comes back from the checker.
 
+    ``symbols``: the symbols the answer may use. An answer built from none of them (``0``,
+    ``Matrix([1, 0, 0])``) earns nothing even when the judge's property holds for it (``k3 >= 0``,
+    "the entries add up to 1"): a property is evidence only about an answer that is otherwise
+    plausible. Leave it empty for an answer that is a constant (a limit).
+
+    ``symbol_probes``: symbol name → the probe reading that global of the notebook. When the check
+    fails and a symbol was rebound (``beta = 0.1`` in a later cell), the reason says so: an answer
+    built after that holds the number where the symbol belongs.
+
     Example::
 
         SympyRule(["q1a_dloss"], lambda v: None if same(canonical(as_expr(v, "Q1a_dloss"),
@@ -379,7 +410,7 @@ class SympyRule:
     """
 
     def __init__(self, probes: Sequence[str], judge: Judge, *, what: str = "your answer", timeout: float = 40.0,
-                 detail: str = ""):
+                 detail: str = "", symbols: Sequence[str] = (), symbol_probes: Mapping[str, str] | None = None):
         if isinstance(probes, str) or not probes:
             raise ValueError("probes must be a non-empty list of probe ids")
         if not callable(judge):
@@ -387,15 +418,33 @@ class SympyRule:
         if timeout <= 0:
             raise ValueError(f"timeout must be positive, got {timeout}")
         self.probes, self.judge, self.timeout, self.detail, self.what = list(probes), judge, timeout, detail, what
+        self.symbols, self.symbol_probes = tuple(symbols), dict(symbol_probes or {})
 
     def run(self, outcomes) -> Verdict:
         values = [outcomes[p].value for p in self.probes]
-        ok, reason = run_isolated(_judge_in_checker, values, args=(self.judge, self.what), timeout=self.timeout)
+        ok, reason = run_isolated(_judge_in_checker, values, args=(self.judge, self.what, self.symbols),
+                                  timeout=self.timeout)
         if ok:
             return Verdict.ok()
         if reason.startswith(("took longer than", "could not be checked")):
             reason = f"{self.what} {reason}"
-        return Verdict.fail(reason, detail=self.detail)
+        return Verdict.fail(reason + rebound_note(outcomes, self.symbol_probes), detail=self.detail)
+
+
+def rebound_note(outcomes, symbol_probes: Mapping[str, str]) -> str:
+    """"; note: `beta` is no longer the symbol …" for each provided symbol the notebook rebound."""
+    rebound = []
+    for name, pid in symbol_probes.items():
+        o = outcomes.get(pid)
+        if o is None or not o.ok:
+            continue
+        if not (isinstance(o.value, sp.Symbol) and o.value.name == name):
+            kind = o.type.rsplit(".", 1)[-1] if o.type else type(o.value).__name__
+            rebound.append(f"`{name}` (now a {kind})")
+    if not rebound:
+        return ""
+    return (f"; note: your notebook rebinds the provided symbol(s) {', '.join(rebound)}: an answer built after "
+            "that holds the value instead of the symbol — give numbers other names")
 
 
 def seed_for(name: str) -> int:

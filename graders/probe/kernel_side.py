@@ -222,6 +222,8 @@ def _hw4_install(user_ns=None):
                 if all(type(k) is str and not k.startswith("$") for k in v):
                     return {k: self.encode(x, depth + 1) for k, x in v.items()}
                 return {"$dict": [[self.encode(k, depth + 1), self.encode(x, depth + 1)] for k, x in v.items()]}
+            if mod.startswith("plotly") and hasattr(v, "to_plotly_json"):
+                return self.plotly(v, depth)
             if mod.startswith("sympy"):
                 return {"$sympy": self.sympy(v, 0)}
             if mod.startswith("pandas"):
@@ -334,6 +336,14 @@ def _hw4_install(user_ns=None):
             if _isinstance(x, _np.generic):
                 return x.item()
             return x if x is None or type(x) in (bool, int, float, str) else str(x)
+
+        # -- plotly: its traces and layout as data (graders.checks.figure reads them as matplotlib's) --
+        def plotly(self, v, depth):
+            spec = v.to_plotly_json()
+            layout = {k: x for k, x in dict(spec.get("layout") or {}).items() if k != "template"}
+            return {"$figure": {"returned": "plotly", "axes": [{
+                "kind": "plotly", "traces": self.encode(list(spec.get("data") or []), depth + 1),
+                "layout": self.encode(layout, depth + 1)}]}}
 
         # -- matplotlib: the data a figure draws, not its pixels --
         def figure(self, v):
@@ -495,7 +505,28 @@ def _hw4_install(user_ns=None):
 
         return [a for a in list(args) + list(kwargs.values()) if _isinstance(a, torch.nn.Module)]
 
-    def observe(names, args, kwargs):
+    def _float_tensors(args, kwargs):
+        import torch
+
+        return [a for a in list(args) + list(kwargs.values())
+                if _isinstance(a, torch.Tensor) and a.is_floating_point()]
+
+    def _input_gradients(args, kwargs, value):
+        """Whether ``value`` is a tensor differentiable in the float tensor arguments (made to require
+        grad before the call), and the gradient of its sum with respect to each of them."""
+        import torch
+
+        leaves = [a for a in _float_tensors(args, kwargs) if a.requires_grad]
+        if not (_isinstance(value, torch.Tensor) and value.is_floating_point() and value.grad_fn is not None
+                and leaves):
+            return {"differentiable": False, "gradients": []}
+        try:
+            grads = torch.autograd.grad(value.sum(), leaves, allow_unused=True)
+        except RuntimeError:
+            return {"differentiable": False, "gradients": []}
+        return {"differentiable": True, "gradients": [None if g is None else g.detach().double() for g in grads]}
+
+    def observe(names, args, kwargs, value=None):
         """What the grader asked to see of the module arguments after the call (judged by the grader:
         ``parameters`` are compared with its own copy of the shipped weights, not with a snapshot
         kept here, which the notebook's code could reach and rewrite)."""
@@ -506,6 +537,12 @@ def _hw4_install(user_ns=None):
                 out[name] = [dict(m.named_parameters()) for m in mods]
             elif name == "training":
                 out[name] = [bool(m.training) for m in mods]
+            elif name == "input_gradients":
+                out[name] = _input_gradients(args, kwargs, value)
+            elif name == "arguments":  # the tensor arguments after the call (did it change them in place?)
+                import torch
+
+                out[name] = [a.detach().double() if _isinstance(a, torch.Tensor) else None for a in args]
             else:
                 out[name] = None
         return out
@@ -590,9 +627,12 @@ def _hw4_install(user_ns=None):
                         for _ in range(max(1, spec["repeat"])):
                             args = inputs.decode(spec["args"])
                             kwargs = inputs.decode(spec["kwargs"])
+                            if "input_gradients" in spec["observe"]:
+                                for t in _float_tensors(args, kwargs):
+                                    t.requires_grad_(True)
                             results.append(target(*args, **kwargs))
                         value = results[0] if spec["repeat"] <= 1 else results
-                        observed = observe(spec["observe"], args, kwargs)
+                        observed = observe(spec["observe"], args, kwargs, value)
                     else:
                         value, observed = target, {}
                     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 import graders.cli as cli
-from batch_kit import BAD, GOOD, PARTS, cli_plan, make_plan, notebook, student_folder, student_zip
+from batch_kit import BAD, GOOD, PARTS, cli_plan, notebook, student_folder, student_zip
 from graders.intake import scan_submissions
 
 PERSIAN = "سارا"

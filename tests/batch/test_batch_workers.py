@@ -17,10 +17,9 @@ import psutil
 from click.testing import CliRunner
 
 import graders.cli as cli
-from batch_kit import GOOD, GRADER_BUG, GRADER_HANG, HERE, RUBRIC, cli_plan, marker_student, student_folder, trap_plan
-from graders import gradebook
+from batch_kit import GOOD, GRADER_BUG, GRADER_HANG, HERE, cli_plan, marker_student, student_folder, trap_plan
 from helpers import TEST_SECRET
-from graders.batch import grade_all, split_done, write_manifest
+from graders.batch import grade_all, split_done
 from graders.intake import scan_submissions
 from graders.report.classreport import write_report
 from graders.results import load_submission

@@ -80,7 +80,8 @@ def test_a_ta_grades_from_the_keyboard(browser, server, batch):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(browser, WAIT)
+    # a save navigates to the next answer: an element found just before the page changes goes stale
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=(StaleElementReferenceException,))
 
     def keys(*seq):
         chain = ActionChains(browser)

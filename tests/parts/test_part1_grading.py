@@ -7,7 +7,8 @@ import ast
 
 import pytest
 
-from helpers import ROOT, auto_max, blank_notebook, grade, item_scores, lost_items, mutant, solved_notebook
+from helpers import (ROOT, assert_mistakes_cost_their_items, auto_max, blank_notebook, grade, item_scores, lost_items,
+                     mutant, solved_notebook)
 
 PART = "part1"
 NTP, AR, SUM = "part1.next_token_ab_probs", "part1.analysis_result", "part1.summarize"
@@ -70,6 +71,26 @@ def test_bug_loses_points_on_its_item_only(reference, label, replacements, item)
     result = grade(PART, mutant(PART, replacements, label=label))
     assert lost_items(result, reference) == {item}, [
         (c.id, c.reason) for i in result.items for c in i.checks if not c.passed]
+
+
+# mistakes graded together: name → (replacements, own items, checks that must fail, carried items)
+MISTAKES = {
+    "result_row_of_tensors": (  # the docstring promises Python floats
+        [("return ResultRow(float(p_matching), float(p_not_matching))",
+          "return ResultRow(torch.tensor(p_matching), torch.tensor(p_not_matching))")],
+        {AR}, {"part1.analysis_result.matching_A", "part1.analysis_result.hidden"}, set()),
+    "bars_not_labelled_with_the_model_names": (
+        [('ax.bar([str(name) for name in summary.index], summary["mean"])',
+          'ax.bar(range(len(summary)), summary["mean"])')],
+        {SUM}, {"part1.summarize.plot"}, set()),
+}
+
+
+def test_mistakes_cost_their_own_items(reference):
+    result = assert_mistakes_cost_their_items(PART, reference, MISTAKES, label="part1-mistakes")
+    reasons = {c.id: c.reason for item in result.items for c in item.checks}
+    assert "p_matching should be a Python float, got a 0-d torch.Tensor" in reasons["part1.analysis_result.matching_A"]
+    assert "label each bar with its model's name" in reasons["part1.summarize.plot"]
 
 
 # --- other correct implementations ------------------------------------------------------------

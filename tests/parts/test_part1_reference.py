@@ -211,7 +211,7 @@ def test_plot_rule_accepts_the_reference_figure_and_rejects_a_missing_line(tmp_p
 
     exec(compile(KERNEL_SIDE, "kernel_side.py", "exec"), {})
     encoder = sys.modules["_hw4_probe"].Encoder
-    rule = grader.plot_rule("p", list(grader.PUBLIC_SUMMARY["mean"]))
+    rule = grader.plot_rule("p", list(grader.PUBLIC_SUMMARY["mean"]), list(grader.PUBLIC_SUMMARY.index))
 
     def judge(fig):
         value = Decoder(tmp_path).decode(encoder(str(tmp_path), "0").encode(fig))

@@ -7,8 +7,8 @@ import inspect
 
 import pytest
 
-from helpers import (assert_full_auto_marks, blank_notebook, failed_checks, grade, lost_items,
-                     mutant, solved_notebook)
+from helpers import (assert_full_auto_marks, assert_mistakes_cost_their_items, blank_notebook, failed_checks,
+                     grade, lost_items, mutant, solved_notebook)
 from reference import part2 as ref
 
 PART = "part2"
@@ -94,6 +94,27 @@ BUGS = {
         [("ax.plot_surface(X, Y, np.asarray(Z)", "ax.plot_surface(Y, X, np.asarray(Z)")],
         "part2.plot", {"part2.plot_landscape", "part2.plot_landscape.hidden"}),
 }
+
+
+# mistakes graded together: name → (replacements, own items, checks that must fail, carried items)
+MISTAKES = {
+    "compute_loss_leaves_train_mode": (  # its value is right; loss_landscape, which calls it, is not
+        [("    return float(outputs.loss)", "    model.train()\n    return float(outputs.loss)")],
+        {"part2.loss"}, {"part2.compute_loss", "part2.compute_loss.hidden"}, {"part2.landscape"}),
+    "directions_in_float64": (
+        [("dtype=p.dtype)", "dtype=torch.float64)")],
+        {"part2.directions"}, {"part2.random_directions.shapes"}, set()),
+    "surface_without_axis_labels": (
+        [('    ax.set_xlabel("step along d1")\n    ax.set_ylabel("step along d2")\n', "")],
+        {"part2.plot"}, {"part2.plot_landscape", "part2.plot_landscape.hidden"}, set()),
+}
+
+
+def test_mistakes_cost_their_own_items(reference_result):
+    result = assert_mistakes_cost_their_items(PART, reference_result, MISTAKES, label="part2-mistakes")
+    reasons = {c.id: c.reason for item in result.items for c in item.checks}
+    assert "left the model in training mode" in reasons["part2.compute_loss"]
+    assert "dtype float64" in reasons["part2.random_directions.shapes"]
 
 
 @pytest.mark.parametrize("label", list(BUGS))
@@ -209,6 +230,7 @@ def plot_landscape(xs, ys, Z):
     fig, ax = plt.subplots(subplot_kw={"projection": "3d"})
     X, Y = np.meshgrid(xs, ys, indexing="ij")
     ax.plot_surface(X, Y, Z, rstride=1, cstride=1)
+    ax.set(xlabel="x", ylabel="y", zlabel="loss")
     return fig''',
 }
 

@@ -8,8 +8,8 @@ import inspect
 import pytest
 
 from graders import assets_dir
-from helpers import (assert_full_auto_marks, auto_max, blank_notebook, failed_checks, grade, lost_items,
-                     mutant, solved_notebook)
+from helpers import (assert_full_auto_marks, assert_mistakes_cost_their_items, auto_max, blank_notebook,
+                     failed_checks, grade, lost_items, mutant, solved_notebook)
 from reference import part3 as ref
 from test_part3_alternatives import ALTERNATIVE_1, ALTERNATIVE_2
 
@@ -57,7 +57,8 @@ def calculate_bleu_score(predictions, references):
 
 def _sentence_bleu(predictions, references):'''
 
-# label: (replacements in the solved notebook, the items that must lose points, checks that must fail)
+# label: (replacements in the solved notebook, the items that must lose points, checks that must fail
+#         [, items it costs through a function that calls the wrong one, until errors are carried forward])
 BUGS = {
     # -- beam search --
     "beam_keeps_the_first_hypothesis_children": (  # no ranking of all candidates together
@@ -66,7 +67,9 @@ BUGS = {
     "beam_scores_are_products_of_probabilities": (
         [("    beams = [(list(prompt), 0.0)]", "    beams = [(list(prompt), 1.0)]"),
          ("candidates.append((tokens + [token], score + lp))", "candidates.append((tokens + [token], score * math.exp(lp)))")],
-        {"part3.beam_search"}, {"part3.beam_search", "part3.beam_search.greedy", "part3.beam_search.short"}),
+        # the clause's own hidden check is .short; whether the greedy case also catches it depends on
+        # whether the secret's prompt reaches the end-of-sequence token before max_length
+        {"part3.beam_search"}, {"part3.beam_search", "part3.beam_search.short"}),
     "beam_expands_finished_hypotheses": (
         [("            if tokens[-1] == eos:  # finished: not expanded, competes with its score", "            if False:"),
          ("        if all(tokens[-1] == eos for tokens, _ in beams):\n            break\n", "")],
@@ -74,13 +77,14 @@ BUGS = {
     "beam_max_length_counts_only_new_tokens": (
         [("    for _ in range(max_length - len(prompt)):\n        candidates = []",
           "    for _ in range(max_length):\n        candidates = []")],
-        {"part3.beam_search"}, {"part3.beam_search", "part3.beam_search.greedy", "part3.beam_search.short"}),
+        # the clause's own hidden check is .short; whether the greedy case also catches it depends on
+        # whether the secret's prompt reaches the end-of-sequence token before max_length
+        {"part3.beam_search"}, {"part3.beam_search", "part3.beam_search.short"}),
     # -- Hamming penalty: the enhanced decoder calls it, so a wrong penalty makes it wrong too --
     "hamming_distance_instead_of_agreements": (
         [("agreements += sum(1 for a, b in zip(sequence, other) if a == b)",
           "agreements += sum(1 for a, b in zip(sequence, other) if a != b)")],
-        {"part3.hamming", "part3.enhanced_beam_search"},
-        {"part3.hamming", "part3.hamming.hidden", "part3.enhanced_beam_search.diversity"}),
+        {"part3.hamming"}, {"part3.hamming", "part3.hamming.hidden"}, {"part3.enhanced_beam_search"}),
     # -- enhanced beam search --
     "ngram_blocking_off_by_one": (  # the last n tokens as context: blocks (n+1)-grams
         [("    n = n_gram_block_size\n", "    n = n_gram_block_size + 1\n")],
@@ -135,10 +139,43 @@ BUGS = {
 
 @pytest.mark.parametrize("label", list(BUGS))
 def test_bug_loses_points_on_its_item_only(label, reference_result):
-    replacements, items, must_fail = BUGS[label]
+    replacements, items, must_fail, *carried = BUGS[label]
     result = grade(PART, mutant(PART, replacements, label=label))
     assert lost_items(result, reference_result) == items, failed_checks(result)
     assert must_fail <= failed_checks(result), failed_checks(result)
+    for item in set().union(*carried) - items:  # kept its points through the reference's helper
+        assert any(c.reason.startswith("scored with the reference") for i in result.items if i.id == item
+                   for c in i.checks), item
+
+
+# mistakes graded together (each costs its own item; see helpers.assert_mistakes_cost_their_items)
+MISTAKES = {
+    "bleu_splits_on_single_spaces": (  # the docstring says str.split(): runs of whitespace
+        [("hyp, ref = prediction.split(), reference.split()", 'hyp, ref = prediction.split(" "), reference.split(" ")')],
+        {"part3.bleu"}, {"part3.bleu"}, set()),
+    "heatmap_ignores_the_title": (
+        [('ax.set_title(title or f"layer {layer}, head {head}")', 'ax.set_title(f"layer {layer}, head {head}")')],
+        {"part3.attention"}, {"part3.attention.heatmap", "part3.attention.heatmap.hidden"}, set()),
+    "n_gram_size_0_blocks_everything": (
+        [("            if n and len(seq) + 1 >= n:", "            if len(seq) + 1 >= n:")],
+        {"part3.enhanced_beam_search"}, {"part3.enhanced_beam_search.diversity"}, set()),
+    "attentions_as_per_layer_tuples": (  # what transformers returns: accepted, with a note
+        [("encoder_self_attentions = torch.stack(outputs.encoder_attentions)",
+          "encoder_self_attentions = outputs.encoder_attentions"),
+         ("cross_attentions = torch.stack(outputs.cross_attentions)", "cross_attentions = outputs.cross_attentions")],
+        set(), set(), set()),
+}
+
+
+def test_mistakes_cost_their_own_items_with_reasons_to_act_on(reference_result):
+    result = assert_mistakes_cost_their_items(PART, reference_result, MISTAKES, label="part3-mistakes")
+    checks = {c.id: c for item in result.items for c in item.checks}
+    bleu = checks["part3.bleu"].reason
+    assert bleu.startswith("corpus 4 of 4: BLEU") and "expected clipped precisions p1..p4" in bleu
+    assert "predictions ['  the cat\\tsat on  the mat '" in bleu and "brevity penalty" in bleu
+    assert bleu.endswith("your value is the BLEU computed with tokens from str.split(' ') (the docstring says "
+                         "str.split(): any run of whitespace)")
+    assert checks["part3.attention"].passed and "torch.stack" in checks["part3.attention"].reason
 
 
 @pytest.mark.parametrize("alternative", [ALTERNATIVE_1, ALTERNATIVE_2], ids=["alternative_1", "alternative_2"])

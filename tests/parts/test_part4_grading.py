@@ -8,8 +8,8 @@ import inspect
 
 import pytest
 
-from helpers import (assert_full_auto_marks, blank_notebook, failed_checks, grade, lost_items,
-                     mutant, solved_notebook)
+from helpers import (assert_full_auto_marks, assert_mistakes_cost_their_items, blank_notebook, failed_checks,
+                     grade, lost_items, mutant, solved_notebook)
 from reference import part4 as ref
 
 PART = "part4"
@@ -66,7 +66,7 @@ BUGS = {
     "top_k_keeps_k_plus_one": (
         [("    kth_value = torch.topk(logits, top_k).values[-1]",
           "    kth_value = torch.topk(logits, min(top_k + 1, logits.numel())).values[-1]")],
-        "part4.top_k", {"part4.top_k_filter", "part4.top_k_filter.hidden", "part4.top_k_sampling"}),
+        "part4.top_k", {"part4.top_k_filter", "part4.top_k_filter.hidden"}),  # (the sampler calls it: carried)
     "top_k_sampling_with_replacement": (
         [("    probabilities = torch.softmax(top_k_filter(logits, top_k) / temperature, dim=-1)\n"
           "    return torch.multinomial(probabilities, beams, replacement=False, generator=generator)",
@@ -83,7 +83,7 @@ BUGS = {
     "temperature_after_the_top_p_cut": (
         [("    sorted_logits, order = torch.sort(scaled, descending=True)",
           "    sorted_logits, order = torch.sort(logits, descending=True)")],
-        "part4.nucleus", {"part4.top_p_filter", "part4.top_p_filter.hidden", "part4.nucleus_sampling"}),
+        "part4.nucleus", {"part4.top_p_filter", "part4.top_p_filter.hidden"}),  # (the sampler calls it: carried)
     "nucleus_sampling_ignores_temperature": (
         [("top_p_filter(logits, p, temperature, min_tokens_to_keep=beams)",
           "top_p_filter(logits, p, 1.0, min_tokens_to_keep=beams)")],
@@ -111,6 +111,74 @@ def test_bug_loses_points_on_its_item_only(label, reference_result):
     result = grade(PART, mutant(PART, replacements, label=label))
     assert lost_items(result, reference_result) == {item}, failed_checks(result)
     assert must_fail <= failed_checks(result), failed_checks(result)
+
+
+# The original notebook's searches scored tokens with get_log_prob: then a wrong get_log_prob (or any
+# function the tree search calls) costs their items too, until errors are carried forward.
+SEARCHES_CALL_GET_LOG_PROB = [
+    ("            log_prob = float(torch.log_softmax(logits, dim=-1)[token_id])",
+     "            log_prob = get_log_prob(logits, token_id)"),
+    ("            token_score = float(log_probs[token_id])", "            token_score = get_log_prob(logits, token_id)"),
+]
+TOP_K_PROBABILITIES = "    probabilities = torch.softmax(top_k_filter(logits, top_k) / temperature, dim=-1)\n"
+TREE, TOP_K, NUCLEUS = "part4.tree_search", "part4.top_k", "part4.nucleus"
+
+# groups of mistakes graded together: name → (replacements, own items, checks that must fail, carried items)
+MISTAKE_GROUPS = {
+    "calls-carry-mistakes": {
+        "get_log_prob_of_raw_logits": (
+            SEARCHES_CALL_GET_LOG_PROB
+            + [("    log_probs = torch.log_softmax(logits, dim=-1)\n    return float(log_probs[int(token_id)])",
+                "    log_probs = torch.log(logits)\n    return float(log_probs[int(token_id)])")],
+            {"part4.get_log_prob"}, {"part4.get_log_prob", "part4.get_log_prob.hidden"},
+            {"part4.greedy_search", TREE}),
+        "greedy_sampling_returns_a_list": (  # right ids: accepted with a note; beam_search's .tolist() fails
+            [("    return torch.topk(logits, beams).indices", "    return torch.topk(logits, beams).indices.tolist()")],
+            set(), set(), {TREE}),
+        "top_k_sampling_ignores_temperature": (
+            [(TOP_K_PROBABILITIES, "    probabilities = torch.softmax(top_k_filter(logits, top_k), dim=-1)\n")],
+            {TOP_K}, {"part4.top_k_sampling.hidden1", "part4.top_k_sampling.hidden2"}, {TREE}),
+        "top_p_filter_ignores_min_tokens_to_keep": (
+            [("    remove_sorted[:min_tokens_to_keep] = False", "    remove_sorted[:1] = False")],
+            {NUCLEUS}, {"part4.top_p_filter"}, {TREE}),
+    },
+    "more-carried-mistakes": {
+        "greedy_sampling_returns_one_int": (
+            [("    return torch.topk(logits, beams).indices", "    return int(torch.argmax(logits))")],
+            {"part4.greedy_sampling"}, {"part4.greedy_sampling", "part4.greedy_sampling.hidden"}, {TREE}),
+        "nucleus_sampling_without_min_tokens_to_keep": (  # the public nucleus holds fewer tokens than beams
+            [("top_p_filter(logits, p, temperature, min_tokens_to_keep=beams)", "top_p_filter(logits, p, temperature)")],
+            {NUCLEUS}, {"part4.nucleus_sampling"}, {TREE}),
+        "bar_chart_ignores_title_and_kept": (
+            [('    ax.set_title(title or "Next-token distribution (red: selected)")',
+              '    ax.set_title("Next-token distribution (red: selected)")'),
+             ("    if kept is not None and kept < total_nb:", "    if False:")],
+            {TOP_K}, {"part4.plot_prob_distribution"}, set()),
+    },
+    "own-item-mistakes": {
+        "tree_stops_at_end_of_text": (
+            [("            expand(new_ids, child, depth + 1)",
+              "            if token_id != tokenizer.eos_token_id:\n                expand(new_ids, child, depth + 1)")],
+            {TREE}, {"part4.beam_search.greedy.hidden2"}, set()),
+        "tree_drawing_ignores_score": (
+            [('    key = "tokenscore" if score == "token" else "sequencescore"', '    key = "tokenscore"')],
+            {TREE}, {"part4.plot_tree"}, set()),
+        "top_k_sampling_with_global_random_state": (
+            [(TOP_K_PROBABILITIES + "    return torch.multinomial(probabilities, beams, replacement=False, generator=generator)",
+              TOP_K_PROBABILITIES + "    return torch.multinomial(probabilities, beams, replacement=False)")],
+            {TOP_K}, {"part4.top_k_sampling", "part4.top_k_sampling.hidden1", "part4.top_k_sampling.hidden2"}, set()),
+    },
+}
+
+
+@pytest.mark.parametrize("group", list(MISTAKE_GROUPS))
+def test_mistakes_cost_their_own_items(group, reference_result):
+    result = assert_mistakes_cost_their_items(PART, reference_result, MISTAKE_GROUPS[group], label=group)
+    checks = {c.id: c for item in result.items for c in item.checks}
+    if group == "calls-carry-mistakes":
+        assert checks["part4.greedy_sampling"].passed and "torch.LongTensor" in checks["part4.greedy_sampling"].reason
+    if group == "own-item-mistakes":
+        assert "seeded the same way gave other draws" in checks["part4.top_k_sampling"].reason
 
 
 ALTERNATIVE_1 = {  # exactly-k top-k, ascending top-p (as transformers), Gumbel-top-k samplers,
@@ -155,6 +223,8 @@ def plot_prob_distribution(probabilities, selected, tokenizer, total_nb=20, titl
     plt.bar([tokenizer.decode([i]) + f"_{i}" for i in sel], probabilities[selected].tolist(), color="red")
     plt.xticks(rotation=45)
     plt.title(title)
+    if kept is not None:
+        plt.axvline(kept - 0.5, linestyle=":")
     return fig''',
 }
 

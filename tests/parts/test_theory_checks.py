@@ -21,6 +21,7 @@ import reference.theory as T
 from graders.execute import KERNEL_SIDE
 from graders.parts import theory
 from graders.parts.base import CheckContext
+from graders.parts.theory_math import SYMBOLS
 from graders.probe.spec import write_inputs
 from graders.probe.transport import read_outcomes
 from graders.rubric import load_rubric
@@ -48,7 +49,9 @@ def item_of():
 
 
 def reference_namespace() -> dict:
-    return {name: getattr(T, name) for name in ANSWERS + ["reward_model_loss", "dpo_loss", "kl_estimators"]}
+    """The solved notebook's globals that checks read: answers, functions and the provided symbols."""
+    names = ANSWERS + ["reward_model_loss", "dpo_loss", "kl_estimators"] + list(SYMBOLS)
+    return {name: getattr(T, name) for name in names}
 
 
 def judge(runtime, check, namespace):
@@ -178,7 +181,7 @@ MALFORMED = [
     ("Q1a_dloss", sp.Eq(D, 1), "should be an expression"),
     ("Q1a_dloss", sp.Function("f")(D) + 1, "undefined function f"),
     ("Q1a_dloss", sp.Function("f")(D), "cannot be read as a sympy expression"),
-    ("Q1a_dloss", T.sigmoid(T.r) - 1, "r; use only Delta"),
+    ("Q1a_dloss", T.sigmoid(T.r) - 1, "r (the reward r_theta(x, y) of Q1b); use only Delta"),
     ("Q1a_dloss", T.sigmoid(sp.Symbol("x")) - 1, "unknown symbol(s) x"),
     ("Q1c_grad", Matrix([1, 2]), "3 entries"),
     ("Q1d_score", Matrix([1, 2, 3]), "3x3 Matrix"),

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from helpers import auto_max, blank_notebook, grade, item_scores, lost_items, mutant, solved_notebook
+from helpers import (assert_mistakes_cost_their_items, auto_max, blank_notebook, grade, item_scores, lost_items,
+                     mutant, solved_notebook)
 
 PART = "theory"
 
@@ -88,6 +89,28 @@ def test_each_bug_costs_points_on_its_own_item_only(reference, label, replacemen
     result = grade(PART, mutant(PART, replacements, label=f"theory-{label}"))
     assert lost_items(result, reference) == {item}
     assert result.parts[PART].execution.cells_failed == 0
+
+
+# mistakes graded together: name → (replacements, own items, checks that must fail, carried items)
+MISTAKES = {
+    "losses_averaged": (
+        [("    return losses, chosen_rewards, rejected_rewards", "    return losses.mean(), chosen_rewards, rejected_rewards")],
+        {"theory.q2b.auto"}, {"theory.q2b.dpo_loss.public", "theory.q2b.dpo_loss.hidden"}, set()),
+    "beta_rebound_to_a_number": (  # the answers built after it hold 0.1 where beta belongs
+        [("Q2c_weight = sigmoid(rhat_l - rhat_w)", "beta = 0.1\nQ2c_weight = sigmoid(rhat_l - rhat_w)")],
+        {"theory.q2c.auto"}, {"theory.q2c.dlogp", "theory.q2c.softmax_grad"}, set()),
+    "k2_written_with_the_reward_symbol": (  # r is Q1b's reward, not p/q
+        [("Q1e_k2 = (log(q) - log(p)) ** 2 / 2", "Q1e_k2 = log(r) ** 2 / 2")],
+        {"theory.q1e.auto"}, {"theory.q1e.k2", "theory.q1e.k2_second_order"}, set()),
+}
+
+
+def test_mistakes_cost_their_own_items_with_reasons_to_act_on(reference):
+    result = assert_mistakes_cost_their_items(PART, reference, MISTAKES, label="theory-mistakes")
+    reasons = {c.id: c.reason for c in _checks(result).values()}
+    assert reasons["theory.q2b.dpo_loss.public"] == "dpo_loss: `losses` has shape (), expected (4,)"
+    assert "`beta` (now a float)" in reasons["theory.q2c.dlogp"]
+    assert "r (the reward r_theta(x, y) of Q1b)" in reasons["theory.q1e.k2"]
 
 
 #: correct answers written differently from the reference (one notebook holds them all)
