@@ -75,6 +75,7 @@ def scores(batch, item="alpha.written"):
 
 
 def test_a_ta_grades_from_the_keyboard(browser, server, batch):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
