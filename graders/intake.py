@@ -183,10 +183,6 @@ def _walk_notebooks(folder: Path) -> tuple[list[Path], list[str]]:
     return sorted(found), notes
 
 
-def _notebooks_in(folder: Path) -> list[Path]:
-    return _walk_notebooks(folder)[0]
-
-
 def _mtime_iso(paths: Sequence[Path]) -> str:
     times = []
     for p in paths:

@@ -249,9 +249,8 @@ def carried_forward(check: Check, result: CheckResult, run: NotebookRun) -> Chec
 
 
 def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str, CheckResult], plan: Plan,
-          *, input_hash: str = "", manual_scores: Mapping[str, float] | None = None) -> SubmissionResult:
-    """score: items from checks, parts from items, totals from parts."""
-    manual_scores = manual_scores or {}
+          *, input_hash: str = "") -> SubmissionResult:
+    """score: items from checks, parts from items, totals from parts (written answers pending)."""
     in_scope = set(sub.scope or plan.parts) & set(plan.parts)
     items = []
     for part in plan.rubric.parts.values():
@@ -264,8 +263,7 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
         elif run is not None and run.summary.error:
             reason = f"the notebook could not be read: {run.summary.error}"
         for item in part.items:
-            items.append(score_item(item, results, public_only=plan.public_only,
-                                    manual_score=manual_scores.get(item.id), reason=reason))
+            items.append(score_item(item, results, public_only=plan.public_only, reason=reason))
     parts = {}
     for name in plan.rubric.parts:
         if name not in in_scope:

@@ -9,7 +9,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,7 +149,6 @@ class SubmissionResult:
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
     notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
     #: some check ended in a grader error: the totals are not final and a rerun regrades it
     incomplete: bool = False
 
@@ -165,16 +164,13 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def _build(cls, data: dict) -> Any:
-    return cls(**data)
-
-
 def submission_from_dict(data: dict) -> SubmissionResult:
     """Inverse of ``to_jsonable`` for a submission result (checks the schema version)."""
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"result schema version {version!r}, this grader reads {SCHEMA_VERSION}")
     d = dict(data)
+    d.pop("extra", None)  # an always-empty field of results written before it was removed
     parts = {}
     for name, p in d["parts"].items():
         p = dict(p)

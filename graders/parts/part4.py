@@ -9,7 +9,7 @@ What is checked, and how:
   end-of-text token, and the path graph node by node (``token``, ``tokenscore``; a special token
   may be decoded with or without ``skip_special_tokens``).
 * ``top_k_filter`` / ``top_p_filter``: on many fixed and hidden logit vectors, by the *set* of
-  kept tokens with the tie and boundary rules of SPEC.md (on an exact tie at the k-th value keep
+  kept tokens with the tie and boundary rules of ``top_k_problem`` / ``top_p_problem`` (on an exact tie at the k-th value keep
   exactly k or all tied; a token whose preceding mass is within 1e-5 of p may go either way;
   among exactly equal probabilities any choice is right), and kept values equal to
   ``logits`` (top-k) or ``logits / temperature`` (top-p). Cases include ties, k = 1,
@@ -144,7 +144,7 @@ ZERO_PROB = 1e-30         # probabilities below this count as exactly 0 (ties) i
 LOGPROB_ATOL = 1e-4
 SCORE_RTOL, SCORE_ATOL = 1e-5, 1e-4       # cumscore, sequencescore
 TOKENSCORE_RTOL, TOKENSCORE_ATOL = 1e-4, 1e-3  # percent
-TREE_TOP_K, TREE_TOP_P = 20, 0.5          # what beam_search uses in its sampling modes (SPEC.md)
+TREE_TOP_K, TREE_TOP_P = 20, 0.5          # what beam_search uses in its sampling modes (reference.part4.beam_search)
 
 PUBLIC_PROMPT = "The little dog"
 PUBLIC_GREEDY_LENGTH = 8   # goes on after ' .' and the end-of-text token
@@ -1038,7 +1038,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     if ctx.hidden:
         greedy_sampling_check("greedy_sampling.hidden", ctx.rng("part4.greedy_sampling"), 6, False)
 
-    # -- top_k_filter / top_p_filter (the acceptance rule is computed from the inputs: see SPEC) --
+    # -- top_k_filter / top_p_filter (the acceptance rule is computed from the inputs: see top_k_problem / top_p_problem) --
     def top_k_filter_check(id_, case_list, public):
         judges = [_filter_judge("top_k_filter", lambda v, lg=lg, k=k: top_k_problem(v, lg, k), lg)
                   for lg, k in case_list]

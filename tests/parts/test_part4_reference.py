@@ -1,6 +1,6 @@
 """Part 4 reference against independent oracles, and the graders' acceptance rules (no notebooks).
 
-Oracles (SPEC.md): ``TopKLogitsWarper``; ``TemperatureLogitsWarper`` then
+Oracles: ``TopKLogitsWarper``; ``TemperatureLogitsWarper`` then
 ``TopPLogitsWarper(min_tokens_to_keep=…)``; greedy ``model.generate`` with EOS disabled; the
 log-probability of a whole sequence from one forward pass (for the tree's scores). Also: the
 false-failure rate of the statistical sampler check on the reference, over many grader seeds.
@@ -59,7 +59,7 @@ def test_top_p_filter_equals_temperature_then_top_p_warpers():
         expected = TopPLogitsWarper(top_p=p, min_tokens_to_keep=m)(None, TemperatureLogitsWarper(T)(None, x[None].clone()))[0]
         got = ref.top_p_filter(x, p, T, min_tokens_to_keep=m)
         assert torch.allclose(got[torch.isfinite(got)], (x / T)[torch.isfinite(got)])
-        if p < 1.0:  # at p = 1 float32 sums reach 1.0 early: the tail is a float-rounding matter (SPEC.md)
+        if p < 1.0:  # at p = 1 float32 sums reach 1.0 early: the tail is a float-rounding matter
             differ += not torch.equal(torch.isfinite(got), torch.isfinite(expected))
         # whatever the float rounding, both are accepted by the grader's rule
         assert grader.top_p_problem(got.numpy(), x.numpy(), p, T, m) is None, (i, p, T, m)
