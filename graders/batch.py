@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from graders.intake import Intake, Submission
-from graders.pipeline import Plan, grade_submission, record, stopped_result, submission_hash
+from graders.pipeline import Plan, grade_submission, record, stopped_result, submission_input_hash
 from graders.results import SubmissionResult, load_submission, write_json_atomic
-from graders.text import for_terminal
+from graders.text import for_terminal, points_text
 
 
 class Graded(tuple):
@@ -63,18 +63,13 @@ def grade_with(sub: Submission, plan: Plan, out_dir: Path | None) -> Graded:
         return Graded(sub.id, None, traceback.format_exc(limit=8))
 
 
-def expected_input_hash(sub: Submission, plan: Plan) -> str:
-    """The ``input_hash`` a fresh result of ``sub`` under ``plan`` would carry."""
-    return f"{submission_hash(sub)}:{plan.fingerprint}"
-
-
 def stored_result(sub: Submission, plan: Plan, out_dir: Path | None) -> SubmissionResult | None:
     """The result already in ``out_dir`` for ``sub`` if it is up to date, else None."""
     if out_dir is None:
         return None
     try:
         result = load_submission(Path(out_dir) / sub.id / "result.json")
-        expected = expected_input_hash(sub, plan)
+        expected = submission_input_hash(sub, plan)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if (result.incomplete or result.input_hash != expected or tuple(result.notes) != tuple(sub.problems)
@@ -123,7 +118,7 @@ def grade_all(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, j
         def stopped(sub: Submission, seconds: float) -> SubmissionResult:
             result = stopped_result(sub, plan, f"grading stopped after {seconds:.0f} s: the grader had to stop this "
                                                "submission (rerun to retry it)",
-                                    input_hash=expected_input_hash(sub, plan))
+                                    input_hash=submission_input_hash(sub, plan))
             if out_dir is not None:
                 record(result, out_dir)
             return result
@@ -181,7 +176,7 @@ def _grade_dask(todo: Sequence[Submission], plan: Plan, out_dir: Path | None, sc
         futures, by_key = [], {}
         for sub in todo:
             fut = client.submit(grade_remote, sub, factory, plan.fingerprint, out_dir, pure=False,
-                                key=f"hw4-grade-{sub.id}-{expected_input_hash(sub, plan)[:12]}")
+                                key=f"hw4-grade-{sub.id}-{submission_input_hash(sub, plan)[:12]}")
             futures.append(fut)
             by_key[fut.key] = sub
         for fut in dask_completed(futures):
@@ -251,7 +246,7 @@ class Progress:
             else:
                 self._bar.update(1)
             if result is not None:
-                self._bar.set_postfix_str(f"{shown} {result.total:g}/{result.max:g}", refresh=False)
+                self._bar.set_postfix_str(f"{shown} {points_text(result.total)}/{points_text(result.max)}", refresh=False)
             return
         graded = self.done - self.skipped
         elapsed = time.monotonic() - self._start
@@ -259,7 +254,7 @@ class Progress:
         eta = f"~{elapsed / graded * left:.0f} s left" if graded else "ETA unknown"
         what = "unchanged, kept" if getattr(event, "skipped", False) else \
             ("grader error" if result is None else "incomplete (grader error)" if result.incomplete
-             else f"{result.total:g}/{result.max:g}")
+             else f"{points_text(result.total)}/{points_text(result.max)}")
         print(f"[{self.done}/{self.total}] {shown}: {what}  ({elapsed:.0f} s elapsed, {eta})", file=self.stream,
               flush=True)
 

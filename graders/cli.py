@@ -20,11 +20,7 @@ from graders.intake import scan_submissions
 from graders.pipeline import PlanError, prepare
 from graders.secret import SecretError, read_secret, write_secret
 from graders.rubric import RubricError
-from graders.text import for_terminal
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
+from graders.text import for_terminal, points_text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -269,7 +265,7 @@ def _print_items(r) -> None:
     for it in r.items:
         mark = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ",
                 "manual-pending": "TA  ", "manual": "TA  ", "override": "TA  "}.get(it.status, "    ")
-        click.echo(f"  {mark} {for_terminal(it.title)}: {_fmt(it.score)}/{_fmt(it.max)}")
+        click.echo(f"  {mark} {for_terminal(it.title)}: {points_text(it.score)}/{points_text(it.max)}")
         if it.status not in ("passed", "manual-pending", "manual"):
             for c in it.checks:
                 if not c.passed:
@@ -284,8 +280,8 @@ def _print_table(results) -> None:
     part_names = list(dict.fromkeys(p for r in results for p in r.parts))
     header = ["submission", *part_names, "total", "pending"]
     table = [header] + [[for_terminal(r.submission_id),
-                         *(_fmt(r.parts[p].score) if p in r.parts else "-" for p in part_names),
-                         f"{_fmt(r.total)}/{_fmt(r.max)}", _fmt(r.manual_pending)] for r in results]
+                         *(points_text(r.parts[p].score) if p in r.parts else "-" for p in part_names),
+                         f"{points_text(r.total)}/{points_text(r.max)}", points_text(r.manual_pending)] for r in results]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))

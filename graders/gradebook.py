@@ -47,11 +47,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from graders.nbmeta import answer_item, declared_part, homework_meta
 from graders.latedays import LateCharge, LatePolicyError, policy_from_rubric, read_days_used, read_submission_times
-from graders.manual.totals import automatic_verdict
-from graders.results import SubmissionResult, load_submission, sanitised, write_json_atomic
+from graders.results import ItemResult, SubmissionResult, automatic_verdict, load_submission, sanitised, totals, write_json_atomic
 from graders.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
-from graders.text import clean_data, csv_cell, escaped, from_csv_cell, valid_utf8
+from graders.text import clean_data, csv_cell, escaped, from_csv_cell, points_text, valid_utf8
 
 DB_NAME = "gradebook.sqlite"
 ANSWER_PLACEHOLDER = "_Write your answer here._"
@@ -122,13 +122,6 @@ def connect(out_dir: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.executescript(SCHEMA)
     return conn
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return ""
-    x = round(float(x), 4)
-    return f"{x:g}" if x != int(x) else str(int(x))
 
 
 def _now() -> str:
@@ -363,16 +356,16 @@ def grade_rows(conn: sqlite3.Connection) -> tuple[list[str], list[dict]]:
             "charged_days": s["charged_days"] or 0, "penalty_percent": s["penalty_percent"] or 0.0,
             "free_left": s["free_left"], "submitted_at": s["submitted_at"] or "", "time_source": s["time_source"] or "",
             "notes": json.loads(s["notes"] or "[]"), "incomplete": bool(s["incomplete"])}
-    for p in conn.execute("SELECT submission_id, part FROM parts"):
-        by_sub[p["submission_id"]]["parts"][p["part"]] = 0.0
+    part_names: dict[str, list[str]] = {sid: [] for sid in by_sub}
+    for p in conn.execute("SELECT submission_id, part FROM parts ORDER BY position, part"):
+        part_names[p["submission_id"]].append(p["part"])
+    their_items: dict[str, list[ItemResult]] = {sid: [] for sid in by_sub}
     for it in items:
-        row = by_sub[it["submission_id"]]
-        row["parts"][it["part"]] = row["parts"].get(it["part"], 0.0) + it["score"]
-        if it["status"] == "manual-pending":
-            row["pending"] += it["max"]
-    for row in by_sub.values():
-        row["parts"] = {k: round(v, 6) for k, v in row["parts"].items()}
-        row["total"] = round(sum(row["parts"].values()), 6)
+        their_items[it["submission_id"]].append(ItemResult(it["item_id"], it["part"], it["title"], it["score"],
+                                                           it["max"], it["status"], manual=it["manual"]))
+    for sid, row in by_sub.items():
+        sums = totals(their_items[sid], part_names[sid])
+        row.update(parts=sums.parts, total=sums.total, pending=sums.manual_pending)
         row["final"] = round(row["total"] * (1 - row["penalty_percent"] / 100), 6)
     return parts, list(by_sub.values())
 
@@ -393,7 +386,7 @@ def export_csvs(out_dir: Path) -> tuple[Path, Path]:
     _write_csv(items_csv, ["student_id", "name", "submission_id", "part", "item_id", "title", "score", "max",
                            "status", "reason"],
                [[i["student_id"], i["name"], i["submission_id"], i["part"], i["item_id"], i["title"],
-                 _fmt(i["score"]), _fmt(i["max"]), i["status"], i["reason"]] for i in items])
+                 points_text(i["score"]), points_text(i["max"]), i["status"], i["reason"]] for i in items])
     return grades, items_csv
 
 
@@ -405,11 +398,11 @@ def _grade_line(r: dict, parts: list[str]) -> list:
     """One grades.csv line; an incomplete result shows its status instead of any score."""
     if r["incomplete"]:
         return [r["student_id"], r["name"], r["submission_id"], INCOMPLETE, *([""] * len(parts)), "",
-                _fmt(r["max"]), "", r["late_days"], r["free_used"], r["charged_days"], _fmt(r["penalty_percent"]), ""]
+                points_text(r["max"]), "", r["late_days"], r["free_used"], r["charged_days"], points_text(r["penalty_percent"]), ""]
     return [r["student_id"], r["name"], r["submission_id"], "final" if not r["pending"] else "written answers pending",
-            *(_fmt(r["parts"][p]) if p in r["parts"] else "" for p in parts), _fmt(r["total"]), _fmt(r["max"]),
-            _fmt(r["pending"]), r["late_days"], r["free_used"], r["charged_days"], _fmt(r["penalty_percent"]),
-            _fmt(r["final"])]
+            *(points_text(r["parts"][p]) if p in r["parts"] else "" for p in parts), points_text(r["total"]), points_text(r["max"]),
+            points_text(r["pending"]), r["late_days"], r["free_used"], r["charged_days"], points_text(r["penalty_percent"]),
+            points_text(r["final"])]
 
 
 #: columns of our CSVs that hold text (from a submission or a TA): neutralised against formula injection
@@ -462,7 +455,7 @@ def assignment_prose(part: str) -> set[str]:
             data = json.loads(nb.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if (data.get("metadata") or {}).get("hw4", {}).get("part") != part:
+        if declared_part(data) != part:
             continue
         for cell in data.get("cells") or []:
             if cell.get("cell_type") == "markdown":
@@ -493,12 +486,11 @@ def answer_cells_in(cells, *, prose: set[str] | None = None) -> dict[str, list[d
     for cell in cells:
         if not isinstance(cell, dict):
             continue
-        meta = cell.get("metadata")
-        meta = (meta.get("hw4") or {}) if isinstance(meta, dict) else {}
+        meta = homework_meta(cell)
         src = cell.get("source", "")
         src = ("".join(map(str, src)) if isinstance(src, list) else str(src)).strip()
         attachments = cell.get("attachments") if isinstance(cell.get("attachments"), dict) else {}
-        answer = meta.get("answer") if isinstance(meta, dict) else None
+        answer = answer_item(cell)
         if isinstance(answer, str):
             current = answer
             found.setdefault(answer, []).append({"source": src, "attachments": attachments})
@@ -577,8 +569,8 @@ def export_manual(out_dir: Path) -> list[Path]:
         e = entries.get((it["submission_id"], it["item_id"]))
         titles[it["item_id"]] = it["title"] or it["item_id"]
         sheets.setdefault(it["item_id"], []).append(
-            [it["submission_id"], it["student_id"], it["name"], it["item_id"], _fmt(it["max"]),
-             _fmt(e["score"]) if e is not None else "", e["comment"] if e is not None else "", "", answer,
+            [it["submission_id"], it["student_id"], it["name"], it["item_id"], points_text(it["max"]),
+             points_text(e["score"]) if e is not None else "", e["comment"] if e is not None else "", "", answer,
              versions.get((it["submission_id"], it["item_id"]), 0)])
     folder = out_dir / "manual"
     folder.mkdir(exist_ok=True)
@@ -769,7 +761,7 @@ def validate_score(item: Mapping, raw: str | float, *, override_reason: str = ""
     except (TypeError, ValueError):
         raise GradebookError(f"score {raw!r} is not a number") from None
     if math.isnan(score) or not 0 <= score <= item["max"]:
-        raise GradebookError(f"score {raw} for {item['item_id']} is outside [0, {_fmt(item['max'])}]")
+        raise GradebookError(f"score {raw} for {item['item_id']} is outside [0, {points_text(item['max'])}]")
     if not item["manual"] and not override_reason.strip():
         raise GradebookError(f"{item['item_id']} is graded automatically; to override it, give an override_reason")
     return score
@@ -812,7 +804,7 @@ def _untouched_since(conn: sqlite3.Connection, change: ScoreChange) -> bool:
 
 def stale_message(entry: Mapping) -> str:
     """What a TA reads when their change is refused: who changed the score, when, and to what."""
-    now = "cleared it" if entry["score"] is None else f"set it to {_fmt(entry['score'])}"
+    now = "cleared it" if entry["score"] is None else f"set it to {points_text(entry['score'])}"
     who = entry["grader"] or "someone"
     when = f" at {entry['entered_at']}" if entry["entered_at"] else ""
     comment = f" (comment: {entry['comment']!r})" if entry["comment"] else ""

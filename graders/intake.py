@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Mapping, Sequence
 
+from graders.nbmeta import declared_part
 from graders.parts.base import PartSpec
 from graders.text import decode_fs_name, decode_zip_name, escaped, name_bytes, safe_component
 
@@ -102,9 +103,8 @@ def _declared_part(path: Path) -> str | None:
         if path.stat().st_size > 50 * 2**20:
             return None
         data = json.loads(path.read_bytes().decode("utf-8", errors="replace"))
-        part = data.get("metadata", {}).get("hw4", {}).get("part")
-        return part if isinstance(part, str) else None
-    except (OSError, ValueError, AttributeError):
+        return declared_part(data)
+    except (OSError, ValueError):
         return None
 
 

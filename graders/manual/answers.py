@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Mapping
 
 from graders import ROOT
+from graders.nbmeta import answer_item, declared_part
 from graders.gradebook import ANSWER_PLACEHOLDER, answer_cells, assignment_prose, unanswered_reason
 
 #: a notebook larger than this is not parsed for its answers (the TA is told to open it directly)
@@ -197,10 +198,10 @@ def _prompts(notebook: Path, item_id: str, part: str, *, most: int = 4) -> list[
         data = json.loads(notebook.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    if (data.get("metadata") or {}).get("hw4", {}).get("part") != part:
+    if declared_part(data) != part:
         return []
     cells = [c for c in data.get("cells") or [] if isinstance(c, dict)]
-    answers = [(c.get("metadata") or {}).get("hw4", {}).get("answer") for c in cells]
+    answers = [answer_item(c) for c in cells]
     prompts = []
     for i, answer in enumerate(answers):
         if answer != item_id:

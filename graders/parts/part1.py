@@ -43,7 +43,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from graders.assets import data_path, model_path
+from graders.assets import data_path, grader_model, model_path
 from graders.checks import AllClose, Check, FrameMatches, Property
 from graders.checks.rules import Note
 from graders.checks.values import describe_value
@@ -85,11 +85,8 @@ def _dataset_rows() -> tuple:
     return tuple(json.loads(line) for line in text.splitlines() if line.strip())
 
 
-@lru_cache(maxsize=1)
 def _grader_tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(_model_dir())
+    return grader_model(MODEL)[1]
 
 
 def _prompt_length(conversation) -> int:

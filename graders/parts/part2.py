@@ -104,10 +104,9 @@ _VERBS = ["sees", "likes", "has", "finds", "loves", "watches", "follows", "helps
 
 # --- the shipped model, as facts for the checks ----------------------------------------------
 
-@lru_cache(maxsize=1)
 def _model_and_tokenizer():
     """tiny-lm and its tokenizer, loaded in the grading process (eval mode, never modified)."""
-    return assets.load_causal_lm(MODEL), assets.load_tokenizer(MODEL)
+    return assets.grader_model(MODEL)
 
 
 def _parameter_facts(model) -> tuple[list[tuple[int, ...]], np.ndarray]:
@@ -271,7 +270,7 @@ def _seeded_rule(shapes):
 @lru_cache(maxsize=1)
 def _shipped_parameters() -> dict[str, np.ndarray]:
     """The grader's own copy of the shipped model's parameters (what a restored model must hold)."""
-    model = assets.load_causal_lm(MODEL)
+    model = assets.grader_model(MODEL)[0]
     return {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
 
 

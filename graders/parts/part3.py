@@ -63,7 +63,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from graders.assets import data_path, model_path
+from graders.assets import data_path, grader_model
 from graders.checks.base import Check
 from graders.checks.figure import FigureCheck
 from graders.checks.rules import Note, Property
@@ -120,21 +120,12 @@ BLOCKING_PROMPTS = ["The old man that sees", "A clever fox that sees", "The youn
 
 # --- the shipped models and data, in the grading process ---------------------------------------
 
-@lru_cache(maxsize=None)
 def _causal(name: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = model_path(name)
-    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    return grader_model(name)
 
 
-@lru_cache(maxsize=None)
 def _seq2seq(name: str):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    path = model_path(name)
-    model = AutoModelForSeq2SeqLM.from_pretrained(path, attn_implementation="eager").eval()
-    return model, AutoTokenizer.from_pretrained(path)
+    return grader_model(name, seq2seq=True)
 
 
 @lru_cache(maxsize=1)

@@ -95,7 +95,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from graders.assets import model_path
+from graders.assets import grader_model
 from graders.checks.base import Check
 from graders.checks.figure import FigureCheck
 from graders.checks.statistical import SamplerFits
@@ -163,13 +163,10 @@ _PRONOUNS = ["He", "She"]
 
 # --- the shipped model, for choosing inputs -------------------------------------------------
 
-@lru_cache(maxsize=1)
 def _model_and_tokenizer():
-    """tiny-lm and its tokenizer, loaded in the grading process (eval mode, never modified)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = model_path(MODEL)  # the shipped folder, or the user's override (the kernel uses the same)
-    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    """tiny-lm and its tokenizer, loaded in the grading process (eval mode, never modified): the
+    shipped folder, or the user's override (the kernel uses the same)."""
+    return grader_model(MODEL)
 
 
 def _node_logits(model, ids: tuple[int, ...]) -> np.ndarray:
