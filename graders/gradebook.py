@@ -49,7 +49,8 @@ from typing import Iterable, Mapping
 
 from graders.nbmeta import answer_item, declared_part, homework_meta
 from graders.latedays import LateCharge, LatePolicyError, policy_from_rubric, read_days_used, read_submission_times
-from graders.results import ItemResult, SubmissionResult, automatic_verdict, load_submission, sanitised, totals, write_json_atomic
+from graders.results import (ItemResult, SubmissionResult, automatic_verdict, load_submission, sanitised, totals,
+                             write_json_atomic)
 from graders.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
 from graders.text import clean_data, csv_cell, escaped, from_csv_cell, points_text, valid_utf8
 

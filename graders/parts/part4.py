@@ -97,14 +97,14 @@ import numpy as np
 
 from graders.assets import grader_model
 from graders.checks.base import Check
+from graders.checks.cases import Cases
 from graders.checks.figure import FigureCheck
 from graders.checks.statistical import SamplerFits
 from graders.checks.values import as_array, as_number, describe_type, describe_value, python_float_problem, type_problem
-from graders.parts.base import CheckContext, PartSpec
+from graders.parts.base import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, generator, tokenizer
 from graders.probe.transport import KernelArray, Outcome
-from graders.checks.rules import AllOf, Note, verdict_of
-from graders.results import Verdict
+from graders.checks.rules import AllOf, Note
 
 PART_NAME = "part4"
 #: error carried forward: the student functions each graded function calls (see ``Check.depends``);
@@ -377,31 +377,6 @@ def _int_vector(outcome: Outcome, what: str) -> tuple[np.ndarray, str] | str:
     if v.ndim > 1:
         return f"{what} should return a 1-D tensor, got shape {tuple(v.shape)}"
     return np.asarray(v).reshape(-1).astype(np.int64), ""
-
-
-class CaseRule:
-    """One check made of several probes (cases), each judged by its own ``judge(outcome)``.
-
-    The reason shown to students names a case by its number only; ``detail`` (for TAs) carries
-    a description of that case's inputs.
-    """
-
-    def __init__(self, probes: Sequence[str], judges: Sequence[Callable[[Outcome], str | None]],
-                 details: Sequence[str]):
-        if not probes or not (len(probes) == len(judges) == len(details)):
-            raise ValueError("one judge and one detail per probe, at least one probe")
-        self.probes, self.judges, self.details = list(probes), list(judges), list(details)
-
-    def run(self, outcomes) -> Verdict:
-        notes = []
-        for n, (pid, judge) in enumerate(zip(self.probes, self.judges)):
-            problem = judge(outcomes[pid])
-            if isinstance(problem, Note):
-                notes.append(problem)
-            elif problem:
-                where = f"case {n + 1} of {len(self.probes)}: " if len(self.probes) > 1 else ""
-                return Verdict.fail(where + problem, detail=self.details[n])
-        return verdict_of(notes[0] if notes else None, detail=f"{len(self.probes)} case(s)")
 
 
 # --- filters: validity with the tie and boundary rules ---------------------------------------
@@ -980,22 +955,19 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     ref = ctx.reference(PART_NAME)
     model, tok = _model_and_tokenizer()
     inputs = Part4Inputs(model, tok)
-    checks: list[Check] = []
-
-    def add(id_, probes, rule, description, public, timeout=60.0):
-        checks.append(Check(f"{PART_NAME}.{id_}", PART_NAME, tuple(probes), rule, public=public,
-                            description=description, timeout=timeout, depends=DEPENDS.get(probes[0].target, ())))
+    table = CheckTable(PART_NAME, DEPENDS)
 
     def cases(id_, target, arg_list, judges, details, description, public, observe=()):
         """One check calling ``target`` once per argument tuple, each result judged by its judge."""
         probes = [Probe(f"{PART_NAME}.{id_}.{n}", target, tuple(args), observe=observe)
                   for n, args in enumerate(arg_list)]
-        add(id_, probes, CaseRule([p.id for p in probes], judges, details), description, public)
+        table.add(id_, probes, Cases([p.id for p in probes], judges, details=details, outcomes=True), description,
+                  public)
 
     def single(id_, probe_args, target, judge, detail, description, public, timeout=60.0):
         pid = f"{PART_NAME}.{id_}"
-        add(id_, [Probe(pid, target, tuple(probe_args))], CaseRule([pid], [judge], [detail]), description,
-            public, timeout)
+        table.add(id_, [Probe(pid, target, tuple(probe_args))],
+                  Cases([pid], [judge], details=[detail], outcomes=True), description, public, timeout)
 
     # -- get_log_prob --
     def log_prob_check(id_, rng, n, public):
@@ -1069,7 +1041,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             temperature, p, beams = params
             scaled = np.asarray(ref.top_p_filter(t, p, temperature, beams), dtype=np.float64)
         pid = f"{PART_NAME}.{id_}"
-        add(id_, [Probe(pid, target, (t, *params, generator(seed)), repeat=N_DRAWS, observe=("arguments",)),
+        table.add(id_, [Probe(pid, target, (t, *params, generator(seed)), repeat=N_DRAWS, observe=("arguments",)),
                   Probe(f"{pid}.replay", target, (t, *params, generator(seed)), repeat=REPLAY_DRAWS)],
             SamplerFits(pid, _softmax(scaled), beams, alpha=ALPHA, what=target, replay=f"{pid}.replay",
                         unchanged=lambda o: modified_problem(o, logits, target)),
@@ -1107,7 +1079,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     selected = np.array([order[1], order[4]], dtype=np.int64)
     pid = f"{PART_NAME}.plot_prob_distribution"
     top_tokens = [tok.decode([int(i)]) for i in order[:PLOT_TOTAL_NB]]
-    add("plot_prob_distribution",
+    table.add("plot_prob_distribution",
         [Probe(pid, "plot_prob_distribution",
                (torch.from_numpy(probs), torch.from_numpy(selected), tokenizer(MODEL), PLOT_TOTAL_NB, PLOT_TITLE,
                 PLOT_KEPT))],
@@ -1129,8 +1101,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         single(f"{id_}.ids", args, "greedy_search", _greedy_ids_judge(out), detail,
                "greedy_search's output_ids equal greedy decoding (going on after the end-of-text token)", public)
         pid = f"{PART_NAME}.{id_}.graph"
-        add(f"{id_}.graph", [Probe(pid, "greedy_search", args)],
-            CaseRule([pid], [_greedy_graph_judge(graph, public, also_ok)], [detail]),
+        table.add(f"{id_}.graph", [Probe(pid, "greedy_search", args)],
+            Cases([pid], [_greedy_graph_judge(graph, public, also_ok)], details=[detail], outcomes=True),
             "greedy_search's graph is the path of the chosen tokens with their tokenscore", public)
 
     greedy_check("greedy_search", PUBLIC_PROMPT, PUBLIC_GREEDY_LENGTH, True)
@@ -1222,11 +1194,11 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     tokens = [public_tree.nodes[n]["token"] for n in public_tree.nodes]
     drawings = [(f"{pid}.{score}", score, [float(public_tree.nodes[n][key]) for n in public_tree.nodes])
                 for score, key in (("token", "tokenscore"), ("sequence", "sequencescore"))]
-    add("plot_tree", [Probe(probe_id, "plot_tree", (public_tree, score)) for probe_id, score, _ in drawings],
+    table.add("plot_tree", [Probe(probe_id, "plot_tree", (public_tree, score)) for probe_id, score, _ in drawings],
         AllOf(*(FigureCheck(probe_id, _tree_drawing_problem(public_tree.number_of_nodes(), tokens, values, score),
                             what=f"plot_tree(score={score!r})") for probe_id, score, values in drawings)),
         "plot_tree draws one marker per node, coloured by the chosen score, and one label per node", True)
-    return checks
+    return table.checks
 
 
 PLOT_TOTAL_NB = 15
