@@ -15,6 +15,7 @@ import click
 
 from graders import __version__
 from graders import gradebook
+from graders.manual import sheets
 from graders.batch import Progress, grade_all, write_manifest
 from graders.intake import scan_submissions
 from graders.pipeline import PlanError, prepare
@@ -335,7 +336,7 @@ def manual_export(out_dir):
     Fill in the score (and comment) columns, then run `hw4 manual import DIR <item>.csv`.
     """
     try:
-        written = gradebook.export_manual(out_dir)
+        written = sheets.export_manual(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     for path in written:
@@ -353,7 +354,7 @@ def manual_import(out_dir, scores, grader):
     written. A score for an automatic item needs an override_reason. Totals update in grades.csv.
     """
     try:
-        s = gradebook.import_manual(out_dir, scores, grader=grader)
+        s = sheets.import_manual(out_dir, scores, grader=grader)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"recorded {s.recorded} score(s) ({s.overrides} override(s)); {s.unchanged} unchanged; "

@@ -12,7 +12,7 @@ source is one of the assignment's cells, and a ``def`` the assignment already co
 unanswered stub). The template's signature line of a graded function is not compared either
 (see ``tokens.code_tokens(skip_header=True)``).
 
-A written answer's unit is the text of its answer cells (``graders.gradebook.answer_in_cells``).
+A written answer's unit is the text of its answer cells (``graders.manual.cells.answer_in_cells``).
 Everything here comes from a student: a cell that is not Python, too large or too deep is left
 out with a note that says which.
 """
