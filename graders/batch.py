@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 import threading
 import time
 import traceback
@@ -188,6 +189,75 @@ def _grade_dask(todo: Sequence[Submission], plan: Plan, out_dir: Path | None, sc
     finally:
         if own:
             client.close()
+
+
+# --- a class: grade, then record ------------------------------------------------------------
+
+@dataclass
+class ClassReport:
+    """What ``grade_class`` did, as plain data: the CLI prints it and picks its exit status from it."""
+
+    #: one result per submission graded or kept, sorted by id, with the TAs' scores folded in
+    results: list[SubmissionResult] = field(default_factory=list)
+    graded: int = 0
+    #: up-to-date stored results kept as they were (resume)
+    skipped: int = 0
+    #: submissions whose result is not final: a grader error in a check, or no result at all
+    incomplete: list[str] = field(default_factory=list)
+    #: (submission id, grader error text) of the submissions that got no result at all
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    #: ``OUT/intake.json`` (None for public checks only: nothing is recorded beside the results)
+    manifest: Path | None = None
+    #: the gradebook and its CSV exports, when they were updated
+    gradebook_files: list[Path] = field(default_factory=list)
+    #: why the gradebook was not updated ("" when it was, or when there is none: public checks only)
+    gradebook_error: str = ""
+
+
+def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, force: bool = False,
+                scheduler: Any = None, plan_factory: Callable[[], Plan] | None = None,
+                rubric_path: Path | None = None, on_graded: Callable[[Graded], None] | None = None) -> ClassReport:
+    """Grade every submission of ``intake`` (``grade_all``), then record the batch: ``OUT/intake.json``,
+    the gradebook with grades.csv and items.csv, and the TAs' scores folded into the fresh results
+    (not for a public-checks-only plan, whose results are estimates). ``on_graded`` sees each
+    submission as it finishes (progress). A ``KeyboardInterrupt`` stops the batch; what was
+    recorded stays and a rerun resumes.
+    """
+    report = ClassReport()
+    for event in grade_all(intake.submissions, plan, out_dir, jobs=jobs, force=force, scheduler=scheduler,
+                           plan_factory=plan_factory):
+        if on_graded is not None:
+            on_graded(event)
+        sid, result, error = event
+        report.skipped += event.skipped
+        report.graded += not event.skipped
+        if result is None:
+            report.failures.append((sid, error))
+        if result is None or result.incomplete:
+            report.incomplete.append(sid)
+        if result is not None:
+            report.results.append(result)
+    if not plan.public_only:
+        from graders import gradebook
+
+        report.manifest = write_manifest(out_dir, intake, rubric_path=rubric_path)
+        try:
+            book = gradebook.build(out_dir, rubric_path=rubric_path)
+            report.gradebook_files = [Path(out_dir) / gradebook.DB_NAME, book.grades_csv, book.items_csv]
+            report.results = with_manual_scores(out_dir, report.results)
+        except gradebook.GradebookError as exc:
+            report.gradebook_error = str(exc)
+    report.results.sort(key=lambda r: r.submission_id)
+    return report
+
+
+def with_manual_scores(out_dir: Path, results: list[SubmissionResult]) -> list[SubmissionResult]:
+    """Fold the TAs' scores kept in the gradebook into the fresh results (they survive a regrade)."""
+    from graders.manual.totals import apply_manual_scores
+
+    changed = set(apply_manual_scores(out_dir))
+    return [load_submission(Path(out_dir) / r.submission_id / "result.json") if r.submission_id in changed else r
+            for r in results]
 
 
 # --- bookkeeping -------------------------------------------------------------------------------
