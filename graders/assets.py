@@ -8,6 +8,7 @@ may point a model at a hub id or another folder with an environment variable, e.
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -109,3 +110,10 @@ def load_seq2seq(name: str = "tiny-t5"):
 
     set_offline()
     return AutoModelForSeq2SeqLM.from_pretrained(model_path(name), attn_implementation="eager").eval()
+
+
+@functools.lru_cache(maxsize=None)
+def grader_model(name: str, *, seq2seq: bool = False) -> tuple:
+    """(model, tokenizer) of model ``name``, loaded once per grading process to choose inputs and
+    compute expected values (eval mode; never modified). The kernel loads its own fresh copies."""
+    return (load_seq2seq(name) if seq2seq else load_causal_lm(name)), load_tokenizer(name)

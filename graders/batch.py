@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, field
 import threading
 import time
 import traceback
@@ -36,9 +37,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from graders.intake import Intake, Submission
-from graders.pipeline import Plan, grade_submission, record, stopped_result, submission_hash
+from graders.pipeline import Plan, grade_submission, record, stopped_result, submission_input_hash
 from graders.results import SubmissionResult, load_submission, write_json_atomic
-from graders.text import for_terminal
+from graders.text import for_terminal, points_text
 
 
 class Graded(tuple):
@@ -63,18 +64,13 @@ def grade_with(sub: Submission, plan: Plan, out_dir: Path | None) -> Graded:
         return Graded(sub.id, None, traceback.format_exc(limit=8))
 
 
-def expected_input_hash(sub: Submission, plan: Plan) -> str:
-    """The ``input_hash`` a fresh result of ``sub`` under ``plan`` would carry."""
-    return f"{submission_hash(sub)}:{plan.fingerprint}"
-
-
 def stored_result(sub: Submission, plan: Plan, out_dir: Path | None) -> SubmissionResult | None:
     """The result already in ``out_dir`` for ``sub`` if it is up to date, else None."""
     if out_dir is None:
         return None
     try:
         result = load_submission(Path(out_dir) / sub.id / "result.json")
-        expected = expected_input_hash(sub, plan)
+        expected = submission_input_hash(sub, plan)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if (result.incomplete or result.input_hash != expected or tuple(result.notes) != tuple(sub.problems)
@@ -123,7 +119,7 @@ def grade_all(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, j
         def stopped(sub: Submission, seconds: float) -> SubmissionResult:
             result = stopped_result(sub, plan, f"grading stopped after {seconds:.0f} s: the grader had to stop this "
                                                "submission (rerun to retry it)",
-                                    input_hash=expected_input_hash(sub, plan))
+                                    input_hash=submission_input_hash(sub, plan))
             if out_dir is not None:
                 record(result, out_dir)
             return result
@@ -181,7 +177,7 @@ def _grade_dask(todo: Sequence[Submission], plan: Plan, out_dir: Path | None, sc
         futures, by_key = [], {}
         for sub in todo:
             fut = client.submit(grade_remote, sub, factory, plan.fingerprint, out_dir, pure=False,
-                                key=f"hw4-grade-{sub.id}-{expected_input_hash(sub, plan)[:12]}")
+                                key=f"hw4-grade-{sub.id}-{submission_input_hash(sub, plan)[:12]}")
             futures.append(fut)
             by_key[fut.key] = sub
         for fut in dask_completed(futures):
@@ -193,6 +189,75 @@ def _grade_dask(todo: Sequence[Submission], plan: Plan, out_dir: Path | None, sc
     finally:
         if own:
             client.close()
+
+
+# --- a class: grade, then record ------------------------------------------------------------
+
+@dataclass
+class ClassReport:
+    """What ``grade_class`` did, as plain data: the CLI prints it and picks its exit status from it."""
+
+    #: one result per submission graded or kept, sorted by id, with the TAs' scores folded in
+    results: list[SubmissionResult] = field(default_factory=list)
+    graded: int = 0
+    #: up-to-date stored results kept as they were (resume)
+    skipped: int = 0
+    #: submissions whose result is not final: a grader error in a check, or no result at all
+    incomplete: list[str] = field(default_factory=list)
+    #: (submission id, grader error text) of the submissions that got no result at all
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    #: ``OUT/intake.json`` (None for public checks only: nothing is recorded beside the results)
+    manifest: Path | None = None
+    #: the gradebook and its CSV exports, when they were updated
+    gradebook_files: list[Path] = field(default_factory=list)
+    #: why the gradebook was not updated ("" when it was, or when there is none: public checks only)
+    gradebook_error: str = ""
+
+
+def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, force: bool = False,
+                scheduler: Any = None, plan_factory: Callable[[], Plan] | None = None,
+                rubric_path: Path | None = None, on_graded: Callable[[Graded], None] | None = None) -> ClassReport:
+    """Grade every submission of ``intake`` (``grade_all``), then record the batch: ``OUT/intake.json``,
+    the gradebook with grades.csv and items.csv, and the TAs' scores folded into the fresh results
+    (not for a public-checks-only plan, whose results are estimates). ``on_graded`` sees each
+    submission as it finishes (progress). A ``KeyboardInterrupt`` stops the batch; what was
+    recorded stays and a rerun resumes.
+    """
+    report = ClassReport()
+    for event in grade_all(intake.submissions, plan, out_dir, jobs=jobs, force=force, scheduler=scheduler,
+                           plan_factory=plan_factory):
+        if on_graded is not None:
+            on_graded(event)
+        sid, result, error = event
+        report.skipped += event.skipped
+        report.graded += not event.skipped
+        if result is None:
+            report.failures.append((sid, error))
+        if result is None or result.incomplete:
+            report.incomplete.append(sid)
+        if result is not None:
+            report.results.append(result)
+    if not plan.public_only:
+        from graders import gradebook
+
+        report.manifest = write_manifest(out_dir, intake, rubric_path=rubric_path)
+        try:
+            book = gradebook.build(out_dir, rubric_path=rubric_path)
+            report.gradebook_files = [Path(out_dir) / gradebook.DB_NAME, book.grades_csv, book.items_csv]
+            report.results = with_manual_scores(out_dir, report.results)
+        except gradebook.GradebookError as exc:
+            report.gradebook_error = str(exc)
+    report.results.sort(key=lambda r: r.submission_id)
+    return report
+
+
+def with_manual_scores(out_dir: Path, results: list[SubmissionResult]) -> list[SubmissionResult]:
+    """Fold the TAs' scores kept in the gradebook into the fresh results (they survive a regrade)."""
+    from graders.manual.totals import apply_manual_scores
+
+    changed = set(apply_manual_scores(out_dir))
+    return [load_submission(Path(out_dir) / r.submission_id / "result.json") if r.submission_id in changed else r
+            for r in results]
 
 
 # --- bookkeeping -------------------------------------------------------------------------------
@@ -251,7 +316,7 @@ class Progress:
             else:
                 self._bar.update(1)
             if result is not None:
-                self._bar.set_postfix_str(f"{shown} {result.total:g}/{result.max:g}", refresh=False)
+                self._bar.set_postfix_str(f"{shown} {points_text(result.total)}/{points_text(result.max)}", refresh=False)
             return
         graded = self.done - self.skipped
         elapsed = time.monotonic() - self._start
@@ -259,7 +324,7 @@ class Progress:
         eta = f"~{elapsed / graded * left:.0f} s left" if graded else "ETA unknown"
         what = "unchanged, kept" if getattr(event, "skipped", False) else \
             ("grader error" if result is None else "incomplete (grader error)" if result.incomplete
-             else f"{result.total:g}/{result.max:g}")
+             else f"{points_text(result.total)}/{points_text(result.max)}")
         print(f"[{self.done}/{self.total}] {shown}: {what}  ({elapsed:.0f} s elapsed, {eta})", file=self.stream,
               flush=True)
 

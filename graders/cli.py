@@ -15,16 +15,13 @@ import click
 
 from graders import __version__
 from graders import gradebook
-from graders.batch import Progress, grade_all, write_manifest
+from graders.manual import sheets
+from graders.batch import Progress, grade_class
 from graders.intake import scan_submissions
 from graders.pipeline import PlanError, prepare
 from graders.secret import SecretError, read_secret, write_secret
 from graders.rubric import RubricError
-from graders.text import for_terminal
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
+from graders.text import for_terminal, points_text
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,14 +91,10 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
     click.echo(f"Grading {len(subs)} submission(s) {where}…", err=True)
     factory = functools.partial(prepare, parts=chosen, secret=secret, public_only=public_only, **kwargs)
     progress = Progress(len(subs))
-    results = []
     previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops a batch as cleanly as Ctrl-C
     try:
-        for event in grade_all(subs, plan, out_dir, jobs=jobs, force=force, scheduler=scheduler,
-                               plan_factory=factory):
-            progress.update(event)
-            if event[1] is not None:
-                results.append(event[1])
+        report = grade_class(intake, plan, out_dir, jobs=jobs, force=force, scheduler=scheduler,
+                             plan_factory=factory, rubric_path=rubric_path, on_graded=progress.update)
     except KeyboardInterrupt:
         progress.close()
         click.echo(f"Stopped: {progress.done} result(s) kept; rerun the same command to grade the rest.", err=True)
@@ -111,16 +104,11 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(progress.close(), err=True)
-    grader_errors = progress.errors
-    if not public_only:
-        write_manifest(out_dir, intake, rubric_path=rubric_path)
-        try:
-            book = gradebook.build(out_dir, rubric_path=rubric_path)
-            click.echo(f"Gradebook: {out_dir / gradebook.DB_NAME}, {book.grades_csv}, {book.items_csv}", err=True)
-            results = _with_manual_scores(out_dir, results)
-        except gradebook.GradebookError as exc:
-            click.echo(f"The gradebook was not updated: {exc}", err=True)
-    results.sort(key=lambda r: r.submission_id)
+    if report.gradebook_error:
+        click.echo(f"The gradebook was not updated: {report.gradebook_error}", err=True)
+    elif report.gradebook_files:
+        click.echo(f"Gradebook: {', '.join(map(str, report.gradebook_files))}", err=True)
+    results = report.results
     if verbose_items:
         for r in results:
             _print_items(r)
@@ -134,8 +122,8 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
         step = os.environ.get("GITHUB_STEP_SUMMARY") if ci else None
         write_ci_outputs(results, junit=junit, summary=summary,
                          append_summary=Path(step) if step and Path(step) != summary else None)
-    if grader_errors:
-        click.echo(f"{grader_errors} submission(s) with grader errors — not final; rerun to retry them "
+    if report.incomplete:
+        click.echo(f"{len(report.incomplete)} submission(s) with grader errors — not final; rerun to retry them "
                    "(see above).", err=True)
         sys.exit(2)
     if fail_under is not None and any(r.total < fail_under for r in results):
@@ -251,25 +239,12 @@ def release(out, force):
     click.echo(f"Student bundle written to {path}")
 
 
-def _with_manual_scores(out_dir: Path, results: list) -> list:
-    """Fold the TAs' scores kept in the gradebook into the fresh results (they survive a regrade)."""
-    from graders.manual.totals import apply_manual_scores
-
-    changed = set(apply_manual_scores(out_dir))
-    if not changed:
-        return results
-    from graders.results import load_submission
-
-    return [load_submission(Path(out_dir) / r.submission_id / "result.json") if r.submission_id in changed else r
-            for r in results]
-
-
 def _print_items(r) -> None:
     click.echo(f"\n{for_terminal(r.submission_id)}")
     for it in r.items:
         mark = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ",
                 "manual-pending": "TA  ", "manual": "TA  ", "override": "TA  "}.get(it.status, "    ")
-        click.echo(f"  {mark} {for_terminal(it.title)}: {_fmt(it.score)}/{_fmt(it.max)}")
+        click.echo(f"  {mark} {for_terminal(it.title)}: {points_text(it.score)}/{points_text(it.max)}")
         if it.status not in ("passed", "manual-pending", "manual"):
             for c in it.checks:
                 if not c.passed:
@@ -284,8 +259,8 @@ def _print_table(results) -> None:
     part_names = list(dict.fromkeys(p for r in results for p in r.parts))
     header = ["submission", *part_names, "total", "pending"]
     table = [header] + [[for_terminal(r.submission_id),
-                         *(_fmt(r.parts[p].score) if p in r.parts else "-" for p in part_names),
-                         f"{_fmt(r.total)}/{_fmt(r.max)}", _fmt(r.manual_pending)] for r in results]
+                         *(points_text(r.parts[p].score) if p in r.parts else "-" for p in part_names),
+                         f"{points_text(r.total)}/{points_text(r.max)}", points_text(r.manual_pending)] for r in results]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
         click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
@@ -339,7 +314,7 @@ def manual_export(out_dir):
     Fill in the score (and comment) columns, then run `hw4 manual import DIR <item>.csv`.
     """
     try:
-        written = gradebook.export_manual(out_dir)
+        written = sheets.export_manual(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     for path in written:
@@ -357,7 +332,7 @@ def manual_import(out_dir, scores, grader):
     written. A score for an automatic item needs an override_reason. Totals update in grades.csv.
     """
     try:
-        s = gradebook.import_manual(out_dir, scores, grader=grader)
+        s = sheets.import_manual(out_dir, scores, grader=grader)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"recorded {s.recorded} score(s) ({s.overrides} override(s)); {s.unchanged} unchanged; "

@@ -20,14 +20,15 @@ the term's late-day ledger once given.
 Scores are validated on import (unknown submission or item, a score outside [0, max], a
 duplicate row → a clear error naming the line); one bad row means nothing is written.
 
-**One way in.** Every manual score — from a CSV sheet or the grading page (``graders.manual``) —
+**One way in.** Every manual score — from a CSV sheet (``graders.manual.sheets``) or the grading
+page (``graders.manual.web``) —
 is checked by ``validate_score`` and written by ``record_scores``, which keeps each change in
 ``manual_score_log`` (the audit trail: who, when, from what to what) and refuses a stale write:
 each score has a version (the id of its latest change), and a change made against an older
 version than the current one is refused with the current value. ``after_manual_change`` then
 refreshes the CSV exports and the submissions' ``result.json`` and feedback.
 
-Totals: part = sum of its items' effective scores; total = sum of parts; ``final = total × (1 −
+Totals (``results.totals``): part = sum of its items' effective scores; total = their sum; ``final = total × (1 −
 penalty_percent / 100)`` with the late-day penalty from ``graders.latedays``.
 
 Exports: ``OUT/grades.csv`` (one row per submission — normally one per student: id, name, each
@@ -37,7 +38,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import html
 import io
 import json
 import math
@@ -48,13 +48,12 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from graders.latedays import LateCharge, LatePolicyError, policy_from_rubric, read_days_used, read_submission_times
-from graders.manual.totals import automatic_verdict
-from graders.results import SubmissionResult, load_submission, sanitised, write_json_atomic
+from graders.results import (ItemResult, SubmissionResult, automatic_verdict, load_submission, sanitised, totals,
+                             write_json_atomic)
 from graders.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
-from graders.text import clean_data, csv_cell, escaped, from_csv_cell, valid_utf8
+from graders.text import clean_data, csv_cell, escaped, points_text, valid_utf8
 
 DB_NAME = "gradebook.sqlite"
-ANSWER_PLACEHOLDER = "_Write your answer here._"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -124,18 +123,11 @@ def connect(out_dir: Path) -> sqlite3.Connection:
     return conn
 
 
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return ""
-    x = round(float(x), 4)
-    return f"{x:g}" if x != int(x) else str(int(x))
-
-
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _manifest(out_dir: Path) -> dict:
+def read_manifest(out_dir: Path) -> dict:
     """``OUT/intake.json`` in its expected shape ({} if unusable). Paths in it keep a name's undecodable
     bytes (as surrogate escapes, to open the files): pass it through ``clean_data`` before storing it.
     """
@@ -156,7 +148,7 @@ def rubric_path_for(out_dir: Path, rubric_path: Path | None = None) -> Path:
     """The rubric given, else the one the batch was graded with, else the project's."""
     if rubric_path:
         return Path(rubric_path)
-    recorded = _manifest(out_dir).get("rubric")
+    recorded = read_manifest(out_dir).get("rubric")
     return Path(recorded) if isinstance(recorded, str) and recorded and Path(recorded).is_file() else DEFAULT_RUBRIC
 
 
@@ -236,7 +228,7 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
     except (RubricError, LatePolicyError) as exc:
         raise GradebookError(str(exc)) from None
     results, summary.unreadable = load_results(out_dir)
-    manifest = clean_data(_manifest(out_dir))
+    manifest = clean_data(read_manifest(out_dir))
     msubs = manifest.get("submissions", {})
     with closing(connect(out_dir)) as conn, conn:
         if times is not None:
@@ -363,16 +355,16 @@ def grade_rows(conn: sqlite3.Connection) -> tuple[list[str], list[dict]]:
             "charged_days": s["charged_days"] or 0, "penalty_percent": s["penalty_percent"] or 0.0,
             "free_left": s["free_left"], "submitted_at": s["submitted_at"] or "", "time_source": s["time_source"] or "",
             "notes": json.loads(s["notes"] or "[]"), "incomplete": bool(s["incomplete"])}
-    for p in conn.execute("SELECT submission_id, part FROM parts"):
-        by_sub[p["submission_id"]]["parts"][p["part"]] = 0.0
+    part_names: dict[str, list[str]] = {sid: [] for sid in by_sub}
+    for p in conn.execute("SELECT submission_id, part FROM parts ORDER BY position, part"):
+        part_names[p["submission_id"]].append(p["part"])
+    their_items: dict[str, list[ItemResult]] = {sid: [] for sid in by_sub}
     for it in items:
-        row = by_sub[it["submission_id"]]
-        row["parts"][it["part"]] = row["parts"].get(it["part"], 0.0) + it["score"]
-        if it["status"] == "manual-pending":
-            row["pending"] += it["max"]
-    for row in by_sub.values():
-        row["parts"] = {k: round(v, 6) for k, v in row["parts"].items()}
-        row["total"] = round(sum(row["parts"].values()), 6)
+        their_items[it["submission_id"]].append(ItemResult(it["item_id"], it["part"], it["title"], it["score"],
+                                                           it["max"], it["status"], manual=it["manual"]))
+    for sid, row in by_sub.items():
+        sums = totals(their_items[sid], part_names[sid])
+        row.update(parts=sums.parts, total=sums.total, pending=sums.manual_pending)
         row["final"] = round(row["total"] * (1 - row["penalty_percent"] / 100), 6)
     return parts, list(by_sub.values())
 
@@ -388,12 +380,12 @@ def export_csvs(out_dir: Path) -> tuple[Path, Path]:
     grades = out_dir / "grades.csv"
     header = ["student_id", "name", "submission_id", "status", *parts, "total", "max", "manual_pending",
               "late_days", "free_late_days_used", "charged_late_days", "penalty_percent", "final"]
-    _write_csv(grades, header, [_grade_line(r, parts) for r in rows])
+    write_csv(grades, header, [_grade_line(r, parts) for r in rows])
     items_csv = out_dir / "items.csv"
-    _write_csv(items_csv, ["student_id", "name", "submission_id", "part", "item_id", "title", "score", "max",
+    write_csv(items_csv, ["student_id", "name", "submission_id", "part", "item_id", "title", "score", "max",
                            "status", "reason"],
                [[i["student_id"], i["name"], i["submission_id"], i["part"], i["item_id"], i["title"],
-                 _fmt(i["score"]), _fmt(i["max"]), i["status"], i["reason"]] for i in items])
+                 points_text(i["score"]), points_text(i["max"]), i["status"], i["reason"]] for i in items])
     return grades, items_csv
 
 
@@ -405,11 +397,11 @@ def _grade_line(r: dict, parts: list[str]) -> list:
     """One grades.csv line; an incomplete result shows its status instead of any score."""
     if r["incomplete"]:
         return [r["student_id"], r["name"], r["submission_id"], INCOMPLETE, *([""] * len(parts)), "",
-                _fmt(r["max"]), "", r["late_days"], r["free_used"], r["charged_days"], _fmt(r["penalty_percent"]), ""]
+                points_text(r["max"]), "", r["late_days"], r["free_used"], r["charged_days"], points_text(r["penalty_percent"]), ""]
     return [r["student_id"], r["name"], r["submission_id"], "final" if not r["pending"] else "written answers pending",
-            *(_fmt(r["parts"][p]) if p in r["parts"] else "" for p in parts), _fmt(r["total"]), _fmt(r["max"]),
-            _fmt(r["pending"]), r["late_days"], r["free_used"], r["charged_days"], _fmt(r["penalty_percent"]),
-            _fmt(r["final"])]
+            *(points_text(r["parts"][p]) if p in r["parts"] else "" for p in parts), points_text(r["total"]), points_text(r["max"]),
+            points_text(r["pending"]), r["late_days"], r["free_used"], r["charged_days"], points_text(r["penalty_percent"]),
+            points_text(r["final"])]
 
 
 #: columns of our CSVs that hold text (from a submission or a TA): neutralised against formula injection
@@ -417,7 +409,7 @@ TEXT_COLUMNS = {"student_id", "name", "submission_id", "part", "item_id", "title
                 "override_reason", "answer"}
 
 
-def _write_csv(path: Path, header: list[str], rows: Iterable[list]) -> None:
+def write_csv(path: Path, header: list[str], rows: Iterable[list]) -> None:
     """Write a CSV atomically; cells of ``TEXT_COLUMNS`` pass through ``text.csv_cell`` (OWASP CSV injection)."""
     text = [h in TEXT_COLUMNS for h in header]
     buf = io.StringIO()
@@ -442,287 +434,6 @@ def dump(out_dir: Path, *, include_manual_times: bool = False) -> dict[str, list
                     r.pop("added_at", None)
             out[t] = sorted(tuple(sorted(r.items())) for r in rows)
     return out
-
-
-# --- manual grading --------------------------------------------------------------------------
-
-#: ``version`` is the score's version at export (see ``score_versions``): an import refuses a row that
-#: changes a score someone else changed after the export
-SHEET_COLUMNS = ["submission_id", "student_id", "name", "item_id", "max", "score", "comment", "override_reason", "answer",
-                 "version"]
-
-
-def assignment_prose(part: str) -> set[str]:
-    """The markdown cells of the assignment notebook of ``part`` (to tell them from a student's own)."""
-    from graders import assets_dir
-
-    prose: set[str] = set()
-    for nb in sorted(assets_dir().glob("*.ipynb")):
-        try:
-            data = json.loads(nb.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if (data.get("metadata") or {}).get("hw4", {}).get("part") != part:
-            continue
-        for cell in data.get("cells") or []:
-            if cell.get("cell_type") == "markdown":
-                src = cell.get("source", "")
-                prose.add(("".join(src) if isinstance(src, list) else str(src)).strip())
-    return prose
-
-
-def answer_cells(notebook: Path, *, prose: set[str] | None = None) -> dict[str, list[dict]] | None:
-    """Every answer in a notebook, read once: item id → its cells (``source`` text, ``attachments``).
-
-    None when the notebook cannot be read. Which cells belong to an answer: see ``answers_for``.
-    """
-    try:
-        data = json.loads(Path(notebook).read_bytes().decode("utf-8", errors="replace"))
-        cells = data.get("cells") or []
-    except (OSError, ValueError, AttributeError):
-        return None
-    return answer_cells_in(cells, prose=prose)
-
-
-def answer_cells_in(cells, *, prose: set[str] | None = None) -> dict[str, list[dict]] | None:
-    """``answer_cells`` on a notebook's cells already read (any JSON: None unless a list)."""
-    if not isinstance(cells, list):
-        return None
-    found: dict[str, list[dict]] = {}
-    current = None
-    for cell in cells:
-        if not isinstance(cell, dict):
-            continue
-        meta = cell.get("metadata")
-        meta = (meta.get("hw4") or {}) if isinstance(meta, dict) else {}
-        src = cell.get("source", "")
-        src = ("".join(map(str, src)) if isinstance(src, list) else str(src)).strip()
-        attachments = cell.get("attachments") if isinstance(cell.get("attachments"), dict) else {}
-        answer = meta.get("answer") if isinstance(meta, dict) else None
-        if isinstance(answer, str):
-            current = answer
-            found.setdefault(answer, []).append({"source": src, "attachments": attachments})
-        elif (current is not None and prose is not None and not meta and cell.get("cell_type") == "markdown"
-              and src not in prose):
-            found[current].append({"source": src, "attachments": attachments})
-        else:
-            current = None
-    return found
-
-
-def answers_for(notebook: Path, item_id: str, *, prose: set[str] | None = None) -> str | None:
-    """The text of a student's answer cells for ``item_id`` (None: the notebook has none).
-
-    An answer cell is a markdown cell whose metadata says ``hw4.answer = item_id``. Markdown cells
-    that follow it without hw4 metadata are part of the answer when the student added them —
-    that is, when ``prose`` (the assignment's own markdown) is given and does not contain them;
-    without ``prose`` only the answer cells count.
-    """
-    cells = (answer_cells(notebook, prose=prose) or {}).get(item_id)
-    if cells is None:
-        return None
-    return "\n\n".join(c["source"] for c in cells if c["source"])
-
-
-def answer_in_cells(cells, item_id: str, *, prose: set[str] | None = None) -> str | None:
-    """``answers_for`` on a notebook's cells already read (the similarity report parses each notebook once)."""
-    found = (answer_cells_in(cells, prose=prose) or {}).get(item_id)
-    return None if found is None else "\n\n".join(c["source"] for c in found if c["source"])
-
-
-def unanswered_reason(notebook: str | None, part: str, item_id: str, text: str | None) -> str:
-    """Why there is no answer to grade ("" when there is one): no notebook, gone, no answer cell, left blank.
-
-    ``text`` is what ``answers_for`` returned (it is not read when the notebook is missing).
-    """
-    if not notebook:
-        return f"(no notebook for {part} was submitted)"
-    if not Path(notebook).is_file():
-        return f"(the notebook {notebook} is no longer there)"
-    if text is None:
-        return f"(no answer cell for {item_id} in {Path(notebook).name})"
-    if not text.strip() or text.strip() == ANSWER_PLACEHOLDER:
-        return "(not answered)"
-    return ""
-
-
-def export_manual(out_dir: Path) -> list[Path]:
-    """Per manual item, ``OUT/manual/<item>.csv`` (to fill in and import) and ``<item>.html`` (to read).
-
-    Each row is one submission with its answer text from the notebook's answer cells; a score
-    already entered is filled in, so a sheet can be re-exported and re-imported.
-    """
-    out_dir = Path(out_dir)
-    msubs = _manifest(out_dir).get("submissions", {})
-    with closing(connect(out_dir)) as conn:
-        items = conn.execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s USING(submission_id) "
-                             "WHERE i.manual = 1 ORDER BY i.position, i.submission_id").fetchall()
-        entries = {(e["submission_id"], e["item_id"]): e for e in conn.execute("SELECT * FROM manual_scores")}
-        versions = score_versions(conn)
-    if not items:
-        raise GradebookError(f"no manual items in the gradebook under {out_dir} (grade first, then run `hw4 gradebook`)")
-    sheets: dict[str, list[list]] = {}
-    titles: dict[str, str] = {}
-    prose: dict[str, set[str]] = {}
-    for it in items:
-        nbs = msubs.get(it["submission_id"], {}).get("notebooks")
-        nb = nbs.get(it["part"]) if isinstance(nbs, dict) else None
-        nb = nb if isinstance(nb, str) and nb else None
-        text = None
-        if nb and Path(nb).is_file():
-            if it["part"] not in prose:
-                prose[it["part"]] = assignment_prose(it["part"])
-            text = answers_for(Path(nb), it["item_id"], prose=prose[it["part"]])
-        answer = valid_utf8(unanswered_reason(nb, it["part"], it["item_id"], text) or text)
-        e = entries.get((it["submission_id"], it["item_id"]))
-        titles[it["item_id"]] = it["title"] or it["item_id"]
-        sheets.setdefault(it["item_id"], []).append(
-            [it["submission_id"], it["student_id"], it["name"], it["item_id"], _fmt(it["max"]),
-             _fmt(e["score"]) if e is not None else "", e["comment"] if e is not None else "", "", answer,
-             versions.get((it["submission_id"], it["item_id"]), 0)])
-    folder = out_dir / "manual"
-    folder.mkdir(exist_ok=True)
-    written = []
-    for item_id, rows in sheets.items():
-        path = folder / f"{item_id}.csv"
-        _write_csv(path, SHEET_COLUMNS, rows)
-        written.append(path)
-        page = folder / f"{item_id}.html"
-        page.write_text(_sheet_html(item_id, titles[item_id], rows), encoding="utf-8")
-        written.append(page)
-    return written
-
-
-def _sheet_html(item_id: str, title: str, rows: list[list]) -> str:
-    e = html.escape
-    body = "".join(f"<section><h2>{e(r[0])} — {e(r[2])}</h2><p>score: <b>{e(r[5]) or '—'}</b> / {e(r[4])}</p>"
-                   f"<pre>{e(r[8])}</pre></section>" for r in rows)
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(item_id)}</title><style>"
-            "body{font-family:sans-serif;max-width:60em;margin:2em auto}pre{white-space:pre-wrap;background:#f6f6f6;"
-            "padding:.6em}section{border-bottom:1px solid #ddd}</style></head><body>"
-            f"<h1>{e(item_id)}: {e(title)}</h1><p>Fill the score column of {e(item_id)}.csv, then "
-            f"<code>hw4 manual import OUT {e(item_id)}.csv</code>.</p>{body}</body></html>\n")
-
-
-@dataclass
-class ImportSummary:
-    recorded: int = 0
-    overrides: int = 0
-    blank: int = 0
-    #: rows equal to what is recorded, or left as exported while someone else changed the score since
-    unchanged: int = 0
-
-
-def import_manual(out_dir: Path, csv_path: Path, *, grader: str = "") -> ImportSummary:
-    """Validate a CSV of scores and record it (all rows or none); then refresh the CSV exports and results.
-
-    Columns: ``submission_id`` or ``student_id``; ``item_id`` (or ``item``); ``score``; optional
-    ``comment``, ``override_reason`` (required to replace an automatic item's score) and ``version``
-    (written by ``export_manual``). A blank score is skipped (not graded yet). A row whose score
-    was changed by someone else after the export is refused when the sheet changes it too, and
-    left alone when the sheet still holds the exported value. Raises ``GradebookError`` listing
-    every bad line. Each score goes through ``validate_score`` and ``record_scores``, as the web
-    page's do.
-    """
-    out_dir, csv_path = Path(out_dir), Path(csv_path)
-    try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            rows = [{(k or "").strip(): from_csv_cell((v or "").strip()) if isinstance(v, str) else v
-                     for k, v in r.items()} for r in reader]
-    except OSError as exc:
-        raise GradebookError(f"cannot read {csv_path}: {exc.strerror}") from None
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise GradebookError(f"{csv_path} is not a readable CSV: {exc}") from None
-    item_col = "item_id" if "item_id" in header else "item" if "item" in header else None
-    if item_col is None or "score" not in header or not ({"submission_id", "student_id"} & set(header)):
-        raise GradebookError(f"{csv_path.name}: needs the columns submission_id (or student_id), item_id and score; "
-                             f"found {header}")
-    summary = ImportSummary()
-    with closing(connect(out_dir)) as conn:
-        subs = {r["submission_id"]: r["student_id"] for r in conn.execute("SELECT submission_id, student_id FROM submissions")}
-        if not subs:
-            raise GradebookError(f"the gradebook under {out_dir} has no submissions: grade first")
-        by_student: dict[str, list[str]] = {}
-        for sub_id, sid in subs.items():
-            if sid:
-                by_student.setdefault(sid, []).append(sub_id)
-        items = {(r["submission_id"], r["item_id"]): r for r in conn.execute("SELECT * FROM items")}
-        rubric_items = {k[1] for k in items}
-        errors, changes, seen, lines = [], [], {}, {}
-        for n, row in enumerate(rows, 2):
-            where = f"{csv_path.name} line {n}"
-            sub_id = row.get("submission_id") or ""
-            sid = row.get("student_id") or ""
-            if not sub_id:
-                matches = by_student.get(sid, [])
-                if not sid:
-                    errors.append(f"{where}: no submission_id or student_id")
-                    continue
-                if len(matches) != 1:
-                    errors.append(f"{where}: unknown student {sid!r}" if not matches else
-                                  f"{where}: student {sid!r} has several submissions ({', '.join(matches)}); "
-                                  "give submission_id")
-                    continue
-                sub_id = matches[0]
-            elif sub_id not in subs:
-                errors.append(f"{where}: unknown submission {sub_id!r}")
-                continue
-            elif sid and subs[sub_id] != sid:
-                errors.append(f"{where}: submission {sub_id!r} belongs to student {subs[sub_id]!r}, not {sid!r}")
-                continue
-            item_id = row.get(item_col) or ""
-            raw = row.get("score") or ""
-            if item_id not in rubric_items:
-                errors.append(f"{where}: unknown item {item_id!r}")
-                continue
-            item = items.get((sub_id, item_id))
-            if item is None:
-                errors.append(f"{where}: item {item_id!r} was not graded for {sub_id} (not in its scope)")
-                continue
-            if not raw:
-                summary.blank += 1
-                continue
-            reason = row.get("override_reason") or ""
-            try:
-                score = validate_score(item, raw, override_reason=reason)
-            except GradebookError as exc:
-                errors.append(f"{where}: {exc}")
-                continue
-            version = (row.get("version") or "").strip()
-            if version and not version.isdigit():
-                errors.append(f"{where}: version {version!r} is not a whole number (leave the exported value)")
-                continue
-            key = (sub_id, item_id)
-            if key in seen:
-                errors.append(f"{where}: {sub_id} / {item_id} already given on line {seen[key]}")
-                continue
-            seen[key] = n
-            change = ScoreChange(sub_id, item_id, score, row.get("comment") or "", reason,
-                                 int(version) if version else None)
-            if change.expected_version is not None and _untouched_since(conn, change):
-                summary.unchanged += 1  # the sheet still holds the exported value; a newer one is kept
-                continue
-            changes.append(change)
-            lines[key] = n
-        if errors:
-            raise GradebookError(_problems(csv_path.name, errors))
-        outcome = record_scores(conn, changes, grader=grader, source=f"csv {csv_path.name}")
-        if outcome.stale:
-            raise GradebookError(_problems(csv_path.name, [
-                f"{csv_path.name} line {lines[(c['submission_id'], c['item_id'])]}: {stale_message(c)}; "
-                "export the sheet again" for c in outcome.stale]))
-    summary.recorded = len(outcome.written)
-    summary.unchanged += len(outcome.unchanged)
-    summary.overrides = sum(1 for c in outcome.written if c.kind(items[(c.submission_id, c.item_id)]) == "override")
-    after_manual_change(out_dir, {c.submission_id for c in outcome.written})
-    return summary
-
-
-def _problems(name: str, errors: list[str]) -> str:
-    more = f"\n… and {len(errors) - 30} more" if len(errors) > 30 else ""
-    return f"{len(errors)} problem(s) in {name}; nothing was recorded:\n" + "\n".join(errors[:30]) + more
 
 
 def _write_manual_json(out_dir: Path) -> None:
@@ -769,7 +480,7 @@ def validate_score(item: Mapping, raw: str | float, *, override_reason: str = ""
     except (TypeError, ValueError):
         raise GradebookError(f"score {raw!r} is not a number") from None
     if math.isnan(score) or not 0 <= score <= item["max"]:
-        raise GradebookError(f"score {raw} for {item['item_id']} is outside [0, {_fmt(item['max'])}]")
+        raise GradebookError(f"score {raw} for {item['item_id']} is outside [0, {points_text(item['max'])}]")
     if not item["manual"] and not override_reason.strip():
         raise GradebookError(f"{item['item_id']} is graded automatically; to override it, give an override_reason")
     return score
@@ -794,7 +505,7 @@ def current_entry(conn: sqlite3.Connection, submission_id: str, item_id: str) ->
     return entry
 
 
-def _untouched_since(conn: sqlite3.Connection, change: ScoreChange) -> bool:
+def untouched_since(conn: sqlite3.Connection, change: ScoreChange) -> bool:
     """True when the score changed after version ``expected_version`` and ``change`` still holds that old value."""
     now = current_entry(conn, change.submission_id, change.item_id)
     if now["version"] == change.expected_version:
@@ -812,7 +523,7 @@ def _untouched_since(conn: sqlite3.Connection, change: ScoreChange) -> bool:
 
 def stale_message(entry: Mapping) -> str:
     """What a TA reads when their change is refused: who changed the score, when, and to what."""
-    now = "cleared it" if entry["score"] is None else f"set it to {_fmt(entry['score'])}"
+    now = "cleared it" if entry["score"] is None else f"set it to {points_text(entry['score'])}"
     who = entry["grader"] or "someone"
     when = f" at {entry['entered_at']}" if entry["entered_at"] else ""
     comment = f" (comment: {entry['comment']!r})" if entry["comment"] else ""

@@ -32,6 +32,8 @@ from typing import Any, Sequence
 
 import nbformat
 
+from graders.nbmeta import KEY, locked_cell_id as locked_id  # noqa: F401  (locked_id: the name callers use)
+
 log = logging.getLogger("hw4.locked")
 
 LOCKED_DIR = Path(__file__).resolve().parent / "parts" / "locked"
@@ -44,17 +46,6 @@ def sha256(source: str) -> str:
 def _normal(source: str) -> str:
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "\n".join(line.rstrip() for line in lines).strip("\n")
-
-
-def locked_id(cell: Any) -> str | None:
-    """The locked id of a notebook cell, or None for an ordinary cell."""
-    try:
-        meta = cell.get("metadata", {}).get("hw4", {})
-    except AttributeError:
-        return None
-    if isinstance(meta, dict) and meta.get("locked") and isinstance(meta.get("id"), str):
-        return meta["id"]
-    return None
 
 
 @dataclass(frozen=True)
@@ -135,7 +126,7 @@ def restore(cells: Sequence[Any], provided: ProvidedCells | None
     def original(cid: str, like: Any = None) -> Any:
         cell = copy.deepcopy(like) if like is not None else nbformat.v4.new_code_cell()
         cell["source"] = originals[cid]
-        cell.setdefault("metadata", {})["hw4"] = {"locked": True, "id": cid}
+        cell.setdefault("metadata", {})[KEY] = {"locked": True, "id": cid}
         cell["outputs"], cell["execution_count"] = [], None
         return cell
 

@@ -28,7 +28,7 @@ from graders.intake import Submission
 from graders.parts import all_parts
 from graders.parts.base import CheckContext, PartSpec
 from graders.secret import SECRET_ENV, SecretError, checked, fingerprint_part, read_secret
-from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission
+from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission, totals
 from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
 
 
@@ -249,9 +249,8 @@ def carried_forward(check: Check, result: CheckResult, run: NotebookRun) -> Chec
 
 
 def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str, CheckResult], plan: Plan,
-          *, input_hash: str = "", manual_scores: Mapping[str, float] | None = None) -> SubmissionResult:
-    """score: items from checks, parts from items, totals from parts."""
-    manual_scores = manual_scores or {}
+          *, input_hash: str = "") -> SubmissionResult:
+    """score: items from checks, parts from items, totals from parts (written answers pending)."""
     in_scope = set(sub.scope or plan.parts) & set(plan.parts)
     items = []
     for part in plan.rubric.parts.values():
@@ -264,23 +263,18 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
         elif run is not None and run.summary.error:
             reason = f"the notebook could not be read: {run.summary.error}"
         for item in part.items:
-            items.append(score_item(item, results, public_only=plan.public_only,
-                                    manual_score=manual_scores.get(item.id), reason=reason))
+            items.append(score_item(item, results, public_only=plan.public_only, reason=reason))
+    sums = totals(items, [name for name in plan.rubric.parts if name in in_scope])
     parts = {}
-    for name in plan.rubric.parts:
-        if name not in in_scope:
-            continue
-        its = [i for i in items if i.part == name]
+    for name, part_score in sums.parts.items():
         run = runs.get(name)
-        parts[name] = PartResult(name, round(sum(i.score for i in its), 6), plan.rubric.parts[name].points,
+        parts[name] = PartResult(name, part_score, plan.rubric.parts[name].points,
                                  notebook=sub.notebooks[name].name if name in sub.notebooks else "",
                                  execution=run.summary if run else None)
-    total = round(sum(i.score for i in items), 6)
-    auto_total = round(sum(i.score for i in items if not i.manual), 6)
-    pending = round(sum(i.max for i in items if i.status == "manual-pending"), 6)
     return sanitised(SubmissionResult(  # the one boundary: every string of a result is valid UTF-8
-        submission_id=sub.id, student_id=sub.student_id, name=sub.name, total=total,
-        max=round(sum(p.max for p in parts.values()), 6), auto_total=auto_total, manual_pending=pending,
+        submission_id=sub.id, student_id=sub.student_id, name=sub.name, total=sums.total,
+        max=round(sum(p.max for p in parts.values()), 6), auto_total=sums.auto_total,
+        manual_pending=sums.manual_pending,
         parts=parts, items=tuple(items), public_only=plan.public_only, grader_version=__version__,
         rubric_hash=plan.rubric.sha256, input_hash=input_hash,
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), notes=tuple(sub.problems),
@@ -313,20 +307,21 @@ def stopped_result(sub: Submission, plan: Plan, reason: str, *, input_hash: str 
     return score(sub, {}, results, plan, input_hash=input_hash)
 
 
-def submission_hash(sub: Submission) -> str:
-    """Content hash of the notebooks a submission is graded from."""
+def submission_input_hash(sub: Submission, plan: Plan) -> str:
+    """The ``input_hash`` of ``sub``'s result under ``plan``: its notebooks' contents and the plan's
+    fingerprint (a stored result with another one is stale: see ``batch.stored_result``)."""
     h = hashlib.sha256()
     for part in sorted(sub.notebooks):
         h.update(part.encode())
         h.update(hashlib.sha256(sub.notebooks[part].read_bytes()).digest())
-    return h.hexdigest()
+    return f"{h.hexdigest()}:{plan.fingerprint}"
 
 
 def grade_submission(sub: Submission, plan: Plan, out_dir: Path | None = None) -> SubmissionResult:
     """All steps for one submission; never raises for anything the submission contains."""
     runs = execute_parts(sub, plan)
     results = run_checks(sub, runs, plan)
-    result = score(sub, runs, results, plan, input_hash=f"{submission_hash(sub)}:{plan.fingerprint}")
+    result = score(sub, runs, results, plan, input_hash=submission_input_hash(sub, plan))
     if out_dir is not None:
         record(result, out_dir)
     return result

@@ -9,9 +9,9 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
 from graders.text import clean_data
 
@@ -149,9 +149,42 @@ class SubmissionResult:
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
     notes: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
     #: some check ended in a grader error: the totals are not final and a rerun regrades it
     incomplete: bool = False
+
+
+def automatic_verdict(item: ItemResult) -> tuple[float, str]:
+    """(score, status) of an item before any TA entry: what its checks gave, or pending for a written answer."""
+    if item.manual:
+        return 0.0, "manual-pending"
+    if item.auto_score is not None:
+        return item.auto_score, item.auto_status
+    return item.score, item.status
+
+
+@dataclass(frozen=True)
+class Totals:
+    """What a submission's items add up to (the one place sums are taken: score, gradebook, TA folds)."""
+
+    parts: dict[str, float]
+    total: float
+    auto_total: float
+    manual_pending: float
+
+
+def totals(items: Iterable[ItemResult], parts: Iterable[str] = ()) -> Totals:
+    """Part scores (``parts`` first, in that order, then any other part of ``items``), total, the
+    checks' own total (an override counts what its checks gave) and the points of written answers
+    still pending; each rounded to 6 decimals.
+    """
+    items = list(items)
+    sums = dict.fromkeys(parts, 0.0)
+    for it in items:
+        sums[it.part] = sums.get(it.part, 0.0) + it.score
+    return Totals(parts={name: round(s, 6) for name, s in sums.items()},
+                  total=round(sum(i.score for i in items), 6),
+                  auto_total=round(sum(automatic_verdict(i)[0] for i in items if not i.manual), 6),
+                  manual_pending=round(sum(i.max for i in items if i.status == "manual-pending"), 6))
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -165,16 +198,13 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
-def _build(cls, data: dict) -> Any:
-    return cls(**data)
-
-
 def submission_from_dict(data: dict) -> SubmissionResult:
     """Inverse of ``to_jsonable`` for a submission result (checks the schema version)."""
     version = data.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"result schema version {version!r}, this grader reads {SCHEMA_VERSION}")
     d = dict(data)
+    d.pop("extra", None)  # an always-empty field of results written before it was removed
     parts = {}
     for name, p in d["parts"].items():
         p = dict(p)

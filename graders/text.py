@@ -13,7 +13,8 @@ Each output has one function here, applied where the text leaves the grader:
   fallback (cp1256 when it reads as letters — Persian names from Windows —, then cp437 for zip
   members, else replacement characters);
 * ``escaped``: a name shown to a TA with undecodable bytes and control characters as escapes;
-* ``safe_component``: a name usable as one folder or file name.
+* ``safe_component``: a name usable as one folder or file name;
+* ``points_text``: a score shown to anyone (terminal, feedback, CSV, grading page).
 """
 from __future__ import annotations
 
@@ -35,6 +36,15 @@ _ESCAPE_SEQUENCE = re.compile(
     r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"        # DCS, SOS, PM, APC … ST
     r"|\x1b[ -/]*[0-~]?")                 # any other escape (ESC c resets the terminal)
 _WINDOWS_RESERVED = set(':*?"<>|')
+
+
+def points_text(x: Any, *, decimals: int = 4) -> str:
+    """A score as people write it, the same everywhere: at most ``decimals`` decimals, no trailing
+    zeros ("2.5", "10", "0.3333"); None (no score) → ""."""
+    if x is None:
+        return ""
+    x = round(float(x), decimals)
+    return str(int(x)) if x == int(x) else f"{x:g}"
 
 
 def valid_utf8(text: str) -> str:

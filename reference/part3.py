@@ -6,7 +6,7 @@ independent oracles in ``tests/parts/test_part3_reference.py``: ``model.generate
 (EOS disabled) and greedy search, transformers' ``NoRepeatNGramLogitsProcessor``, sacrebleu, and a
 forward pass with ``output_attentions=True``.
 
-Conventions shared by the decoders (SPEC, Part 3): a hypothesis is a list of token ids, prompt
+Conventions shared by the decoders: a hypothesis is a list of token ids, prompt
 included; its score is the sum of the natural-log probabilities of its generated tokens under the
 model (no length normalisation); ``max_length`` counts prompt + generated tokens; a hypothesis whose
 last token is ``tokenizer.eos_token_id`` is finished: it is not expanded again but stays among the

@@ -1,8 +1,9 @@
 """Grading written answers: a local web page over the gradebook, and the scores folded back into results.
 
-``totals`` folds entered scores and comments into ``result.json`` and the feedback; ``answers``
-reads the students' answer cells and groups equal answers; ``render`` turns an answer's Markdown
-and LaTeX into HTML that cannot run script; ``web`` is the Flask app and ``server`` starts it on
-127.0.0.1 behind a token (``hw4 manual serve``). Scores are validated and written by the gradebook
-(``validate_score``, ``record_scores``), as for the CSV import.
+``cells`` finds a written answer in a notebook; ``sheets`` exports and imports the CSV sheets
+(``hw4 manual export/import``); ``answers`` reads a batch's answers and groups equal ones;
+``render`` turns an answer's Markdown and LaTeX into HTML that cannot run script; ``web`` is the
+Flask app and ``server`` starts it on 127.0.0.1 behind a token (``hw4 manual serve``); ``totals``
+folds entered scores and comments into ``result.json`` and the feedback. Scores are validated and
+written by the gradebook (``validate_score``, ``record_scores``) for the page and the sheets alike.
 """

@@ -1,7 +1,7 @@
 """The students' written answers of a graded batch, the reference answers, and answer groups.
 
 An answer is read from the notebook the submission was graded from (``OUT/intake.json``) with the
-gradebook's ``answer_cells`` (the cells marked ``metadata.hw4.answer`` plus the Markdown cells a
+``manual.cells.answer_cells`` (the cells marked ``metadata.hw4.answer`` plus the Markdown cells a
 student added after them). Each notebook is parsed once per server and again only when it changes.
 
 **Answer groups.** Answers whose normalised text is the same form a group, so a TA can score them
@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Mapping
 
 from graders import ROOT
-from graders.gradebook import ANSWER_PLACEHOLDER, answer_cells, assignment_prose, unanswered_reason
+from graders.nbmeta import answer_item, declared_part
+from graders.manual.cells import ANSWER_PLACEHOLDER, answer_cells, assignment_prose, unanswered_reason
 
 #: a notebook larger than this is not parsed for its answers (the TA is told to open it directly)
 MAX_NOTEBOOK_BYTES = 64 * 2**20
@@ -197,10 +198,10 @@ def _prompts(notebook: Path, item_id: str, part: str, *, most: int = 4) -> list[
         data = json.loads(notebook.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    if (data.get("metadata") or {}).get("hw4", {}).get("part") != part:
+    if declared_part(data) != part:
         return []
     cells = [c for c in data.get("cells") or [] if isinstance(c, dict)]
-    answers = [(c.get("metadata") or {}).get("hw4", {}).get("answer") for c in cells]
+    answers = [answer_item(c) for c in cells]
     prompts = []
     for i, answer in enumerate(answers):
         if answer != item_id:

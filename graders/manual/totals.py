@@ -3,7 +3,7 @@
 The gradebook holds what TAs entered; a result file holds what its checks gave. ``with_manual_scores``
 folds the first into the second — a written answer's score replaces its pending 0, an override
 replaces an automatic score (which is kept in ``auto_score``/``auto_status``), comments go to the
-student — and ``recompute_totals`` sums parts and totals exactly as ``pipeline.score`` does. Folding
+student — and ``recompute_totals`` sums parts and totals with ``results.totals``, as ``pipeline.score`` does. Folding
 starts from the checks' verdicts each time, so it can be repeated, and a cleared score goes back to
 pending. ``apply_manual_scores`` rewrites the files after every change and after every ``hw4 grade``
 (a regrade writes fresh results; the scores in the gradebook are folded in again).
@@ -15,27 +15,15 @@ from contextlib import closing
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from graders.results import ItemResult, SubmissionResult, load_submission, save_submission
-
-
-def automatic_verdict(item: ItemResult) -> tuple[float, str]:
-    """(score, status) of an item before any TA entry: what its checks gave, or pending for a written answer."""
-    if item.manual:
-        return 0.0, "manual-pending"
-    if item.auto_score is not None:
-        return item.auto_score, item.auto_status
-    return item.score, item.status
+from graders.results import SubmissionResult, automatic_verdict, load_submission, save_submission, totals
 
 
 def recompute_totals(result: SubmissionResult) -> SubmissionResult:
-    """Part scores, ``total``, ``auto_total`` and ``manual_pending`` from the items (as ``pipeline.score``)."""
-    items = result.items
-    parts = {name: dataclasses.replace(p, score=round(sum(i.score for i in items if i.part == name), 6))
-             for name, p in result.parts.items()}
-    return dataclasses.replace(
-        result, parts=parts, total=round(sum(i.score for i in items), 6),
-        auto_total=round(sum(automatic_verdict(i)[0] for i in items if not i.manual), 6),
-        manual_pending=round(sum(i.max for i in items if i.status == "manual-pending"), 6))
+    """Part scores, ``total``, ``auto_total`` and ``manual_pending`` from the items (``results.totals``)."""
+    sums = totals(result.items, result.parts)
+    parts = {name: dataclasses.replace(p, score=sums.parts[name]) for name, p in result.parts.items()}
+    return dataclasses.replace(result, parts=parts, total=sums.total, auto_total=sums.auto_total,
+                               manual_pending=sums.manual_pending)
 
 
 def with_manual_scores(result: SubmissionResult, entries: Mapping[str, Mapping]) -> SubmissionResult:

@@ -33,6 +33,7 @@ from graders.gradebook import (GradebookError, ScoreChange, add_to_bank, after_m
                                stale_message, validate_score)
 from graders.manual.answers import AnswerStore, clean_text, group_answers, reference_for
 from graders.manual.render import render_markdown
+from graders.text import points_text
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -53,7 +54,7 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
                       HW4_PORT=port, SEND_FILE_MAX_AGE_DEFAULT=3600)
     app.jinja_env.finalize = lambda v: (Markup(clean_text(v)) if isinstance(v, Markup)
                                         else clean_text(v) if isinstance(v, str) else v)
-    app.jinja_env.filters["pts"] = _pts
+    app.jinja_env.filters["pts"] = points_text
     store = AnswerStore(Path(out_dir))
 
     @app.before_request
@@ -147,7 +148,7 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
         except ValueError:
             abort(400)
         if not clear and not raw:
-            return _answer_page(item_id, sub, error=f"Type a score from 0 to {_pts(row['max'])}, then Enter.",
+            return _answer_page(item_id, sub, error=f"Type a score from 0 to {points_text(row['max'])}, then Enter.",
                                 attempt={"score": raw, "comment": comment}, status=400)
         try:
             score = None if clear else validate_score(row, raw)
@@ -161,7 +162,7 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
                                 attempt={"score": raw, "comment": comment}, status=409)
         if outcome.written:
             after_manual_change(app.config["HW4_OUT"], [sub])
-            flash(f"Saved: {sub} {'cleared' if clear else _pts(score)} on {item_id}.")
+            flash(f"Saved: {sub} {'cleared' if clear else points_text(score)} on {item_id}.")
         rows = _item_rows(item_id)
         nxt = _next_pending(rows, _entries(item_id), sub)
         if nxt is None:
@@ -191,7 +192,7 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
         outcome = record_scores(_db(), changes, grader=app.config["HW4_GRADER"], source="web group", partial=True)
         if outcome.written:
             after_manual_change(app.config["HW4_OUT"], [c.submission_id for c in outcome.written])
-        flash(f"Group scored {_pts(score)}: {len(outcome.written)} saved, {len(outcome.unchanged)} already so"
+        flash(f"Group scored {points_text(score)}: {len(outcome.written)} saved, {len(outcome.unchanged)} already so"
               + (f", {len(outcome.stale)} refused" if outcome.stale else "") + ".")
         for cur in outcome.stale:
             flash(stale_message(cur) + "; not changed.", "error")
@@ -255,7 +256,7 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
         all_answers = store.answers(rows)
         group = [a.submission_id for a in all_answers if a.group_key == ans.group_key]
         ref = reference_for(item_id, row["part"])
-        shown = attempt or {"score": _pts(entry["score"]) if entry["score"] is not None else "",
+        shown = attempt or {"score": points_text(entry["score"]) if entry["score"] is not None else "",
                             "comment": entry["comment"]}
         nxt = _next_pending(rows, entries, sub)
         return render_template(
@@ -283,13 +284,6 @@ def _next_pending(rows, entries, after: str | None) -> str | None:
         if sub not in entries and sub != after:
             return sub
     return None
-
-
-def _pts(x) -> str:
-    if x is None:
-        return ""
-    x = round(float(x), 4)
-    return f"{x:g}"
 
 
 def _denied(message: str, status: int):

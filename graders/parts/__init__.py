@@ -1,4 +1,9 @@
-"""The registry of parts. A part module defines ``PART``; add it to ``_MODULES``."""
+"""The registry of parts. A part module defines ``PART``; add it to ``_MODULES``.
+
+A part module is a table of checks (``base.CheckTable``: id, probes, rule, description, public,
+timeout; ``depends`` from the part's ``DEPENDS``) built by ``build_checks(ctx)``, plus the judges
+and input builders it needs (``part4`` keeps them in ``part4_judges`` and ``part4_inputs``).
+"""
 from __future__ import annotations
 
 import importlib

@@ -16,11 +16,12 @@ import importlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from graders.checks.base import Check
+from graders.probe.spec import Probe
 from graders.secret import derive_seed
 
 
@@ -102,3 +103,36 @@ class PartSpec:
     build_checks: Callable[[CheckContext], list[Check]]
     #: seconds allowed for each cell of the student's notebook (None: rubric default)
     cell_timeout: float | None = None
+
+
+class CheckTable:
+    """A part's checks as a table of rows (id, probes, rule, description, public, timeout), each row
+    registered once by ``add``: the id is prefixed with the part, and ``depends`` (the graded
+    functions each probed function calls, for error carried forward) comes from the part's map.
+
+    Example::
+
+        table = CheckTable("part3", DEPENDS, timeout=90.0)
+        table.add("bleu", [Probe("part3.bleu.0", "calculate_bleu_score", (refs, hyps))],
+                  AllClose("part3.bleu.0", 0.42), "BLEU of a small corpus")
+        return table.checks
+    """
+
+    def __init__(self, part: str, depends: Mapping[str, Sequence[str]] | None = None, *, timeout: float = 60.0):
+        if not part:
+            raise ValueError("a check table needs its part's name")
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
+        self.part, self.depends, self.timeout = part, dict(depends or {}), timeout
+        self.checks: list[Check] = []
+
+    def add(self, id_: str, probes: Sequence[Probe], rule: Any, description: str, public: bool = True,
+            timeout: float | None = None) -> Check:
+        """Register ``<part>.<id_>``; its ``depends`` are those of its first probe's function."""
+        if not probes:
+            raise ValueError(f"check {id_!r} has no probes")
+        check = Check(f"{self.part}.{id_}", self.part, tuple(probes), rule, public=public, description=description,
+                      timeout=self.timeout if timeout is None else timeout,
+                      depends=tuple(self.depends.get(probes[0].target, ())))
+        self.checks.append(check)
+        return check

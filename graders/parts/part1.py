@@ -43,8 +43,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from graders.assets import data_path, model_path
+from graders.assets import data_path, grader_model, model_path
 from graders.checks import AllClose, Check, FrameMatches, Property
+from graders.checks.cases import Cases
 from graders.checks.rules import Note
 from graders.checks.values import describe_value
 from graders.checks.figure import figure_data, horizontal_lines
@@ -85,11 +86,8 @@ def _dataset_rows() -> tuple:
     return tuple(json.loads(line) for line in text.splitlines() if line.strip())
 
 
-@lru_cache(maxsize=1)
 def _grader_tokenizer():
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(_model_dir())
+    return grader_model(MODEL)[1]
 
 
 def _prompt_length(conversation) -> int:
@@ -253,27 +251,30 @@ def _expected_pair(value) -> tuple[float, float]:
     return pair[0], pair[1]
 
 
-def _pairs_rule(probe_ids: list[str], expected: list[tuple[float, float]], labels: list[str]):
-    def predicate(*values):
-        notes = set()
-        for value, (em, en), label in zip(values, expected, labels):
-            got = _as_pair(value)
-            if isinstance(got, str):
-                return got
-            gm, gn, note = got
-            notes.add(note)
-            if not np.isfinite([gm, gn]).all():
-                return f"{label}: the result is not finite"
-            if abs(gm - em) > MASS_ATOL and abs(gn - en) > MASS_ATOL:
-                return f"{label}: p_matching and p_not_matching are both wrong"
-            if abs(gm - em) > MASS_ATOL:
-                return f"{label}: p_matching is off by {abs(gm - em):.3g}"
-            if abs(gn - en) > MASS_ATOL:
-                return f"{label}: p_not_matching is off by {abs(gn - en):.3g}"
-        notes.discard("")
-        return Note(notes.pop()) if notes else None
+def _pair_judge(expected: tuple[float, float], label: str):
+    """A judge of one ``analysis_result`` case (its reasons name the case by ``label``)."""
+    em, en = expected
 
-    return Property(probe_ids, predicate)
+    def judge(value):
+        got = _as_pair(value)
+        if isinstance(got, str):
+            return got
+        gm, gn, note = got
+        if not np.isfinite([gm, gn]).all():
+            return f"{label}: the result is not finite"
+        if abs(gm - em) > MASS_ATOL and abs(gn - en) > MASS_ATOL:
+            return f"{label}: p_matching and p_not_matching are both wrong"
+        if abs(gm - em) > MASS_ATOL:
+            return f"{label}: p_matching is off by {abs(gm - em):.3g}"
+        if abs(gn - en) > MASS_ATOL:
+            return f"{label}: p_not_matching is off by {abs(gn - en):.3g}"
+        return Note(note) if note else None
+
+    return judge
+
+
+def _pairs_rule(probe_ids: list[str], expected: list[tuple[float, float]], labels: list[str]) -> Cases:
+    return Cases(probe_ids, [_pair_judge(e, label) for e, label in zip(expected, labels)], prefix=False)
 
 
 def _vertical_lines(fig: FigureData) -> list[float]:

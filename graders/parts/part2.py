@@ -62,7 +62,7 @@ from graders.checks.base import CannotGrade, Check
 from graders.checks.figure import FigureCheck
 from graders.checks.rules import AllClose, Property
 from graders.checks.values import close_problem, type_problem
-from graders.parts.base import CheckContext, PartSpec
+from graders.parts.base import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, tokenizer
 from graders.probe.transport import KernelArray, Opaque, Record
 
@@ -104,10 +104,9 @@ _VERBS = ["sees", "likes", "has", "finds", "loves", "watches", "follows", "helps
 
 # --- the shipped model, as facts for the checks ----------------------------------------------
 
-@lru_cache(maxsize=1)
 def _model_and_tokenizer():
     """tiny-lm and its tokenizer, loaded in the grading process (eval mode, never modified)."""
-    return assets.load_causal_lm(MODEL), assets.load_tokenizer(MODEL)
+    return assets.grader_model(MODEL)
 
 
 def _parameter_facts(model) -> tuple[list[tuple[int, ...]], np.ndarray]:
@@ -271,7 +270,7 @@ def _seeded_rule(shapes):
 @lru_cache(maxsize=1)
 def _shipped_parameters() -> dict[str, np.ndarray]:
     """The grader's own copy of the shipped model's parameters (what a restored model must hold)."""
-    model = assets.load_causal_lm(MODEL)
+    model = assets.grader_model(MODEL)[0]
     return {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
 
 
@@ -377,15 +376,11 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     model, tok = _model_and_tokenizer()
     shapes, norms = _parameter_facts(model)
     n_parameters = sum(int(np.prod(s)) for s in shapes)
-    checks: list[Check] = []
-
-    def add(id_, probes, rule, description, public=True, timeout=60.0):
-        checks.append(Check(f"{PART_NAME}.{id_}", PART_NAME, tuple(probes), rule, public=public,
-                            description=description, timeout=timeout, depends=DEPENDS.get(probes[0].target, ())))
+    table = CheckTable(PART_NAME, DEPENDS)
 
     # -- load_model, encode, compute_loss --
     path = assets.model_override(MODEL) or MODEL_FOLDER  # the model the kernel's resources load too
-    add("load_model", [Probe("part2.load_model", "load_model", (path,))],
+    table.add("load_model", [Probe("part2.load_model", "load_model", (path,))],
         Property(["part2.load_model"], lambda v: _load_model_problem(v, n_parameters)),
         "load_model returns (model in eval mode, tokenizer)")
 
@@ -395,10 +390,10 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         ids = np.asarray(inputs["input_ids"])
         expected_loss = ref.compute_loss(model, inputs)
         eid, lid = f"part2.encode{suffix}", f"part2.compute_loss{suffix}"
-        add(f"encode{suffix}", [Probe(eid, "encode", (tokenizer(MODEL), text))],
+        table.add(f"encode{suffix}", [Probe(eid, "encode", (tokenizer(MODEL), text))],
             Property([eid], lambda v: _encode_problem(v, ids)),
             "encode returns the tokenizer's input_ids and attention_mask, shape [1, seq_len]", public=public)
-        add(f"compute_loss{suffix}",
+        table.add(f"compute_loss{suffix}",
             [Probe(lid, "compute_loss", (causal_lm(MODEL), inputs), observe=("training", "parameters"))],
             Property([lid], _loss_rule(expected_loss), outcomes=True),
             "compute_loss returns the causal-LM loss as a Python float, leaving the model as it was", public=public)
@@ -415,17 +410,17 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         ("orthogonal", ("orthogonal",), "the two directions are orthogonal"),
     ]:
         pid = f"part2.random_directions.{id_}"
-        add(f"random_directions.{id_}", [Probe(pid, "random_directions", (causal_lm(MODEL), 0))],
+        table.add(f"random_directions.{id_}", [Probe(pid, "random_directions", (causal_lm(MODEL), 0))],
             Property([pid], _directions_rule(shapes, norms, what=what), gate=_direction_tensors,
                      what="random_directions"), description)
-    add("random_directions.seeded",
+    table.add("random_directions.seeded",
         [Probe("part2.random_directions.same_seed", "random_directions", (causal_lm(MODEL), 3), repeat=2),
          Probe("part2.random_directions.other_seed", "random_directions", (causal_lm(MODEL), 4))],
         Property(["part2.random_directions.same_seed", "part2.random_directions.other_seed"], _seeded_rule(shapes)),
         "the same seed gives the same directions, another seed other ones")
     if ctx.hidden:
         pid = "part2.random_directions.hidden"
-        add("random_directions.hidden",
+        table.add("random_directions.hidden",
             [Probe(pid, "random_directions", (causal_lm(MODEL), ctx.seed("part2.random_directions")))],
             Property([pid], _directions_rule(shapes, norms, what=("norms", "orthogonal")), gate=_direction_tensors,
                      what="random_directions"),
@@ -442,7 +437,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             d2.append(torch.from_numpy(b.astype(np.float32)))
         expected = ref.cosine_similarity(d1, d2)
         pid = f"part2.{id_}"
-        add(id_, [Probe(pid, "cosine_similarity", (d1, d2))],
+        table.add(id_, [Probe(pid, "cosine_similarity", (d1, d2))],
             AllClose(pid, expected, rtol=1e-5, atol=1e-6, kind="float", what="cosine similarity"),
             "cosine similarity over the flattened, concatenated directions", public=public)
 
@@ -455,7 +450,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         d1, d2 = _grader_directions(rng, model)
         expected = ref.loss_landscape(model, inputs, d1, d2, xs, ys)
         pid = f"part2.{id_}"
-        add(id_, [Probe(pid, "loss_landscape", (causal_lm(MODEL), inputs, d1, d2, xs, ys))],
+        table.add(id_, [Probe(pid, "loss_landscape", (causal_lm(MODEL), inputs, d1, d2, xs, ys))],
             AllClose(pid, np.asarray(expected), rtol=LANDSCAPE_RTOL, atol=LANDSCAPE_ATOL, kind="ndarray",
                      what="Z"),
             f"loss_landscape on grader directions and a {len(xs)} x {len(ys)} grid", public=public)
@@ -468,7 +463,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         ("eval_mode", "training", _landscape_mode, "loss_landscape keeps the model in eval mode"),
     ]:
         pid = f"part2.loss_landscape.{id_}"
-        add(f"loss_landscape.{id_}",
+        table.add(f"loss_landscape.{id_}",
             [Probe(pid, "loss_landscape", (causal_lm(MODEL), inputs, *directions,
                                            np.array([0.15, 0.45]), np.array([-0.2, 0.3, 0.5])),
                    observe=(observe,))],
@@ -486,7 +481,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         ys = ys * 2.0 + 0.25  # other values than xs, so swapped axes are seen
         Z = 2.0 + rng.random((m, n)) * 3.0
         pid = f"part2.{id_}"
-        add(id_, [Probe(pid, "plot_landscape", (xs, ys, Z))],
+        table.add(id_, [Probe(pid, "plot_landscape", (xs, ys, Z))],
             FigureCheck(pid, _surface_problem(xs, ys, Z), what="figure"),
             "plot_landscape draws Z as a 3-D surface over (xs, ys)", public=public)
 
@@ -495,7 +490,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         rng = ctx.rng("part2.plot_landscape")
         m = int(rng.integers(2, 5))
         plot_check("plot_landscape.hidden", rng, m, m + int(rng.integers(1, 3)), False)
-    return checks
+    return table.checks
 
 
 PART = PartSpec(

@@ -58,17 +58,19 @@ implementation breaking that clause alone):
 """
 from __future__ import annotations
 
+import functools
 from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
 
-from graders.assets import data_path, model_path
+from graders.assets import data_path, grader_model
 from graders.checks.base import Check
+from graders.checks.cases import Cases
 from graders.checks.figure import FigureCheck
 from graders.checks.rules import Note, Property
 from graders.checks.values import as_array, as_number, python_float_problem
-from graders.parts.base import CheckContext, PartSpec
+from graders.parts.base import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, seq2seq, tokenizer
 from graders.probe.transport import FigureData, KernelArray
 
@@ -120,21 +122,12 @@ BLOCKING_PROMPTS = ["The old man that sees", "A clever fox that sees", "The youn
 
 # --- the shipped models and data, in the grading process ---------------------------------------
 
-@lru_cache(maxsize=None)
 def _causal(name: str):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    path = model_path(name)
-    return AutoModelForCausalLM.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path)
+    return grader_model(name)
 
 
-@lru_cache(maxsize=None)
 def _seq2seq(name: str):
-    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
-
-    path = model_path(name)
-    model = AutoModelForSeq2SeqLM.from_pretrained(path, attn_implementation="eager").eval()
-    return model, AutoTokenizer.from_pretrained(path)
+    return grader_model(name, seq2seq=True)
 
 
 @lru_cache(maxsize=1)
@@ -199,14 +192,8 @@ def _hypotheses_problem(value: Any, expected: Sequence[tuple[str, float]], *, pu
 
 
 def _hypotheses_rule(probe_ids: Sequence[str], expected: Sequence[Sequence[tuple[str, float]]], public: bool):
-    def predicate(*values):
-        for n, (value, exp) in enumerate(zip(values, expected)):
-            problem = _hypotheses_problem(value, exp, public=public)
-            if problem:
-                return f"case {n + 1} of {len(expected)}: {problem}" if len(expected) > 1 else problem
-        return None
-
-    return Property(list(probe_ids), predicate)
+    return Cases(list(probe_ids), [functools.partial(_hypotheses_problem, expected=exp, public=public)
+                                   for exp in expected])
 
 
 def _translations_rule(probe_id: str, expected: Sequence[str], *, prompt_hint: str):
@@ -443,11 +430,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     """Every check of this part; expected values come from ``ctx.reference("part3")``."""
     _torch_threads()
     ref = ctx.reference(PART_NAME)
-    checks: list[Check] = []
-
-    def add(id_, probes, rule, description, public=True, timeout=90.0):
-        checks.append(Check(f"{PART_NAME}.{id_}", PART_NAME, tuple(probes), rule, public=public,
-                            description=description, timeout=timeout, depends=DEPENDS.get(probes[0].target, ())))
+    table = CheckTable(PART_NAME, DEPENDS, timeout=90.0)
 
     lm, lm_tok = _causal(LM)
 
@@ -458,7 +441,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             pid = f"{PART_NAME}.{id_}.{n}"
             probes.append(Probe(pid, "beam_search_decoder", (causal_lm(LM), tokenizer(LM), prompt, k, max_length)))
             expected.append(ref.beam_search_decoder(lm, lm_tok, prompt, k, max_length))
-        add(id_, probes, _hypotheses_rule([p.id for p in probes], expected, public), description, public)
+        table.add(id_, probes, _hypotheses_rule([p.id for p in probes], expected, public), description, public)
 
     beam_check("beam_search", [("The young woman sees", 3, 7), ("I have a dream", 2, 30)],
                "beam_search_decoder: the k best hypotheses and their log-probability scores", True)
@@ -493,7 +476,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                             "where the two sequences agree, times the diversity factor)")
             return None
 
-        add(id_, probes, Property([p.id for p in probes], predicate),
+        table.add(id_, probes, Property([p.id for p in probes], predicate),
             "calculate_hamming_penalty counts agreeing positions times the factor", public)
 
     hamming_check("hamming", [([5, 6, 7, 8], [[5, 6, 9], [1, 6, 7, 8, 9]], 0.5),
@@ -511,7 +494,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             probes.append(Probe(pid, "enhanced_beam_search_decoder",
                                 (causal_lm(LM), tokenizer(LM), prompt, k, max_length, size, factor)))
             expected.append(ref.enhanced_beam_search_decoder(lm, lm_tok, prompt, k, max_length, size, factor))
-        add(id_, probes, _hypotheses_rule([p.id for p in probes], expected, public), description, public)
+        table.add(id_, probes, _hypotheses_rule([p.id for p in probes], expected, public), description, public)
 
     enhanced_check("enhanced_beam_search",
                    [("The little dog", 3, 24, 2, 0.5), ("The little dog that sees", 3, 30, 3, 0.0)],
@@ -546,7 +529,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                     return f"corpus {n + 1} of {len(reports)}: {problem}"
             return None
 
-        add(id_, probes, Property([p.id for p in probes], predicate), description, public)
+        table.add(id_, probes, Property([p.id for p in probes], predicate), description, public)
 
     bleu_check("bleu", PUBLIC_BLEU, "calculate_bleu_score: corpus BLEU-4 with clipping and brevity penalty", True)
     if ctx.hidden:
@@ -568,7 +551,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             expected = getattr(ref, fn)(model, tok, sentences, max_new_tokens=MAX_NEW_TOKENS)
             id_ = f"translation.{fn.replace('translate_', '')}{suffix}"
             pid = f"{PART_NAME}.{id_}"
-            add(id_, [Probe(pid, fn, (make_model, tokenizer(name), sentences), {"max_new_tokens": MAX_NEW_TOKENS})],
+            table.add(id_, [Probe(pid, fn, (make_model, tokenizer(name), sentences), {"max_new_tokens": MAX_NEW_TOKENS})],
                 _translations_rule(pid, expected, prompt_hint=hint),
                 f"{fn}: greedy translations of {'fixed' if public else 'hidden'} test sentences", public)
 
@@ -596,7 +579,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                     return f"text {n + 1} of {len(expected)}: {problem}" if len(expected) > 1 else problem
             return notes[0] if notes else None
 
-        add(id_, probes, Property([p.id for p in probes], predicate),
+        table.add(id_, probes, Property([p.id for p in probes], predicate),
             "get_attention_weights: stacked encoder self-attention, cross-attention and greedy output ids", public)
 
     attention_check("attention", [T5_PREFIX + "The old man sees the small dog."], True)
@@ -619,14 +602,14 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         tensor = torch.from_numpy(weights.astype(np.float32))
         pid = f"{PART_NAME}.{id_}"
         title = f"layer {layer}, head {head} of a grader-made tensor"
-        add(id_, [Probe(pid, "plot_attention_heatmap", (tensor, layer, head, x_labels, y_labels, title))],
+        table.add(id_, [Probe(pid, "plot_attention_heatmap", (tensor, layer, head, x_labels, y_labels, title))],
             _heatmap_rule(pid, weights.astype(np.float32)[layer, 0, head].astype(float), x_labels, y_labels, title),
             "plot_attention_heatmap draws the chosen layer and head, tokens as tick labels", public)
 
     heatmap_check("attention.heatmap", np.random.default_rng(20260303), True)
     if ctx.hidden:
         heatmap_check("attention.heatmap.hidden", ctx.rng("part3.heatmap"), False)
-    return checks
+    return table.checks
 
 
 PART = PartSpec(

@@ -22,7 +22,7 @@ nowhere else.
 
 Non-answers: a verification is evidence only about an answer that is otherwise plausible, so no
 answer check pays for an answer built from none of its symbols (``0``, ``Matrix([1, 0, 0])``) —
-``SympyRule(symbols=...)`` — and the simulations pay nothing for constant estimators. A symbol the
+``Symbolic(symbols=...)`` — and the simulations pay nothing for constant estimators. A symbol the
 notebook rebound to a number (``beta = 0.1``) is named in the reason of a failed answer.
 
 Contract clauses → checks (each clause of the notebook's docstrings, and a check that fails an
@@ -51,9 +51,10 @@ import sympy as sp
 
 from graders.checks.base import Check
 from graders.checks.rules import Property
+from graders.checks.symbolic import Symbolic
 from graders.checks.values import close_problem, describe_value, members_problem, type_problem
 from graders.parts.base import CheckContext, PartSpec
-from graders.parts.theory_math import (COMPARE_SECONDS, PHI, PI_PHI, RANGES, S, SympyRule, alarm, as_expr,
+from graders.parts.theory_math import (COMPARE_SECONDS, PHI, PI_PHI, RANGES, S, alarm, as_expr,
                                        as_matrix, as_vector, canonical, same, seed_for, zero)
 from graders.probe.spec import Probe, read_global
 from graders.probe.transport import KernelArray
@@ -124,8 +125,8 @@ def _sympy_check(cid: str, names: Sequence[str], judge: Callable[..., str | None
     symbols = tuple(dict.fromkeys(s for n in names for s in ALLOWED[n]))
     symbol_probes = {s: read_global(f"{cid}:symbol:{s}", s) for s in symbols}
     what = ", ".join(f"`{n}`" for n in names)
-    rule = SympyRule([p.id for p in probes], judge, what=what, symbols=symbols,
-                     symbol_probes={s: p.id for s, p in symbol_probes.items()})
+    rule = Symbolic([p.id for p in probes], judge, what=what, symbols=symbols,
+                    symbol_probes={s: p.id for s, p in symbol_probes.items()})
     return Check(cid, PART_NAME, probes + tuple(symbol_probes.values()), rule,
                  public=False, description=description, timeout=30.0)
 

@@ -16,10 +16,10 @@ A student's answer arrives as a sympy expression rebuilt (unevaluated, from a wh
    when the points disagree or cannot be evaluated, ``simplify(actual - expected) == 0`` gets the
    last word, under its own time limit.
 
-Everything runs inside ``SympyRule``: the checker process of ``graders.checks.isolated`` (started by
-the grader itself, never forked from it) with a wall-clock limit and an address-space limit, and a
-per-comparison alarm inside it, so a hanging or exploding expression fails its check with a reason
-and never stalls the grader.
+Everything runs inside a ``graders.checks.symbolic.Symbolic`` rule: the checker process of
+``graders.checks.isolated`` (started by the grader itself, never forked from it) with a wall-clock
+limit and an address-space limit, and a per-comparison alarm inside it, so a hanging or exploding
+expression fails its check with a reason and never stalls the grader.
 
 Verification-style checks (k3 exactly unbiased, k2 equal to KL to second order, pi* stationary for
 the Lagrangian …) are judges written with ``same`` / ``zero`` in ``graders/parts/theory.py``.
@@ -27,16 +27,14 @@ the Lagrangian …) are judges written with ``same`` / ``zero`` in ``graders/par
 from __future__ import annotations
 
 import random
-import signal
-import threading
 import zlib
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from graders.checks.isolated import run_isolated
-from graders.results import Verdict
+from graders.checks.symbolic import Alarm as _Alarm
+from graders.checks.symbolic import Problem, alarm
 
 # ---- the notebook's symbols (same names and assumptions as the locked cell; a test checks) ------
 _REAL = dict(real=True)
@@ -97,14 +95,6 @@ RTOL = 1e-8
 #: seconds allowed for one comparison (evaluation at the points, then simplify) inside the checker
 COMPARE_SECONDS = 8.0
 SIMPLIFY_SECONDS = 4.0
-
-
-class Problem(Exception):
-    """The answer is wrong or malformed; the message is the student-facing reason."""
-
-
-class _Alarm(BaseException):
-    """Raised by SIGALRM inside a judging child (a BaseException so sympy cannot swallow it)."""
 
 
 # ---- converting a value that came out of the kernel ----------------------------------------------
@@ -326,125 +316,6 @@ def same(actual: sp.Expr, expected: sp.Expr, *, ranges: Mapping[str, tuple[float
 def zero(expr: sp.Expr, **kwargs) -> bool:
     """Is ``expr`` identically zero (for the symbols' ranges)?"""
     return same(expr, sp.Integer(0), **kwargs)
-
-
-class alarm:
-    """``with alarm(seconds):`` raises ``_Alarm`` after ``seconds``.
-
-    Only in the main thread (where signals are delivered); elsewhere it does not limit anything,
-    and the child's overall time limit (``SympyRule.timeout``) still applies. Not re-entrant.
-    """
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.active = threading.current_thread() is threading.main_thread()
-
-    def __enter__(self):
-        if self.active:
-            self.previous = signal.signal(signal.SIGALRM, _raise_alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds)
-        return self
-
-    def __exit__(self, *exc):
-        if self.active:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous)
-        return False
-
-
-def _raise_alarm(signum, frame):
-    raise _Alarm()
-
-
-# ---- the rule ------------------------------------------------------------------------------------
-
-Judge = Callable[..., "str | None"]
-
-
-def has_symbols(value: Any) -> bool:
-    """Does a sympy answer (an expression, a Matrix, a list of them) contain any symbol?"""
-    if isinstance(value, sp.MatrixBase):
-        return any(has_symbols(v) for v in value)
-    if isinstance(value, (list, tuple, sp.Tuple)):
-        return any(has_symbols(v) for v in value)
-    return isinstance(value, sp.Basic) and bool(value.free_symbols)
-
-
-def _judge_in_checker(values: list, judge: Judge, what: str, symbols: Sequence[str]) -> tuple[bool, str]:
-    """Runs in the checker process (``graders.checks.isolated``): judge, report (ok, reason)."""
-    try:
-        problem = judge(*values)
-        if problem is None and symbols and not any(has_symbols(v) for v in values):
-            problem = (f"{what} does not depend on any of its symbols ({', '.join(symbols)}): a constant is "
-                       "not an answer, whatever property it has")
-    except Problem as exc:
-        problem = str(exc)
-    except _Alarm:
-        problem = f"{what} took too long to check (simplify your expression)"
-    except MemoryError:
-        problem = f"{what} is too large to check (checking it ran out of memory)"
-    except RecursionError:
-        problem = f"{what} is nested too deeply to check"
-    return (problem is None), (problem or "")
-
-
-class SympyRule:
-    """A rule whose judge works on sympy answers, run in the time- and memory-limited checker process.
-
-    ``judge(*values)`` gets the probes' values and returns ``None`` (right) or the reason (wrong);
-    it may raise ``Problem(reason)``. Only ``(bool, str)`` comes back from the checker.
-
-    ``symbols``: the symbols the answer may use. An answer built from none of them (``0``,
-    ``Matrix([1, 0, 0])``) earns nothing even when the judge's property holds for it (``k3 >= 0``,
-    "the entries add up to 1"): a property is evidence only about an answer that is otherwise
-    plausible. Leave it empty for an answer that is a constant (a limit).
-
-    ``symbol_probes``: symbol name → the probe reading that global of the notebook. When the check
-    fails and a symbol was rebound (``beta = 0.1`` in a later cell), the reason says so: an answer
-    built after that holds the number where the symbol belongs.
-
-    Example::
-
-        SympyRule(["q1a_dloss"], lambda v: None if same(canonical(as_expr(v, "Q1a_dloss"),
-                  ["Delta"], "Q1a_dloss"), sigmoid(S["Delta"]) - 1) else "`Q1a_dloss` is wrong")
-    """
-
-    def __init__(self, probes: Sequence[str], judge: Judge, *, what: str = "your answer", timeout: float = 40.0,
-                 detail: str = "", symbols: Sequence[str] = (), symbol_probes: Mapping[str, str] | None = None):
-        if isinstance(probes, str) or not probes:
-            raise ValueError("probes must be a non-empty list of probe ids")
-        if not callable(judge):
-            raise ValueError("judge must be callable")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
-        self.probes, self.judge, self.timeout, self.detail, self.what = list(probes), judge, timeout, detail, what
-        self.symbols, self.symbol_probes = tuple(symbols), dict(symbol_probes or {})
-
-    def run(self, outcomes) -> Verdict:
-        values = [outcomes[p].value for p in self.probes]
-        ok, reason = run_isolated(_judge_in_checker, values, args=(self.judge, self.what, self.symbols),
-                                  timeout=self.timeout)
-        if ok:
-            return Verdict.ok()
-        if reason.startswith(("took longer than", "could not be checked")):
-            reason = f"{self.what} {reason}"
-        return Verdict.fail(reason + rebound_note(outcomes, self.symbol_probes), detail=self.detail)
-
-
-def rebound_note(outcomes, symbol_probes: Mapping[str, str]) -> str:
-    """"; note: `beta` is no longer the symbol …" for each provided symbol the notebook rebound."""
-    rebound = []
-    for name, pid in symbol_probes.items():
-        o = outcomes.get(pid)
-        if o is None or not o.ok:
-            continue
-        if not (isinstance(o.value, sp.Symbol) and o.value.name == name):
-            kind = o.type.rsplit(".", 1)[-1] if o.type else type(o.value).__name__
-            rebound.append(f"`{name}` (now a {kind})")
-    if not rebound:
-        return ""
-    return (f"; note: your notebook rebinds the provided symbol(s) {', '.join(rebound)}: an answer built after "
-            "that holds the value instead of the symbol — give numbers other names")
 
 
 def seed_for(name: str) -> int:

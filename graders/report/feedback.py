@@ -9,13 +9,14 @@ import html
 from pathlib import Path
 
 from graders.results import ExecutionSummary, ItemResult, SubmissionResult
+from graders.text import points_text
 
 STATUS_MARK = {"passed": "✅", "partial": "🟡", "failed": "❌", "error": "⚠️", "manual-pending": "📝", "manual": "📝",
                "override": "✍️"}
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+    return points_text(x, decimals=2)
 
 
 def execution_notes(ex: ExecutionSummary | None) -> list[str]:

@@ -153,7 +153,7 @@ def analyse(out_dir: Path, *, parts: Sequence[str] | None = None, threshold: flo
             common_share: float = 0.2) -> Analysis:
     """Compare every pair of submissions graded into ``out_dir``, per part and per unit."""
     from graders import assets_dir
-    from graders.gradebook import answer_in_cells, assignment_prose
+    from graders.manual.cells import answer_in_cells, assignment_prose
     from graders.parts import all_parts
 
     if not 0 < threshold <= 1:

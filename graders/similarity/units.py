@@ -12,7 +12,7 @@ source is one of the assignment's cells, and a ``def`` the assignment already co
 unanswered stub). The template's signature line of a graded function is not compared either
 (see ``tokens.code_tokens(skip_header=True)``).
 
-A written answer's unit is the text of its answer cells (``graders.gradebook.answer_in_cells``).
+A written answer's unit is the text of its answer cells (``graders.manual.cells.answer_in_cells``).
 Everything here comes from a student: a cell that is not Python, too large or too deep is left
 out with a note that says which.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Mapping
 
 from graders.locked import locked_id
+from graders.nbmeta import answer_item
 
 #: a cell (or answer) longer than this is not compared (notebooks are capped at 50 MB elsewhere)
 MAX_CELL_CHARS = 200_000
@@ -67,7 +68,7 @@ class Template:
             src = _source(cell)
             if cell.get("cell_type") == "markdown":
                 prose.add(src.strip())
-                item = ((cell.get("metadata") or {}).get("hw4") or {}).get("answer")
+                item = answer_item(cell)
                 if isinstance(item, str) and item not in items:
                     items.append(item)
                 continue

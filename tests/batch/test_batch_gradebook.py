@@ -9,7 +9,8 @@ import pytest
 
 from batch_kit import write_fake_batch
 from graders import gradebook
-from graders.gradebook import GradebookError, build, export_manual, import_manual
+from graders.gradebook import GradebookError, build
+from graders.manual.sheets import export_manual, import_manual
 
 ALL = {"t.double", "t.zero", "p1.triple"}
 
@@ -166,7 +167,7 @@ def test_late_days_from_platform_times_and_the_term_ledger(batch, tmp_path):
 def test_answer_text_includes_cells_the_student_added_but_not_the_assignments_prose(tmp_path):
     import nbformat
 
-    from graders.gradebook import answers_for
+    from graders.manual.cells import answers_for
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("**Your answer (Q1).**"),

@@ -162,3 +162,23 @@ def test_dask_local_cluster_grades_the_same_as_the_local_pool(tmp_path):
         assert all(e[1] is None and "built a different plan than the client" in e[2] for e in bad)
     with pytest.raises(ValueError, match="plan_factory"):
         list(grade_all(subs, plan, tmp_path / "out3", scheduler="tcp://127.0.0.1:1"))
+
+
+def test_grade_class_grades_records_and_reports_as_plain_data(tmp_path):
+    from graders.batch import ClassReport, grade_class
+
+    root, out = make_class(tmp_path / "class"), tmp_path / "out"
+    plan = make_plan()
+    intake = scan_submissions([root], plan.parts, unpack_to=out / ".unpacked")
+    seen = []
+    report = grade_class(intake, plan, out, rubric_path=HERE / "fixtures" / "rubric_small.yaml", on_graded=seen.append)
+    assert isinstance(report, ClassReport)
+    assert [r.submission_id for r in report.results] == sorted(s.id for s in intake.submissions)
+    assert (report.graded, report.skipped, report.incomplete, report.failures) == (3, 0, [], [])
+    assert sorted(e[0] for e in seen) == sorted(s.id for s in intake.submissions)
+    assert report.manifest == out / "intake.json" and report.manifest.is_file()
+    assert [p.name for p in report.gradebook_files] == [gradebook.DB_NAME, "grades.csv", "items.csv"]
+    assert all(p.is_file() for p in report.gradebook_files) and not report.gradebook_error
+    again = grade_class(intake, plan, out, rubric_path=HERE / "fixtures" / "rubric_small.yaml")
+    assert (again.graded, again.skipped) == (0, 3)
+    assert [r.total for r in again.results] == [r.total for r in report.results]

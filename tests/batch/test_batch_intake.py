@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from batch_kit import GOOD, PARTS, notebook, student_folder, student_zip
-from graders.intake import UnsafeArchive, UnzipLimits, find_submissions, safe_extract, scan_submissions
+from graders.archive import UnsafeArchive, UnzipLimits, safe_extract
+from graders.intake import find_submissions, scan_submissions
 
 
 def by_id(intake):

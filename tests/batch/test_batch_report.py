@@ -7,7 +7,8 @@ import subprocess
 import pytest
 
 from batch_kit import write_fake_batch
-from graders.gradebook import build, import_manual
+from graders.gradebook import build
+from graders.manual.sheets import import_manual
 from graders.report.classreport import collect, write_report
 
 ALL = {"t.double", "t.zero", "p1.triple"}

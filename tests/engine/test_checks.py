@@ -54,20 +54,20 @@ x = sp.Symbol("x", real=True)
     -sp.log(1 / (1 + sp.exp(-x))),
 ])
 def test_symbolic_accepts_equivalent_forms(student):
-    v = Symbolic("p", -sp.log(1 / (1 + sp.exp(-x))), ranges={"x": (-4, 4)}).run(outcome(student, "sympy.core"))
+    v = Symbolic.equivalent_to("p", -sp.log(1 / (1 + sp.exp(-x))), ranges={"x": (-4, 4)}).run(outcome(student, "sympy.core"))
     assert v.passed, v.reason
 
 
 def test_symbolic_rejects_wrong_sign_and_maps_symbols_by_name():
     plain_x = sp.Symbol("x")  # re-declared without assumptions: still the same variable
-    rule = Symbolic("p", 1 / (1 + sp.exp(-x)) - 1, ranges={"x": (-4, 4)})
+    rule = Symbolic.equivalent_to("p", 1 / (1 + sp.exp(-x)) - 1, ranges={"x": (-4, 4)})
     assert rule.run(outcome(-1 / (1 + sp.exp(plain_x)), "sympy.core")).passed
     assert not rule.run(outcome(1 - 1 / (1 + sp.exp(-plain_x)), "sympy.core")).passed
 
 
 def test_symbolic_times_out_on_exploding_expressions():
     huge = sp.Pow(sp.Integer(2), sp.Pow(sp.Integer(10), sp.Integer(50), evaluate=False), evaluate=False) * x
-    v = Symbolic("p", x, timeout=2).run(outcome(huge, "sympy.core"))
+    v = Symbolic.equivalent_to("p", x, timeout=2).run(outcome(huge, "sympy.core"))
     assert not v.passed
 
 
@@ -88,3 +88,61 @@ def test_goodness_of_fit_pools_small_bins():
     probs = np.array([0.9] + [0.1 / 50] * 50)
     draws = np.random.default_rng(1).choice(51, size=300, p=probs)
     assert goodness_of_fit(draws, probs) > 1e-6
+
+
+def one(value, type_=""):
+    return Outcome("p", True, value=value, type=type_)
+
+
+def test_cases_names_the_failing_case_keeps_its_detail_and_the_first_note():
+    from graders.checks import Cases
+    from graders.checks.rules import Note
+
+    within = lambda want: (lambda v: None if abs(v - want) < 1e-6 else f"got {v}, expected {want}")  # noqa: E731
+    rule = Cases(["a", "b"], [within(1.0), within(2.0)], details=["a: x = 1", "b: x = 2"])
+    ok = rule.run({"a": one(1.0), "b": one(2.0)})
+    assert ok.passed and ok.detail == "2 case(s)"
+    bad = rule.run({"a": one(1.0), "b": one(3.0)})
+    assert not bad.passed and bad.reason == "case 2 of 2: got 3.0, expected 2.0" and bad.detail == "b: x = 2"
+    assert Cases(["a"], [within(1.0)]).run({"a": one(0.0)}).reason == "got 0.0, expected 1.0"
+    own = Cases(["a", "b"], [within(1.0), within(2.0)], prefix=False)
+    assert own.run({"a": one(5.0), "b": one(2.0)}).reason == "got 5.0, expected 1.0"
+    noted = Cases(["a", "b"], [lambda v: Note("a list, accepted"), lambda v: None]).run(
+        {"a": one(1), "b": one(2)})
+    assert noted.passed and noted.reason == "a list, accepted"
+    typed = Cases(["a"], [lambda o: None if o.type == "builtins.float" else "not a float"], outcomes=True)
+    assert typed.run({"a": one(1.0, "builtins.float")}).passed
+    assert typed.run({"a": one(1, "builtins.int")}).reason == "not a float"
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    (("a", [lambda v: None]), {}),                         # probes as one string
+    (([], []), {}),                                         # no case
+    ((["a", "b"], [lambda v: None]), {}),                   # a judge missing
+    ((["a"], ["not callable"]), {}),
+    ((["a"], [lambda v: None]), {"details": ["x", "y"]}),  # details do not match the cases
+])
+def test_cases_refuses_malformed_arguments(args, kwargs):
+    from graders.checks import Cases
+
+    with pytest.raises(ValueError):
+        Cases(*args, **kwargs)
+
+
+def test_a_check_table_prefixes_ids_and_takes_depends_from_the_first_probe():
+    from graders.checks import Exact
+    from graders.parts.base import CheckTable
+    from graders.probe.spec import Probe
+
+    table = CheckTable("partx", {"outer": ("inner",)}, timeout=90.0)
+    first = table.add("outer", [Probe("partx.outer", "outer", (1,))], Exact("partx.outer", 2), "outer(1) is 2")
+    second = table.add("inner", [Probe("partx.inner", "inner", (1,))], Exact("partx.inner", 1), "inner(1) is 1",
+                       public=False, timeout=5.0)
+    assert table.checks == [first, second]
+    assert (first.id, first.part, first.depends, first.timeout, first.public) == ("partx.outer", "partx", ("inner",),
+                                                                                 90.0, True)
+    assert (second.id, second.depends, second.timeout, second.public) == ("partx.inner", (), 5.0, False)
+    with pytest.raises(ValueError):
+        table.add("empty", [], Exact("p", 1), "no probe")
+    with pytest.raises(ValueError):
+        CheckTable("")

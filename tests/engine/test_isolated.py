@@ -71,7 +71,7 @@ class _BuggyRule:
 
 def _symbolic_in_a_daemon(queue):
     x = sp.Symbol("x", real=True)
-    rule = Symbolic("p", sp.exp(x) - 1)
+    rule = Symbolic.equivalent_to("p", sp.exp(x) - 1)
     verdict = rule.run({"p": Outcome("p", True, value=sp.exp(x) - sp.Integer(1))})
     queue.put((verdict.passed, verdict.error))
 

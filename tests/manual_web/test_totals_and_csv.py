@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 import graders.cli as cli
 from batch.batch_kit import GOOD, make_plan, student_folder
-from graders.gradebook import (GradebookError, ScoreChange, build, connect, export_manual, import_manual,
-                               record_scores)
+from graders.gradebook import GradebookError, ScoreChange, build, connect, record_scores
+from graders.manual.sheets import export_manual, import_manual
 from graders.manual.totals import apply_manual_scores, recompute_totals, with_manual_scores
 from graders.pipeline import score as pipeline_score
 from graders.results import CheckResult, load_submission

@@ -14,7 +14,7 @@ from graders.checks.rules import AllOf, Note, Property
 from graders.checks.statistical import SamplerFits
 from graders.checks.values import members_problem, non_answer, python_float_problem
 from graders.parts import calls, part1, part3, part4
-from graders.parts.theory_math import SympyRule, rebound_note
+from graders.checks.symbolic import Symbolic, rebound_note
 from graders.probe.spec import Probe, causal_lm
 from graders.probe.transport import FigureData, KernelArray, Outcome
 
@@ -66,12 +66,12 @@ def test_a_property_check_pays_nothing_for_a_non_answer_and_keeps_its_own_reason
 def test_the_sympy_rule_refuses_an_answer_without_its_symbols():
     p, q = sp.symbols("p q", positive=True)
     nonnegative = lambda v: None  # noqa: E731  (a property every constant >= 0 has)
-    rule = SympyRule(["a"], nonnegative, what="`Q1f_k3`", symbols=("p", "q"), timeout=20)
+    rule = Symbolic(["a"], nonnegative, what="`Q1f_k3`", symbols=("p", "q"), timeout=20)
     assert rule.run(outcomes(a=p / q - 1 - sp.log(p / q))).passed
     for constant in (sp.Integer(0), 0, sp.Integer(3), sp.Matrix([1, 0, 0])):
         verdict = rule.run(outcomes(a=constant))
         assert not verdict.passed and "does not depend on any of its symbols (p, q)" in verdict.reason
-    assert SympyRule(["a"], nonnegative, symbols=(), timeout=20).run(outcomes(a=sp.Integer(0))).passed
+    assert Symbolic(["a"], nonnegative, symbols=(), timeout=20).run(outcomes(a=sp.Integer(0))).passed
 
 
 def test_a_rebound_symbol_is_named_in_the_reason():

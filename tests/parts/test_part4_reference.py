@@ -1,6 +1,6 @@
 """Part 4 reference against independent oracles, and the graders' acceptance rules (no notebooks).
 
-Oracles (SPEC.md): ``TopKLogitsWarper``; ``TemperatureLogitsWarper`` then
+Oracles: ``TopKLogitsWarper``; ``TemperatureLogitsWarper`` then
 ``TopPLogitsWarper(min_tokens_to_keep=…)``; greedy ``model.generate`` with EOS disabled; the
 log-probability of a whole sequence from one forward pass (for the tree's scores). Also: the
 false-failure rate of the statistical sampler check on the reference, over many grader seeds.
@@ -19,6 +19,7 @@ import reference.part4 as ref
 from graders.assets import MODELS_DIR
 from graders.checks.statistical import SamplerFits, goodness_of_fit
 from graders.parts import part4 as grader
+from graders.parts import part4_inputs, part4_judges
 from graders.probe.spec import Probe, write_inputs
 from graders.probe.transport import read_one
 
@@ -59,7 +60,7 @@ def test_top_p_filter_equals_temperature_then_top_p_warpers():
         expected = TopPLogitsWarper(top_p=p, min_tokens_to_keep=m)(None, TemperatureLogitsWarper(T)(None, x[None].clone()))[0]
         got = ref.top_p_filter(x, p, T, min_tokens_to_keep=m)
         assert torch.allclose(got[torch.isfinite(got)], (x / T)[torch.isfinite(got)])
-        if p < 1.0:  # at p = 1 float32 sums reach 1.0 early: the tail is a float-rounding matter (SPEC.md)
+        if p < 1.0:  # at p = 1 float32 sums reach 1.0 early: the tail is a float-rounding matter
             differ += not torch.equal(torch.isfinite(got), torch.isfinite(expected))
         # whatever the float rounding, both are accepted by the grader's rule
         assert grader.top_p_problem(got.numpy(), x.numpy(), p, T, m) is None, (i, p, T, m)
@@ -373,7 +374,7 @@ def test_model_based_inputs_exist_and_public_ones_are_clean(lm):
     assert inputs.crosses_eos(grader.PUBLIC_PROMPT, grader.PUBLIC_GREEDY_LENGTH)
     assert inputs.plain(grader.PUBLIC_PROMPT, *grader.PUBLIC_TREE)
     text, temperature = grader._first(grader._candidates(None), inputs.low_temperature)
-    assert temperature in grader.LOW_TEMPERATURES
+    assert temperature in part4_inputs.LOW_TEMPERATURES
     text, _ = grader._first(grader._candidates(None), inputs.nucleus)
     # the hidden choices succeed for several grading seeds
     for seed in range(3):
@@ -405,12 +406,12 @@ def test_tree_rules_accept_the_reference_and_name_nodes_safely(lm):
     ids = ref.encode_prompt(tok, "The little dog")
     tree = ref.beam_search(model, tok, ids, 3, 2, "greedy", 1.0, None)
     attrs = ("tokenscore", "cumscore", "sequencescore")
-    assert grader.tree_problem(tree, tree, attrs) is None
+    assert part4_judges.tree_problem(tree, tree, attrs) is None
     broken = tree.copy()
     leaf = [v for v in broken if broken.out_degree(v) == 0][3]
     broken.nodes[leaf]["cumscore"] += 0.01
-    assert "cumscore" in grader.tree_problem(broken, tree, attrs)
-    hidden_reason = grader.tree_problem(broken, tree, attrs, verbose=False)
+    assert "cumscore" in part4_judges.tree_problem(broken, tree, attrs)
+    hidden_reason = part4_judges.tree_problem(broken, tree, attrs, verbose=False)
     assert "depth 3" in hidden_reason and "'" not in hidden_reason  # no token of the hidden prompt's tree
     swapped = nx.DiGraph()
     for v in tree.nodes:
@@ -418,13 +419,13 @@ def test_tree_rules_accept_the_reference_and_name_nodes_safely(lm):
     for u in tree.nodes:
         for w in reversed(list(tree.successors(u))):
             swapped.add_edge(u, w)
-    assert "not the expected token" in grader.tree_problem(swapped, tree, attrs)
-    assert grader.tree_problem(swapped, tree, attrs, ordered=False) is None
+    assert "not the expected token" in part4_judges.tree_problem(swapped, tree, attrs)
+    assert part4_judges.tree_problem(swapped, tree, attrs, ordered=False) is None
 
 
 def test_sampled_tree_rule_accepts_reference_nucleus_trees_and_rejects_top_k_ones(lm):
     model, tok = lm
-    oracle = grader.TreeOracle(model, tok)
+    oracle = part4_inputs.TreeOracle(model, tok)
     text = "My dog sees"
     ids = ref.encode_prompt(tok, text)
     prompt = ids[0].tolist()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from graders import assets_dir
-from graders.gradebook import answer_in_cells
+from graders.manual.cells import answer_in_cells
 from graders.parts import all_parts
 from graders.similarity.units import MAX_CELL_CHARS, notebook_units, read_template
 
