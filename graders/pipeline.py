@@ -212,7 +212,8 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
 
 @functools.lru_cache(maxsize=None)
 def reference_source(part: str) -> str | None:
-    """The source of ``reference/<part>.py``, for reruns with the reference's helpers (None in the bundle)."""
+    """The source of ``reference/<part>.py`` (None in the bundle), from which a rerun's helpers are cut
+    out one by one in this process (``graders.reference_helpers``): it never reaches a kernel."""
     from graders import ROOT
 
     path = ROOT / "reference" / f"{part}.py"
@@ -236,16 +237,21 @@ def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan) -> 
 
 def carried_forward(check: Check, result: CheckResult, run: NotebookRun) -> CheckResult:
     """Error carried forward: a check failed only because of a helper it calls (graded on its own
-    item) scores as it does with the reference's helper, and says so."""
+    item) scores as it does with the reference's helper, and says so; one that fails with the
+    reference's helper too is told why it fails then — its own mistake, not the helper's."""
     if result.status != "failed" or check.id not in run.carried:
         return result
     again = check.result(run.carried[check.id])
-    if not again.passed:
-        return result
     names = ", ".join(f"`{name}`" for name in check.depends)
+    if again.passed:
+        return dataclasses.replace(
+            again, reason=f"scored with the reference {names}, whose own item is graded separately",
+            detail=f"with your own {names}: {result.reason}\n{result.detail}".strip())
+    if again.status != "failed" or not again.reason:  # the rerun could not judge: the first run's reason stands
+        return result
     return dataclasses.replace(
-        again, reason=f"scored with the reference {names}, whose own item is graded separately",
-        detail=f"with your own {names}: {result.reason}\n{result.detail}".strip())
+        again, reason=f"even with the reference {names}: {again.reason}",
+        detail=f"{again.detail}\nwith your own {names}: {result.reason}\n{result.detail}".strip())
 
 
 def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str, CheckResult], plan: Plan,

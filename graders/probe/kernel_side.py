@@ -573,14 +573,14 @@ def _hw4_install(user_ns=None):
 
         ``namespace`` None: the notebook's namespace captured when the runtime was installed.
         ``bind``: names of the notebook's functions to replace, for these calls only, by the
-        reference's (``input_dir/reference.py``): a check rerun as if its helpers were right.
+        reference's (``input_dir/helpers.json``): a check rerun as if its helpers were right.
         """
         if namespace is None:
             namespace = user_ns if user_ns is not None else _sys.modules["__main__"].__dict__
         _written.clear()
         with _open(input_dir + "/probes.json", encoding="utf-8") as fh:
             plan = _loads(fh.read())
-        saved = _bind(namespace, input_dir, bind) if bind else {}
+        saved, spaces = _bind(namespace, input_dir, bind) if bind else ({}, [])
         try:
             _answer(namespace, input_dir, output_dir, indices, plan)
         finally:
@@ -589,20 +589,31 @@ def _hw4_install(user_ns=None):
                     namespace.pop(name, None)
                 else:
                     namespace[name] = old
+            for space in spaces:  # a helper kept by the notebook is a shell afterwards: no globals
+                space.clear()
 
     _MISSING = object()
 
     def _bind(namespace, input_dir, names):
-        """Put the reference's ``names`` in ``namespace``; return what they replaced."""
-        with _open(input_dir + "/reference.py", encoding="utf-8") as fh:
-            source = fh.read()
-        reference = {"__name__": "_hw4_reference", "__builtins__": __builtins__}
-        exec(compile(source, "<hw4-reference>", "exec"), reference)
+        """Put the reference's helpers ``names`` in ``namespace``, each built alone in a namespace
+        holding only what it needs (``graders.reference_helpers``); return what they replaced and
+        their namespaces."""
+        with _open(input_dir + "/helpers.json", encoding="utf-8") as fh:
+            helpers = _loads(fh.read())
+        built, spaces = {}, []
+        for helper in helpers:
+            space = {"__name__": "_hw4_helper", "__builtins__": __builtins__}
+            exec(compile(helper["source"], "<reference " + helper["name"] + ">", "exec"), space)
+            built[helper["name"]] = space[helper["name"]]
+            spaces.append((space, helper["calls"]))
+        for space, calls in spaces:
+            for other in calls:
+                space[other] = built[other]
         saved = {}
         for name in names:
             saved[name] = namespace.get(name, _MISSING)
-            namespace[name] = reference[name]
-        return saved
+            namespace[name] = built[name]
+        return saved, [space for space, _ in spaces]
 
     def _answer(namespace, input_dir, output_dir, indices, plan):
         inputs = Inputs(input_dir)

@@ -100,6 +100,21 @@ def test_self_check_in_the_bundle_blank_zero_reference_full(bundle, tmp_path):
         (i["id"], c["reason"]) for i in ref["items"] for c in i["checks"] if not c["passed"]]
 
 
+def test_a_thief_of_the_reference_earns_nothing_in_the_bundle(bundle, tmp_path):
+    """No reference, so no rerun with its helpers: each thief (tests/thieves.py) earns what its stub earns."""
+    from helpers import plan_for
+    from thieves import thief_checks, thief_notebook
+
+    mine = tmp_path / "mine" / NOTEBOOKS[FAST_PART]
+    mine.parent.mkdir()
+    shutil.copy2(thief_notebook(FAST_PART), mine)
+    result = _self_check(sys.executable, bundle, mine, tmp_path / "thief", _bundle_env(bundle))
+    checks = {c["id"]: c for i in result["items"] for c in i["checks"]}
+    public = {i for i in thief_checks(plan_for(FAST_PART, public_only=True), FAST_PART)}
+    assert public and public <= set(checks)
+    assert not [(i, checks[i]["reason"]) for i in public if checks[i]["passed"]]
+
+
 @pytest.mark.slow
 def test_fresh_venv_install_and_self_check_every_part(bundle, tmp_path):
     env_dir = tmp_path / "venv"
