@@ -18,9 +18,12 @@ N s: the submission used up its time budget".
 
 Order in the kernel: the probe runtime (kernel_side.py) is installed first, then the student's
 cells run (with the provided cells restored, see ``graders.locked``), then one cell per check. If
-the kernel dies during a check, it is restarted (up to ``limits.restarts`` times, in a fresh
-kernel with a fresh HOME), the student's cells run again, and the remaining checks go on; the
-check that killed it fails with that reason, and a restart that fails costs the remaining checks.
+the kernel dies or stops answering during a check, it is restarted (in a fresh kernel with a fresh
+HOME), the student's cells run again, and the remaining checks go on; the check that killed it
+fails with that reason, the functions it called are not called again (their remaining checks fail
+"… hung in an earlier check"), and a restart that fails costs the remaining checks. The restart
+budget (``limits.restarts``) is per function, so one function that hangs every fresh kernel costs
+only its own checks.
 
 What a notebook cannot do to its own result: the probe inputs and each check's answer folder live
 in a grader-owned area outside the working folder (``graders.probe.folders``); each check writes
@@ -66,8 +69,10 @@ from graders.checks.base import Check
 from graders.locked import ProvidedCells, restore
 from graders.probe import spec as probe_spec
 from graders.probe.folders import INTERFERED_FOLDER, AnswerArea, AnswerFolder
-from graders.probe.transport import INTERFERED, Outcome, ReadBudget, one_line, parse_digests, read_answers
+from graders.probe.transport import (HUNG_EARLIER, INTERFERED, Outcome, ReadBudget, one_line, parse_digests,
+                                    read_answers)
 from graders.results import CellRecord, ExecutionSummary
+from graders.reference_helpers import helpers_json
 from graders.rubric import Limits
 from graders.sandbox import KernelPaths, kernel_env, kernel_prefix, kernel_user, make_home
 
@@ -333,6 +338,7 @@ class _Kernel:
                  cpu_seconds: int = 0, startup_timeout: float = 120):
         self.limits = limits
         self.paths = paths
+        self.uid = uid
         km = _LimitedKernelManager(kernel_name="python3", transport="ipc", ip=str(paths.rundir / "k"),
                                    connection_file=str(paths.rundir / "kernel.json"))
         km.prefix = kernel_prefix(limits, sandbox=box, paths=paths if box.isolated else None, uid=uid,
@@ -370,6 +376,7 @@ class _Kernel:
             self._stop_tree()
             self._stop()
             raise
+        self._seal_run_folder()
         kc = self.client.kc
         execute = kc.execute
 
@@ -380,6 +387,19 @@ class _Kernel:
 
         kc.execute = execute_with_expressions
         return self
+
+    def _seal_run_folder(self) -> None:
+        """Once the kernel is up (its sockets bound, its connection file read, no student line run yet),
+        its run folder and connection file go back to the grader: the kernel keeps its sockets but can
+        no longer create or grow a file there, on the host's disk. Possible only when the kernel has a
+        user id of its own; otherwise the run folder is the kernel's (limited by ``file_size_mb`` per file)."""
+        if self.uid is None:
+            return
+        connection = self.paths.rundir / "kernel.json"
+        if connection.exists():
+            os.chown(connection, os.geteuid(), os.getegid())
+        os.chown(self.paths.rundir, os.geteuid(), os.getegid())
+        os.chmod(self.paths.rundir, 0o711)
 
     def digests(self) -> dict[str, str] | None:
         """The files the probe runtime says the last probe cell wrote (None: no trustworthy answer)."""
@@ -640,6 +660,8 @@ def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, 
     restart_failed = ""
     pending = list(checks)
     attempt = 0
+    blocked: dict[str, str] = {}  # function → what it did to a kernel; it is not called again
+    deaths: dict[str, int] = {}   # function ("" for a check that calls none) → kernels it killed or hung
     cpu = _cpu_seconds(limits, checks)
     while True:
         attempt += 1
@@ -668,14 +690,25 @@ def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, 
             if died_in is not None or not pending:
                 break
             # 3. the probes, one cell per check, each answering into a fresh folder read right after
-            died_during = _run_checks(kernel, pending, folders.area, outcomes, limits, clock, box, budget)
+            died_during = _run_checks(kernel, pending, folders.area, outcomes, limits, clock, box, budget,
+                                      blocked=blocked)
             if died_during is None and reference is not None:
                 # 4. last, so nothing the notebook did with the reference can reach a later check's reason
                 carried = _carry_forward(kernel, checks, outcomes, folders.area, reference, limits, clock, box, budget)
         finally:
             kernel.__exit__(None, None, None)
             folders.done_with(paths)
-        if died_during is None or attempt > limits.restarts or not pending or clock.spent():
+        if died_during is None or clock.spent():
+            break
+        # the functions that killed or hung this kernel are not called again; each may cost a restart
+        check, what = died_during
+        charged = _calls(check) or ("",)
+        for function in charged:
+            deaths[function] = deaths.get(function, 0) + 1
+            if function:
+                blocked[function] = what
+        _skip_blocked(pending, blocked, outcomes)
+        if not pending or any(deaths[f] > limits.restarts for f in charged):
             break
     if died_in is not None:
         reason = f"the kernel died in cell {died_in + 1}, so nothing after it could be checked"
@@ -686,7 +719,7 @@ def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, 
     elif cut == "notebook":
         reason = f"the notebook ran out of its {limits.notebook_timeout:.0f} s budget before this check"
     else:
-        reason = "not checked: the kernel had to be restarted too often"
+        reason = f"not checked: the kernel was restarted as often as allowed ({limits.restarts} time(s) per function)"
     cut_reason = clock.stopped if cut == "submission" else (
         f"the notebook ran out of its {limits.notebook_timeout:.0f} s budget before this check")
     for p in probes:
@@ -717,29 +750,53 @@ def _fails(check: Check, outcomes) -> bool:
     return result.status == "failed"
 
 
+def _calls(check: Check) -> tuple[str, ...]:
+    """The notebook's functions a check calls."""
+    return tuple(dict.fromkeys(p.target for p in check.probes if p.call))
+
+
+def _skip_blocked(pending: list, blocked: Mapping[str, str], outcomes) -> None:
+    """Remove from ``pending`` the checks that call a function that killed or hung a kernel before;
+    each fails with that reason (the function is the student's, its checks are not ungradable)."""
+    for check in [c for c in pending if any(f in blocked for f in _calls(c))]:
+        pending.remove(check)
+        function = next(f for f in _calls(check) if f in blocked)
+        for p in check.probes:
+            outcomes[p.id] = Outcome(p.id, False, error_type=HUNG_EARLIER,
+                                     message=f"not checked: `{function}` {blocked[function]} in an earlier check, "
+                                             f"so it is not called again")
+
+
 def _run_checks(kernel: _Kernel, pending: list, area: AnswerArea, outcomes, limits: Limits,
-                clock: _Clock, box, budget: ReadBudget, reference: str | None = None):
-    """Answer the ``pending`` checks in order (removing each); returns the check that killed the kernel, if any.
+                clock: _Clock, box, budget: ReadBudget, reference: str | None = None,
+                blocked: Mapping[str, str] | None = None):
+    """Answer the ``pending`` checks in order (removing each); returns ``(check, what it did)`` for the
+    check during which the kernel died or stopped answering ("killed the kernel", "hung"), if any.
 
     Each check's cell gets a folder holding the inputs of that check's probes only (numbered from 0).
     With ``reference`` (the source of the part's reference module) each check runs with the
-    reference's versions of the functions it ``depends`` on (error carried forward).
+    reference's versions of the functions it ``depends`` on (error carried forward), and with
+    nothing else of the reference (``graders.reference_helpers``).
     """
     while pending:
         if clock.spent():
             return None
+        if blocked:
+            _skip_blocked(pending, blocked, outcomes)
+            if not pending:
+                return None
         check = pending.pop(0)
         if not check.probes:
             continue
         inputs = probe_spec.encode_inputs(list(check.probes))
         bind = tuple(check.depends) if reference is not None else ()
-        if bind:
-            inputs["reference.py"] = reference.encode("utf-8")
+        if bind:  # those helpers alone, each cut out of the reference: never the module or its file
+            inputs["helpers.json"] = helpers_json(reference, bind)
         indices = list(range(len(check.probes)))
         index_of = {p.id: n for n, p in enumerate(check.probes)}
         own = check.timeout or limits.probe_timeout
         timeout = min(own, clock.left())
-        reason, rec, reinstalled, folder, died = None, None, False, None, False
+        reason, rec, reinstalled, folder, died = None, None, False, None, ""
         while True:
             try:
                 folder = area.new_answer_folder(inputs)
@@ -753,7 +810,7 @@ def _run_checks(kernel: _Kernel, pending: list, area: AnswerArea, outcomes, limi
             try:
                 rec = kernel.run_cell(cell, len(kernel.client.nb.cells) - 1, timeout)
             except DeadKernelError:
-                reason, died = "the kernel died while this check called your code", True
+                reason, died = "the kernel died while this check called your code", "killed the kernel"
                 break
             finally:
                 kernel.user_expressions = None
@@ -769,7 +826,7 @@ def _run_checks(kernel: _Kernel, pending: list, area: AnswerArea, outcomes, limi
                 reason = clock.stopped
             else:
                 reason = f"your code ran longer than the {own:.0f} s allowed for this check"
-                died = not kernel.responsive()
+                died = "" if kernel.responsive() else "hung"
         intact = folder.take_back() if folder is not None else False
         if reason is None and not intact:
             reason = INTERFERED_FOLDER
@@ -780,7 +837,7 @@ def _run_checks(kernel: _Kernel, pending: list, area: AnswerArea, outcomes, limi
         if folder is not None:
             folder.remove()
         if died:
-            return check
+            return check, died
     return None
 
 

@@ -40,6 +40,9 @@ ALLOWED_DTYPES = set("?bBhHiIlLqQefdgFD")
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
 
 
+#: the error type of a check not run because a function it calls killed or hung a kernel before
+#: (graders.execute): the student's function failed, and the message is the grader's own words
+HUNG_EARLIER = "HungEarlier"
 INTERFERED = ("the answer could not be verified: the notebook interfered with the grader's probe "
               "(its files no longer match what the probe wrote)")
 
@@ -120,7 +123,7 @@ class Outcome:
     seconds: float = 0.0
 
     def describe_error(self) -> str:
-        if self.error_type in ("NoAnswer", "Timeout", "Unreadable", "ValueTooLarge", "BadValue"):
+        if self.error_type in ("NoAnswer", "Timeout", "Unreadable", "ValueTooLarge", "BadValue", HUNG_EARLIER):
             return self.message
         if self.error_type == "NameError":
             return self.message

@@ -412,6 +412,30 @@ def meddle():
         time.sleep(0.001)
 threading.Thread(target=meddle, daemon=True).start()'''
 
+#: writes into the folder of the kernel's connection file: 200 files of 1 MB, then one file up to the size
+#: limit; ANSWER stays 42 only if not one byte could be written there
+FILL_RUN_FOLDER = """import os
+from ipykernel.connect import get_connection_file
+run_folder = os.path.dirname(os.path.abspath(get_connection_file()))
+written = 0
+for n in range(200):
+    try:
+        with open(os.path.join(run_folder, f"fill{n}.bin"), "wb") as fh:
+            written += fh.write(bytes(2**20))
+    except OSError:
+        pass
+try:
+    with open(os.path.join(run_folder, "big.bin"), "wb") as fh:
+        for _ in range(128):
+            written += fh.write(bytes(2**20))
+except OSError:
+    pass
+try:
+    with open(os.path.join(run_folder, "kernel.json"), "ab") as fh:
+        written += fh.write(bytes(2**20))
+except OSError:
+    pass
+ANSWER = 42 if written == 0 else -1"""
 KILL = "import os\nos._exit(1)\n"
 PLANTER = f'''import os, sys
 v = f"{{sys.version_info[0]}}.{{sys.version_info[1]}}"
@@ -646,6 +670,11 @@ CASES: list[Case] = [
          summary=_cell_status(2, "error", ename="OSError",
                               evalue=r"^disk quota exceeded \(the working folder is limited to 96 MB\)"),
          isolated=True),
+    Case("fills_run_folder", _cells(FILL_RUN_FOLDER, at=4),
+         "many 1 MB files and one big file written into the kernel's run folder (where its connection file "
+         "is, on the host's disk): once the kernel is up the folder is the grader's, and nothing lands there",
+         # a kernel without a user id of its own owns its run folder (README: limited per file only)
+         expect={} if OWN_USER else {"adv.answer": ("failed", "wrong value")}),
     # --- forging answers, breaking the grader's folders ---
     Case("fifo_answers", _fake_probe("os.mkfifo(os.path.join(o, f'{n}.json'))\nW[f'{n}.json'] = '0' * 64"),
          "answer files that are FIFOs no one writes to: refused without blocking the grader",

@@ -205,12 +205,39 @@ def test_a_restart_that_fails_costs_the_remaining_checks_not_the_submission(monk
         return enter(self)
 
     monkeypatch.setattr(execute._Kernel, "__enter__", start)
-    path = notebook_from_cells(["def double(x):\n    import os\n    os._exit(3)"])
-    r = run_notebook(path, CHECKS, limits=LIMITS)
-    first, second = (c.result(r.outcomes) for c in CHECKS)
+    path = notebook_from_cells(["def double(x):\n    import os\n    os._exit(3)", TRIPLE])
+    checks = [CHECKS[0], TRIPLE_CHECK]
+    r = run_notebook(path, checks, limits=LIMITS)
+    first, second = (c.result(r.outcomes) for c in checks)
     assert first.reason == "the kernel died while this check called your code"
     assert second.status == "error" and second.reason == (
         "the kernel could not be restarted (Kernel died before replying to kernel_info), so this check could not run")
+
+
+TRIPLE = "def triple(x):\n    return [3 * v for v in x]"
+TRIPLE_CHECK = Check("t.triple", "t", (Probe("triple", "triple", ([1.0],)),), AllClose("triple", [3.0], kind="list"))
+#: ``double`` ignores the interrupt and spins on its first call in every fresh kernel (not during the cells)
+HANGS_IN_EVERY_KERNEL = ("import signal\nCALLS = []\ndef double(x):\n    CALLS.append(x)\n    if len(CALLS) == 1:\n"
+                         "        signal.signal(signal.SIGINT, signal.SIG_IGN)\n        while True:\n            pass\n"
+                         "    return [2 * v for v in x]")
+
+
+def test_a_function_that_hangs_every_fresh_kernel_costs_only_its_own_checks():
+    checks = [Check(c.id, c.part, c.probes, c.rule, timeout=3) for c in CHECKS] + [TRIPLE_CHECK]
+    r = run_notebook(notebook_from_cells([HANGS_IN_EVERY_KERNEL, TRIPLE]), checks, limits=LIMITS)
+    first, second, third = (c.result(r.outcomes) for c in checks)
+    assert first.status == "error" and first.reason == "your code ran longer than the 3 s allowed for this check"
+    assert second.status == "failed" and second.reason == (
+        "not checked: `double` hung in an earlier check, so it is not called again")
+    assert third.passed, third
+
+
+def test_without_restarts_the_checks_after_a_hang_say_so():
+    limits = Limits(**{**LIMITS.__dict__, "restarts": 0})
+    checks = [Check(c.id, c.part, c.probes, c.rule, timeout=3) for c in CHECKS[:1]] + [TRIPLE_CHECK]
+    r = run_notebook(notebook_from_cells([HANGS_IN_EVERY_KERNEL, TRIPLE]), checks, limits=limits)
+    assert checks[1].result(r.outcomes).reason == (
+        "not checked: the kernel was restarted as often as allowed (0 time(s) per function)")
 
 
 def test_a_daemon_the_notebook_started_dies_with_its_kernel():
