@@ -18,12 +18,12 @@ died, probe never ran) is a verdict with ``error=True``. Neither raises.
 from __future__ import annotations
 
 import builtins
-import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol, Sequence
 
 from graders.probe.spec import Probe
-from graders.probe.transport import Outcome
+from graders.probe.transport import HUNG_EARLIER, Outcome
+from graders.reasons import kernel_texts, leaks, render, texts_in
 from graders.results import CheckResult, Verdict
 
 #: error types that mean "could not be graded" rather than "the student's code failed"
@@ -88,16 +88,16 @@ class Check:
             if not outcome.ok:
                 what = f"`{probe.target}`" + ("()" if probe.call else "")
                 message = outcome.describe_error()
-                reason = message if outcome.error_type in UNGRADABLE or outcome.error_type == "NameError" \
-                    else f"{what} {message}"
+                missing = outcome.error_type == "NameError" and message == f"name {probe.target!r} is not defined"
+                own_words = outcome.error_type in UNGRADABLE or outcome.error_type == HUNG_EARLIER or missing
+                reason = message if own_words or outcome.error_type == "NameError" else f"{what} {message}"
                 if self.public:  # what the grader passed (public inputs), and a hint for a known cause
                     from graders.parts.calls import explain_call
 
                     if hint := explain_call(self.part, probe, outcome):
                         reason = f"{reason} — {hint}"
                 detail = outcome.traceback
-                if self.has_hidden_inputs and outcome.error_type not in UNGRADABLE and \
-                        message != f"name {probe.target!r} is not defined":
+                if self.has_hidden_inputs and not own_words:
                     reason, detail = _hidden_error(what, outcome), f"{message}\n{detail}".strip()
                 if outcome.error_type in UNGRADABLE:
                     return Verdict.cannot_grade(reason, detail)
@@ -118,15 +118,36 @@ class Check:
     def result(self, outcomes: Mapping[str, Outcome], weight: float = 1.0) -> CheckResult:
         verdict = self.run(outcomes)
         status = "passed" if verdict.passed else ("error" if verdict.error else "failed")
-        reason, detail = verdict.reason, verdict.detail
-        if self.has_hidden_inputs and reason:
-            shown = withheld(reason)
-            if shown != reason:  # the TA still sees everything; the student, the check's own words
-                detail = f"{reason}\n{detail}".strip()
-            reason = shown
-        return CheckResult(id=self.id, passed=verdict.passed, status=status, reason=reason,
+        hide = self.has_hidden_inputs
+        reason, detail = render(verdict.reason, hide=hide), render(verdict.detail, hide=False)
+        if hide and reason:  # the TA sees everything; the student, the sentence without its hidden slots
+            full = render(verdict.reason, hide=False)
+            if full != reason:
+                detail = f"{full}\n{detail}".strip()
+                reason += " (values from hidden inputs are not shown)"
+            if leaks(reason, self._secret_texts(outcomes), names=self._calls):
+                reason = (f"{self._calls_text} gave a wrong answer on a hidden input (the details are not shown: "
+                          f"they would repeat what your code returned; the public checks show theirs)")
+        return CheckResult(id=self.id, passed=verdict.passed, status=status, reason=reason[:REASON_CHARS],
                            detail=detail, public=self.public, weight=weight,
                            grader_error=verdict.grader_error)
+
+    @property
+    def _calls(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(p.target for p in self.probes if p.call))
+
+    @property
+    def _calls_text(self) -> str:
+        return ", ".join(f"`{name}`" for name in self._calls) or "your answer"
+
+    def _secret_texts(self, outcomes: Mapping[str, Outcome]) -> list[str]:
+        """What a hidden check's reason must not repeat: the text its kernel sent and its hidden inputs."""
+        mine = [outcomes[p.id] for p in self.probes if p.id in outcomes]
+        return [*kernel_texts(mine), *(t for p in self.probes for t in texts_in((p.args, p.kwargs)))]
+
+
+#: a reason is one line a student reads; anything longer is cut
+REASON_CHARS = 600
 
 
 #: what a kernel reports in its own words on a hidden input, said in the grader's instead
@@ -146,35 +167,6 @@ def _hidden_error(what: str, outcome: Outcome) -> str:
 #: exception names a hidden check may show (a notebook can give its own exception classes any name)
 SAFE_EXCEPTIONS = frozenset(name for name, obj in vars(builtins).items()
                             if isinstance(obj, type) and issubclass(obj, BaseException))
-#: packages whose type names a hidden check may show ("got a torch.Tensor"); others are a notebook's own
-SAFE_MODULES = ("builtins", "torch", "numpy", "pandas", "networkx", "sympy", "matplotlib", "transformers",
-                "collections", "scipy", "plotly")
-_BACKTICKS = re.compile(r"(`[^`\n]*`)")
-_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|“[^”\n]*”")
-_DOTTED = re.compile(r"\b[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\b")
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_RAISED = re.compile(r"\braised (\w+)")
-
-
-def withheld(reason: str) -> str:
-    """A hidden check's reason without what may have come from the kernel (values, text, type names).
-
-    Quoted text and numbers become "…", type names outside well-known packages "another type", an
-    exception name a notebook may have invented "an exception"; names in backticks are the grader's
-    own (the function or answer checked) and stay.
-    """
-    def scrub(text: str) -> str:
-        text = _RAISED.sub(lambda m: "raised " + (m.group(1) if m.group(1) in SAFE_EXCEPTIONS else "an exception"),
-                           text)
-        text = _QUOTED.sub("'…'", text)
-        text = _DOTTED.sub(lambda m: m.group(0) if m.group(0).split(".")[0] in SAFE_MODULES else "another type", text)
-        return _NUMBER.sub("…", text)
-
-    parts = _BACKTICKS.split(reason)
-    shown = "".join(p if p.startswith("`") and p.endswith("`") and len(p) > 1 else scrub(p) for p in parts)
-    if shown != reason:
-        shown += " (values and messages from hidden inputs are not shown)"
-    return shown[:600]
 
 
 def unique_ids(checks: Sequence[Check]) -> None:

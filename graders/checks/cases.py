@@ -3,8 +3,9 @@
 A judge gets its case's value (or its ``Outcome`` with ``outcomes=True``) and returns None (right),
 a ``Note`` (right, with a remark kept as the check's reason) or the reason it is wrong. The first
 wrong case gives the verdict; its reason names the case by its number when the check has several
-("case 2 of 3: …"), unless the judges name their cases themselves (``prefix=False``), and
-``details`` (for TAs) describe that case's inputs.
+("case 2 of 3: …"), unless the judges name their cases themselves (``prefix=False``), and ends
+with ``details`` (that case's inputs and expected value) and the value returned — on a public check
+only: both sit in a slot that a check with hidden inputs leaves out (``graders.reasons``).
 
 Example::
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from graders.checks.rules import Note, verdict_of
+from graders.checks.values import brief
+from graders.reasons import hidden
 from graders.results import Verdict
 
 Judge = Callable[[Any], "str | None"]
@@ -46,6 +49,15 @@ class Cases:
         """How the reason names case ``n`` (0-based)."""
         return f"case {n + 1} of {len(self.probes)}: " if self.prefix and len(self.probes) > 1 else ""
 
+    @staticmethod
+    def _call(detail: str, outcome) -> str:
+        """" (inputs: …; your value: …)": what the case was called with and what came back — shown on a
+        public check, left out on a hidden one (a slot whose hidden form is empty)."""
+        got = brief(outcome.value) if outcome.ok else ""
+        said = "; ".join(part for part in (f"inputs: {detail}" if detail else "",
+                                            f"your value: {got}" if got else "") if part)
+        return hidden(f" ({said})", shown="") if said else ""
+
     def run(self, outcomes) -> Verdict:
         notes = []
         for n, (pid, judge) in enumerate(zip(self.probes, self.judges)):
@@ -54,6 +66,7 @@ class Cases:
             if isinstance(problem, Note):
                 notes.append(problem)
             elif problem:
-                return Verdict.fail(self.where(n) + problem, detail=self.details[n] if self.details else "")
+                detail = self.details[n] if self.details else ""
+                return Verdict.fail(self.where(n) + problem + self._call(detail, outcome), detail=detail)
         return verdict_of(notes[0] if notes else None,
                           detail=f"{len(self.probes)} case(s)" if self.details else "")

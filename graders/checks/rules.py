@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 from graders.checks.base import CannotGrade, ValueRule
 from graders.checks.values import KINDS, close_problem, exact_problem, non_answer, type_problem
 from graders.probe.transport import Outcome
+from graders.reasons import hidden
 from graders.results import Verdict
 
 
@@ -29,7 +30,7 @@ def _select(value: Any, select: Callable[[Any], Any] | None) -> tuple[Any, str |
     try:
         return select(value), None
     except (IndexError, KeyError, TypeError, AttributeError, ValueError) as exc:
-        return None, f"has an unexpected structure ({type(exc).__name__}: {exc})"
+        return None, f"has an unexpected structure ({type(exc).__name__}: {hidden(exc)})"
 
 
 class Exact(ValueRule):

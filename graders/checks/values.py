@@ -2,7 +2,9 @@
 
 The functions return ``None`` when the value is acceptable and otherwise a one-line reason a
 student can act on. Reasons describe the difference (shape, length, size of the error, where)
-but never print the expected value, so they are safe for hidden cases.
+but never print the expected value; what may come from hidden inputs or from the kernel (the size of
+an error, a type or key a notebook made up) sits in a slot (``graders.reasons.hidden``), which a
+check with hidden inputs does not show.
 """
 from __future__ import annotations
 
@@ -13,6 +15,11 @@ import numpy as np
 import pandas as pd
 
 from graders.probe.transport import FigureData, KernelArray, Outcome
+from graders.reasons import hidden
+
+#: packages whose type names a reason shows as they are; a notebook's own type names go in a slot
+SAFE_MODULES = ("builtins", "torch", "numpy", "pandas", "networkx", "sympy", "matplotlib", "transformers",
+                "collections", "scipy", "plotly")
 
 KINDS = ("float", "int", "number", "str", "bool", "tensor", "ndarray", "array", "list", "tuple",
          "sequence", "dict", "graph", "figure", "dataframe", "sympy")
@@ -48,14 +55,24 @@ def type_problem(outcome: Outcome, kind: str) -> str | None:
     return f"should return {_article(kind)}, got {describe_type(outcome)}"
 
 
+def type_name(name: str) -> str:
+    """A type name a kernel reported, as a reason shows it: a well-known package's as it is, a
+    notebook's own in a slot (a notebook may name a class after a hidden input)."""
+    return name if name.split(".")[0] in SAFE_MODULES else hidden(name, shown="a type of its own")
+
+
 def describe_type(outcome: Outcome) -> str:
     v = outcome.value
     if isinstance(v, KernelArray):
-        src = v.source or "array"
+        src = type_name(v.source or "array")
         if v.ndim == 0 and not src.startswith("torch"):
             return src
         return f"{'a 0-d ' if v.ndim == 0 else 'a '}{src} of shape {tuple(v.shape)}"
-    name = outcome.type.rsplit(".", 1)[-1] if outcome.type else type(v).__name__
+    if not outcome.type:
+        return {"NoneType": "None"}.get(type(v).__name__, f"a {type(v).__name__}")
+    module, _, name = outcome.type.rpartition(".")
+    if module.split(".")[0] not in SAFE_MODULES:
+        return hidden(f"a {name}", shown="a type of its own")
     return {"NoneType": "None"}.get(name, f"a {name}")
 
 
@@ -98,7 +115,7 @@ def close_problem(actual: Any, expected: Any, *, rtol: float, atol: float, path:
             return f"{where}missing key(s) {missing[:5]}"
         extra = [k for k in actual if k not in expected]
         if extra:
-            return f"{where}unexpected key(s) {extra[:5]}"
+            return f"{where}unexpected key(s) {hidden(extra[:5])}"
         for k in expected:
             p = close_problem(actual[k], expected[k], rtol=rtol, atol=atol, path=f"{path}[{k!r}]")
             if p:
@@ -144,7 +161,7 @@ def close_problem(actual: Any, expected: Any, *, rtol: float, atol: float, path:
     worst = np.unravel_index(int(np.argmax(err)), err.shape) if err.ndim else ()
     n_bad = int((~ok).sum())
     loc = f" at index {tuple(int(i) for i in worst)}" if err.ndim else ""
-    return f"{where}{n_bad} of {ok.size} value(s) differ; largest error {float(err.max()):.3g}{loc}"
+    return f"{where}{n_bad} of {ok.size} value(s) differ; largest error {hidden(f'{float(err.max()):.3g}')}{loc}"
 
 
 def _at(mask: np.ndarray) -> str:
@@ -287,13 +304,34 @@ def members_problem(actual: Any, expected: Sequence[Any], names: Sequence[str], 
 def describe_value(v: Any) -> str:
     """A value's kind in a few words: "a torch.Tensor of shape (3, 4) (float32)", "a tuple of 2", "a str"."""
     if isinstance(v, KernelArray):
-        src = v.source or "array"
+        src = type_name(v.source or "array")
         return f"a {src} of shape {tuple(v.shape)} ({v.dtype})" if v.ndim else f"a 0-d {src} ({v.dtype})"
     if isinstance(v, (list, tuple)):
         return f"a {type(v).__name__} of {len(v)}"
     if v is None:
         return "None"
     return f"a {type(v).__name__}"
+
+
+def brief(v: Any, limit: int = 80) -> str:
+    """A returned value in a few characters, for "got …": numbers and short arrays in full, longer
+    ones by kind and shape. Kernel text: always inside a ``hidden`` slot when it reaches a reason."""
+    if isinstance(v, bool) or v is None:
+        return repr(v)
+    if isinstance(v, (int, float)):
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+    if isinstance(v, KernelArray) and v.dtype.kind in "biuf":
+        flat = np.asarray(v).reshape(-1)
+        if flat.size <= 6:
+            numbers = ", ".join(f"{x:.6g}" if v.dtype.kind == "f" else str(x) for x in flat.tolist())
+            return f"{describe_value(v)} [{numbers}]" if v.ndim else f"{describe_value(v)} {numbers}"
+        return describe_value(v)
+    if isinstance(v, str):
+        return repr(v) if len(v) <= limit else repr(v[:limit]) + "…"
+    if isinstance(v, (list, tuple)):
+        text = repr(v)
+        return text if len(text) <= limit else f"{describe_value(v)} ({text[:limit]}…)"
+    return describe_value(v)
 
 
 def as_number(v: Any) -> float | None:

@@ -97,22 +97,27 @@ def one(value, type_=""):
 def test_cases_names_the_failing_case_keeps_its_detail_and_the_first_note():
     from graders.checks import Cases
     from graders.checks.rules import Note
+    from graders.reasons import render
 
     within = lambda want: (lambda v: None if abs(v - want) < 1e-6 else f"got {v}, expected {want}")  # noqa: E731
     rule = Cases(["a", "b"], [within(1.0), within(2.0)], details=["a: x = 1", "b: x = 2"])
     ok = rule.run({"a": one(1.0), "b": one(2.0)})
     assert ok.passed and ok.detail == "2 case(s)"
     bad = rule.run({"a": one(1.0), "b": one(3.0)})
-    assert not bad.passed and bad.reason == "case 2 of 2: got 3.0, expected 2.0" and bad.detail == "b: x = 2"
-    assert Cases(["a"], [within(1.0)]).run({"a": one(0.0)}).reason == "got 0.0, expected 1.0"
+    assert not bad.passed and bad.detail == "b: x = 2"
+    # a public check shows the case's inputs and the value returned; a hidden one, the judge's words only
+    assert render(bad.reason, hide=False) == "case 2 of 2: got 3.0, expected 2.0 (inputs: b: x = 2; your value: 3)"
+    assert render(bad.reason, hide=True) == "case 2 of 2: got 3.0, expected 2.0"
+    assert render(Cases(["a"], [within(1.0)]).run({"a": one(0.0)}).reason, hide=False) == (
+        "got 0.0, expected 1.0 (your value: 0)")
     own = Cases(["a", "b"], [within(1.0), within(2.0)], prefix=False)
-    assert own.run({"a": one(5.0), "b": one(2.0)}).reason == "got 5.0, expected 1.0"
+    assert render(own.run({"a": one(5.0), "b": one(2.0)}).reason, hide=True) == "got 5.0, expected 1.0"
     noted = Cases(["a", "b"], [lambda v: Note("a list, accepted"), lambda v: None]).run(
         {"a": one(1), "b": one(2)})
     assert noted.passed and noted.reason == "a list, accepted"
     typed = Cases(["a"], [lambda o: None if o.type == "builtins.float" else "not a float"], outcomes=True)
     assert typed.run({"a": one(1.0, "builtins.float")}).passed
-    assert typed.run({"a": one(1, "builtins.int")}).reason == "not a float"
+    assert render(typed.run({"a": one(1, "builtins.int")}).reason, hide=True) == "not a float"
 
 
 @pytest.mark.parametrize("args, kwargs", [
