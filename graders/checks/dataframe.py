@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from graders.checks.base import ValueRule
+from graders.checks.values import type_name
 from graders.probe.transport import Outcome
+from graders.reasons import hidden
 from graders.results import Verdict
 
 
@@ -25,7 +27,8 @@ class FrameMatches(ValueRule):
 
     def judge(self, value: Any, outcome: Outcome) -> Verdict:
         if not isinstance(value, pd.DataFrame):
-            return Verdict.fail(f"{self.what} should be a pandas DataFrame, got {outcome.type or type(value).__name__}")
+            got = type_name(outcome.type) if outcome.type else type(value).__name__
+            return Verdict.fail(f"{self.what} should be a pandas DataFrame, got {got}")
         missing_cols = [c for c in self.columns if c not in value.columns]
         if missing_cols:
             return Verdict.fail(f"{self.what} has no column {missing_cols[0]!r}")
@@ -46,5 +49,6 @@ class FrameMatches(ValueRule):
                                         f"got a {type(cell).__name__}")
                 act = float(cell)
                 if not np.isclose(act, float(exp_val), rtol=self.rtol, atol=self.atol):
-                    return Verdict.fail(f"{self.what}[{col!r}] for {label!r} is off by {abs(act - float(exp_val)):.3g}")
+                    return Verdict.fail(f"{self.what}[{col!r}] for {label!r} is off by "
+                                        f"{hidden(f'{abs(act - float(exp_val)):.3g}')}")
         return Verdict.ok()

@@ -18,6 +18,7 @@ import numpy as np
 
 from graders.checks.base import ValueRule
 from graders.checks.rules import CannotGrade
+from graders.checks.values import type_name
 from graders.probe.transport import FigureData, Opaque, Outcome
 from graders.results import Verdict
 
@@ -35,7 +36,8 @@ class FigureCheck(ValueRule):
                                 "figure (or a plotly Figure)")
         value = figure_data(value)
         if not isinstance(value, FigureData):
-            return Verdict.fail(f"{self.what}: should return a matplotlib figure, got {outcome.type or type(value).__name__}")
+            got = type_name(outcome.type) if outcome.type else type(value).__name__
+            return Verdict.fail(f"{self.what}: should return a matplotlib figure, got {got}")
         if not value.axes:
             return Verdict.fail(f"{self.what}: the figure has no axes")
         try:

@@ -15,6 +15,7 @@ from scipy import stats
 from graders.checks.base import ValueRule
 from graders.checks.values import as_array
 from graders.probe.transport import KernelArray, Outcome
+from graders.reasons import hidden
 from graders.results import Verdict
 
 
@@ -90,7 +91,7 @@ class SamplerFits(ValueRule):
         for d in value:
             a = as_array(d)
             if a is None or a.dtype.kind not in "iu" and not (a.dtype.kind == "f" and np.all(a == np.round(a))):
-                return Verdict.fail(f"{self.what} should return integer token ids, got {type(d).__name__}")
+                return Verdict.fail(f"{self.what} should return integer token ids, got a {type(d).__name__}")
             draws.append(a.reshape(-1).astype(np.int64))
         sizes = {len(d) for d in draws}
         if sizes != {self.beams}:
@@ -99,13 +100,14 @@ class SamplerFits(ValueRule):
         for d in draws:
             if (d < 0).any() or (d >= len(self.probs)).any() or not allowed[d].all():
                 bad = [int(x) for x in d if x < 0 or x >= len(self.probs) or not allowed[x]]
-                return Verdict.fail(f"{self.what} returned token id {bad[0]}, which the filter should have removed")
+                return Verdict.fail(f"{self.what} returned token id {hidden(bad[0], shown='(one of yours)')}, which the "
+                                    "filter should have removed")
             if len(set(d.tolist())) != len(d):
                 return Verdict.fail(f"{self.what} returned the same id twice in one call (sample without replacement)")
         p = goodness_of_fit(np.array([d[0] for d in draws]), self.probs)
         if p < self.alpha:
             return Verdict.fail(f"{self.what}: the first sampled ids do not follow the filtered distribution "
-                                f"(chi-square p = {p:.1e} over {len(draws)} draws)")
+                                f"(chi-square p = {hidden(f'{p:.1e}')} over {len(draws)} draws)")
         if not all(isinstance(d, KernelArray) and d.source == "torch.Tensor" for d in value):
             return Verdict(True, f"{self.what} returned its ids as a {type(value[0]).__name__}; the docstring asks "
                                  "for a torch.LongTensor (accepted: the same ids)", f"p = {p:.3g}")
