@@ -91,7 +91,7 @@ class Check:
                 missing = outcome.error_type == "NameError" and message == f"name {probe.target!r} is not defined"
                 own_words = outcome.error_type in UNGRADABLE or outcome.error_type == HUNG_EARLIER or missing
                 reason = message if own_words or outcome.error_type == "NameError" else f"{what} {message}"
-                if self.public:  # what the grader passed (public inputs), and a hint for a known cause
+                if self.public and outcome.error_type != HUNG_EARLIER:  # what the grader passed, and a hint
                     from graders.parts.calls import explain_call
 
                     if hint := explain_call(self.part, probe, outcome):

@@ -273,11 +273,12 @@ def test_files_planted_in_the_working_folder_or_home_do_not_run_at_a_restart():
     plant = ("import os\nfor name in ['numpy.py', 'ipykernel_launcher.py', 'sitecustomize.py', 'json.py',\n"
              "             os.path.join(os.environ['IPYTHONDIR'], 'profile_default', 'startup', '0.py')]:\n"
              "    try:\n        open(name, 'w').write('import os\\nos._exit(1)\\n')\n    except OSError:\n        pass")
-    cells = [plant, DOUBLE.replace("def double", "def _ok"),
-             "def double(x):\n    if x == [1.0, 2.5]:\n        import os; os._exit(3)\n    return _ok(x)"]
-    res = results(notebook_from_cells(cells))
+    cells = [plant, "def double(x):\n    import os; os._exit(3)", TRIPLE]
+    checks = [CHECKS[0], TRIPLE_CHECK]
+    r = run_notebook(notebook_from_cells(cells), checks, limits=LIMITS)
+    res = {c.id: c.result(r.outcomes) for c in checks}
     assert "kernel died while this check" in res["t.double"].reason
-    assert res["t.twice"].passed  # the restarted kernel started, ran the cells again, and answered
+    assert res["t.triple"].passed  # the restarted kernel started, ran the cells again, and answered
 
 
 def _own_user_possible() -> bool:
