@@ -1,12 +1,15 @@
 """Answers: reading them from notebooks, grouping them, rendering their Markdown and LaTeX safely."""
 from __future__ import annotations
 
+import html as htmllib
 import json
 
 import nbformat
+from adversarial.round2_manual import long_formula
 
-from graders.manual.answers import Answer, AnswerStore, group_answers, normalise, reference_for
-from graders.manual.render import MAX_ANSWER_CHARS, render_markdown
+from graders.manual.answers import REFERENCE_DIR, Answer, AnswerStore, group_answers, normalise, reference_for
+from graders.manual.cells import answer_cells
+from graders.manual.render import MATH_BUDGET, MAX_ANSWER_CHARS, render_markdown
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
 
@@ -29,6 +32,42 @@ def test_math_is_left_escaped_for_katex():
     assert '<div class="math-tex display">\\frac{1}{2}</div>' in html
     assert '<div class="math-tex display">\\begin{align} a &amp;= b \\end{align}</div>' in html
     assert "<em>" not in html  # underscores inside math are not emphasis
+
+
+def deferred(tex: str, tag: str = "div") -> str:
+    """A formula shown as its source with a button (past the answer's math budget)."""
+    return (f'<{tag} class="math-source"><button type="button" class="render-math">Render this formula '
+            f'({len(tex):,} characters)</button><span class="math-tex display deferred">{htmllib.escape(tex)}</span>'
+            f'</{tag}>')
+
+
+def test_a_formula_past_the_math_budget_is_shown_as_source_with_a_button():
+    tex = "a+b+" * (MATH_BUDGET // 4) + "c</span><script>window.__xss = 4</script>"
+    html = render_markdown(r"First $\sigma(z) < 1$." f"\n\n$${tex}$$\n\n" r"Then $\sigma(z) < 1$ again.")
+    assert deferred(tex) in html and html.count("render-math") == 1
+    assert html.count('<span class="math-tex">\\sigma(z) &lt; 1</span>') == 2  # before and after it: as ever
+    assert "<script" not in html
+    inline = render_markdown(f"Inline $${tex}$$ too.")
+    assert deferred(tex, "span") in inline
+
+
+def test_the_math_budget_is_for_the_whole_answer():
+    tex = "x+" * (MATH_BUDGET // 10) + "y"
+    fits = MATH_BUDGET // len(tex)
+    html = render_markdown("\n\n".join([f"$${tex}$$"] * (fits + 2)))
+    assert html.count('<div class="math-tex display">') == fits
+    assert html.count(deferred(tex)) == 2
+    one = render_markdown(long_formula())  # round 2's 98 kB formula
+    assert deferred(long_formula()[2:-2]) in one and "math-tex display\"" not in one
+
+
+def test_every_reference_answer_is_typeset_whole():
+    answers = {}
+    for nb in sorted(REFERENCE_DIR.glob("*.ipynb")):
+        answers.update(answer_cells(nb) or {})
+    pages = {item: render_markdown("\n\n".join(c["source"] for c in cells)) for item, cells in answers.items()}
+    assert sum('class="math-tex' in html for html in pages.values()) >= 9  # the nine theory answers
+    assert [item for item, html in pages.items() if "render-math" in html] == []
 
 
 def test_markdown_is_rendered():
