@@ -5,7 +5,8 @@ import html as htmllib
 import json
 
 import nbformat
-from adversarial.round2_manual import long_formula
+from adversarial.round2_manual import (SLOPE_POSITIVE, SLOPE_POSITIVE_RESPACED, SLOPE_ZERO, long_formula,
+                                       math_answer_notebooks)
 
 from graders.manual.answers import REFERENCE_DIR, Answer, AnswerStore, group_answers, normalise, reference_for
 from graders.manual.cells import answer_cells
@@ -94,13 +95,24 @@ def test_bad_text_does_not_break_the_page():
 
 # --- grouping ------------------------------------------------------------------------------------
 
-def test_normalising_ignores_case_spacing_emphasis_and_sentence_punctuation_only():
-    assert normalise("The KL is **positive**.") == normalise("the  KL is positive") == normalise("The KL is positive!")
+def test_normalising_ignores_spacing_and_the_case_of_prose_only():
+    assert normalise("The KL is positive.") == normalise("the  KL is\nPOSITIVE .") == normalise(" The KL is positive. ")
     assert normalise("a + b") == normalise("a+b")
+    assert normalise("e\u0301") == normalise("\u00e9")  # the same text, composed or not
     assert normalise("a+b") != normalise("a-b")
     assert normalise("KL ≥ 0") != normalise("KL ≤ 0")
-    assert normalise("x²") == normalise("x2")  # NFKC folds superscripts
     assert normalise("it is positive") != normalise("it is not positive")
+    # every sign counts: round 2 merged these two when normalising dropped ', > and ~
+    assert normalise(SLOPE_POSITIVE) != normalise(SLOPE_ZERO)
+    assert normalise(SLOPE_POSITIVE) == normalise(SLOPE_POSITIVE_RESPACED)
+    assert normalise("x²") != normalise("x2")
+    assert normalise("The KL is **positive**.") != normalise("The KL is positive!") != normalise("The KL is positive.")
+    assert normalise(r"a\ +b") != normalise(r"a\+b")  # "\ " is a TeX space
+    # letter case counts in math and code
+    assert normalise("$X > 0$ HOLDS") != normalise("$x > 0$ holds") == normalise("$x > 0$ Holds")
+    for upper, lower in [(r"$$\Delta$$", r"$$\delta$$"), (r"\(P\)", r"\(p\)"), (r"\[P\]", r"\[p\]"), ("`KL`", "`kl`"),
+                         (r"\begin{align} P \end{align}", r"\begin{align} p \end{align}"), ("$P unclosed", "$p unclosed")]:
+        assert normalise(upper) != normalise(lower), upper
 
 
 def answer(sub, text, problem=""):
@@ -108,9 +120,22 @@ def answer(sub, text, problem=""):
 
 
 def test_groups_are_largest_first_and_unanswered_ones_group_by_reason():
-    groups = group_answers([answer("1", "Yes."), answer("2", "no"), answer("3", "yes"), answer("4", "", "(not answered)"),
-                            answer("5", "", "(not answered)"), answer("6", "YES!"), answer("7", "", "(no notebook)")])
+    groups = group_answers([answer("1", "Yes."), answer("2", "no"), answer("3", "yes."), answer("4", "", "(not answered)"),
+                            answer("5", "", "(not answered)"), answer("6", " YES ."), answer("7", "", "(no notebook)")])
     assert [[a.submission_id for a in g.answers] for g in groups] == [["1", "3", "6"], ["4", "5"], ["2"], ["7"]]
+
+
+def test_round2_answers_that_differ_in_their_mathematics_are_not_grouped(tmp_path):
+    store = AnswerStore(tmp_path)
+    answers = []
+    for i, text in enumerate(math_answer_notebooks()):
+        (tmp_path / f"{i}.ipynb").write_text(text, encoding="utf-8")
+        sub = f"40200000{i}_Q1f"
+        answers.append(store.answer({"submission_id": sub, "student_id": sub[:9], "name": "Q1f", "part": "theory",
+                                     "item_id": "theory.q1f.written"}, str(tmp_path / f"{i}.ipynb")))
+    assert [a.text for a in answers] == [SLOPE_POSITIVE, SLOPE_ZERO, SLOPE_POSITIVE_RESPACED]
+    groups = group_answers(answers)
+    assert [[a.text for a in g.answers] for g in groups] == [[SLOPE_POSITIVE, SLOPE_POSITIVE_RESPACED], [SLOPE_ZERO]]
 
 
 # --- reading answers -----------------------------------------------------------------------------
