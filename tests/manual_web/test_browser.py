@@ -201,3 +201,32 @@ def test_a_formula_past_the_math_budget_is_typeset_only_when_asked(browser, serv
         WebDriverWait(browser, WAIT).until(lambda d: box.find_elements(By.CSS_SELECTOR, ".katex-display .katex"))
         assert not box.find_elements(By.CSS_SELECTOR, "button, .deferred")
         assert len(answer.find_elements(By.CSS_SELECTOR, ".katex")) == 3
+
+
+def test_the_bank_form_leads_back_only_to_this_server(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base = server.url.split("/?token=")[0]
+    browser.get(server.url)
+
+    def add_to_bank(back):
+        browser.get(f"{base}/item/alpha.written")
+        browser.execute_script("""
+            const form = document.querySelector('form[action$="/bank"]');
+            const back = document.createElement("input");
+            back.type = "hidden"; back.name = "back"; back.value = arguments[0];
+            form.appendChild(back);
+            form.querySelector('input[name="text"]').value = "Name the KL term.";
+            window.__before = true;
+            form.submit();""", back)
+        WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+            "return window.__before === undefined && document.readyState === 'complete'"),
+            message=f"no page after the form with back={back!r} (a redirect off the server, refused by the CSP?)")
+        return browser.current_url
+
+    for evil in ("/\t/evil.example/x", "/\\evil.example/x", " //evil.example/x", "\\\\evil.example/x"):
+        assert add_to_bank(evil) == f"{base}/item/alpha.written", repr(evil)
+    assert add_to_bank("/answer?item=alpha.written&sub=401000002_Sara") == \
+        f"{base}/answer?item=alpha.written&sub=401000002_Sara"
+    assert browser.find_element(By.ID, "student").text == "401000002_Sara"
