@@ -1,7 +1,7 @@
 """Round 2 against the grading page (``hw4 manual serve``): the theory notebooks that attacked it.
 
 Each function returns a theory notebook as nbformat JSON text: the reference solution
-(``reference/solutions/theory.ipynb``, full marks) with some written answers — the Markdown cells
+(``reference/solutions/theory.ipynb``, full marks on every check) with some written answers — the Markdown cells
 marked ``metadata.hw4.answer`` — replaced.
 
 * ``long_formula_notebook``: Q1a's answer ends with one 98 kB display formula. Typeset by KaTeX it
@@ -18,8 +18,8 @@ no notebook: see tests/manual_web/test_web_app.py.
 To grade them as a class and open the page::
 
     .venv/bin/python tests/adversarial/round2_manual.py /tmp/round2
-    .venv/bin/hw4 grade /tmp/round2 --parts theory --out /tmp/round2-out
-    .venv/bin/hw4 manual serve /tmp/round2-out
+    .venv/bin/hw4 grade /tmp/round2 --parts theory --secret-file SECRET --out /tmp/round2-out
+    .venv/bin/hw4 manual serve /tmp/round2-out    # items theory.q1a.written and theory.q1f.written
 """
 from __future__ import annotations
 
