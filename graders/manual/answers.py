@@ -5,11 +5,13 @@ An answer is read from the notebook the submission was graded from (``OUT/intake
 student added after them). Each notebook is parsed once per server and again only when it changes.
 
 **Answer groups.** Answers whose normalised text is the same form a group, so a TA can score them
-at once (Gradescope's answer groups). Normalising keeps every letter, digit and mathematical sign
-and drops only what does not change an answer: case, Unicode variants (NFKC), spacing, Markdown
-emphasis and heading marks, and sentence punctuation (``. , ; : ! ?`` and quotes). "The KL is
-positive." and "the KL is  **positive**" are one group; "a+b" and "a-b" are not. Unanswered
-answers share one group per reason (not answered, no notebook…).
+at once (Gradescope's answer groups). A group is scored as one answer, so normalising changes only
+what cannot change an answer: spacing (runs of white space become one space, and none is kept
+next to a sign, so "a + b" is "a+b") and the letter case of prose. Every sign is kept — ``'``,
+``>`` and ``~`` in "$f'(x) > 0$" and "$f(x) ~ 0$" are mathematics — and so is the case inside
+math and code (``$X$`` is not ``$x$``, ``\\Delta`` is not ``\\delta``). "The KL is positive." and
+"the  KL is POSITIVE." are one group; "a+b" and "a-b" are not, nor are "positive" and
+"**positive**". Unanswered answers share one group per reason (not answered, no notebook…).
 """
 from __future__ import annotations
 
@@ -62,18 +64,23 @@ class Group:
         return len(self.answers)
 
 
-_EMPHASIS = re.compile(r"[*`#>~]")
-_PUNCTUATION = re.compile(r"[.,;:!?\"'“”‘’«»…]")
-_SPACE_AROUND_SIGNS = re.compile(r"\s*([^\w\s])\s*")
+#: math ($…$, $$…$$, \(…\), \[…\], \begin{env}…\end{env}) and code spans, whose letter case matters; an
+#: opening mark never closed runs to the end of the text (in time linear in its length, on any text)
+_CASED = re.compile(r"\$\$(?:.*?\$\$|.*)|\$(?:.*?\$|.*)|\\\((?:.*?\\\)|.*)|\\\[(?:.*?\\\]|.*)"
+                    r"|\\begin\{([a-zA-Z]+\*?)\}(?:.*?\\end\{\1\}|.*)|(`+)(?:.*?\2|.*)", re.S)
+#: white space next to a sign (not after a backslash: "\ " is a TeX space)
+_SPACE_AROUND_SIGNS = re.compile(r"(?<!\\)\s*([^\w\s\\])\s*")
 
 
 def normalise(text: str) -> str:
-    """The text two answers must share to be grouped (see the module docstring)."""
-    t = unicodedata.normalize("NFKC", text).casefold()
-    t = _EMPHASIS.sub(" ", t)
-    t = _PUNCTUATION.sub(" ", t)
-    t = " ".join(t.split())
-    return _SPACE_AROUND_SIGNS.sub(r"\1", t).strip()
+    """The text two answers must share to be grouped: spacing and the case of prose ignored (module docstring)."""
+    t = unicodedata.normalize("NFC", text)  # "é" composed or not is the same text; NFKC would turn "x²" into "x2"
+    pieces, start = [], 0
+    for m in _CASED.finditer(t):
+        pieces += [t[start:m.start()].casefold(), m.group()]
+        start = m.end()
+    pieces.append(t[start:].casefold())
+    return _SPACE_AROUND_SIGNS.sub(r"\1", " ".join("".join(pieces).split()))
 
 
 def group_answers(answers: list[Answer]) -> list[Group]:

@@ -4,7 +4,11 @@ markdown-it-py renders CommonMark with raw HTML switched off, so a student's ``<
 ``<img onerror=…>`` comes out as text; its link check refuses ``javascript:`` and other unsafe
 URLs. Math (``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]``, ``\\begin{align}…``) becomes an escaped
 ``<span class="math-tex">`` that the page's vendored KaTeX typesets (``trust`` off: no ``\\href``,
-no HTML). Images pasted into a cell (``attachment:NAME``) are inlined as data URIs when they are
+no HTML). Typesetting is slow in the browser (one 98 kB formula took a minute and made a 16 MB
+page), so an answer's math is typeset on load, in order, only within a budget of ``MATH_BUDGET``
+characters of TeX; a formula that does not fit shows its source as text, with a button that
+typesets it on demand. The budget is ample for a normal answer (a reference answer holds at most
+881). Images pasted into a cell (``attachment:NAME``) are inlined as data URIs when they are
 PNG, JPEG, GIF or WebP and under 5 MB; other images are not loaded (the page's Content Security
 Policy would block them anyway) and show as a note.
 """
@@ -24,6 +28,8 @@ from mdit_py_plugins.texmath import texmath_plugin
 
 #: an answer longer than this is cut before rendering (with a note)
 MAX_ANSWER_CHARS = 100_000
+#: characters of TeX per answer typeset when the page loads (see the module docstring)
+MATH_BUDGET = 5_000
 MAX_IMAGE_BYTES = 5 * 2**20
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 #: math token → (HTML element, displayed on its own line)
@@ -33,8 +39,14 @@ MATH_TOKENS = {"math_inline": ("span", False), "math_inline_double": ("span", Tr
 
 def _math(tag: str, display: bool):
     def rule(self, tokens, idx, options, env):
-        tex = html.escape(tokens[idx].content.strip())
-        return f'<{tag} class="math-tex{" display" if display else ""}">{tex}</{tag}>' + ("\n" if tag == "div" else "")
+        tex = tokens[idx].content.strip()
+        end = "\n" if tag == "div" else ""
+        kind = "math-tex display" if display else "math-tex"
+        if len(tex) <= env["math_budget"]:
+            env["math_budget"] -= len(tex)
+            return f'<{tag} class="{kind}">{html.escape(tex)}</{tag}>{end}'
+        button = f'<button type="button" class="render-math">Render this formula ({len(tex):,} characters)</button>'
+        return f'<{tag} class="math-source">{button}<span class="{kind} deferred">{html.escape(tex)}</span></{tag}>{end}'
     return rule
 
 
@@ -101,7 +113,7 @@ def render_markdown(text: str, attachments: Mapping | None = None) -> Markup:
                 f'{MAX_ANSWER_CHARS:,} are shown]</p>')
         text = text[:MAX_ANSWER_CHARS]
     try:
-        body = _MD.render(text, {"attachments": attachments or {}})
+        body = _MD.render(text, {"attachments": attachments or {}, "math_budget": MATH_BUDGET})
     except RecursionError:  # pathological nesting: show it as text
         body = f"<pre>{html.escape(text)}</pre>"
     return Markup(body + note)

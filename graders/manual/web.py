@@ -8,9 +8,10 @@ bank, driven from the keyboard (``static/app.js``); ``/history`` the audit trail
 Safety: every request needs the session cookie that only the token URL sets (``?token=…``; see
 ``server``), and a Host of 127.0.0.1 or localhost on the served port (no DNS rebinding); every
 form carries a CSRF token and a cross-site Origin is refused; the cookie is SameSite=Strict and
-HttpOnly. Pages send a Content Security Policy that allows only this server's own scripts, fonts
-and styles, and images from it or inline (``data:``). Answers are rendered by ``render`` (raw HTML
-off) and everything else goes through Jinja's autoescaping.
+HttpOnly; a form's ``back`` redirects only to a path on this server (``local_path``). Pages send
+a Content Security Policy that allows only this server's own scripts, fonts and styles, and
+images from it or inline (``data:``). Answers are rendered by ``render`` (raw HTML off) and
+everything else goes through Jinja's autoescaping.
 
 Writes: a score goes through the gradebook's ``validate_score`` and ``record_scores`` with the
 version the page showed, so a score someone else changed meanwhile is refused and shown; then
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,9 @@ from graders.text import points_text
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+#: what browsers strip from a URL before parsing it: tab and newline anywhere, C0 controls and space at the ends
+_TAB_NEWLINE = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 
 def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = None) -> Flask:
@@ -206,8 +211,7 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
             add_to_bank(_db(), item_id, request.form.get("text", ""), grader=app.config["HW4_GRADER"])
         except GradebookError as exc:
             flash(str(exc), "error")
-        back = request.form.get("back", "")
-        return redirect(back if back.startswith("/") and not back.startswith("//") else url_for("item", item_id=item_id))
+        return redirect(local_path(request.form.get("back", "")) or url_for("item", item_id=item_id))
 
     @app.get("/favicon.ico")
     def favicon():
@@ -274,6 +278,20 @@ def _answer_html(answer) -> Markup:
     if answer.problem:
         return Markup('<p class="problem">{}</p>').format(answer.problem)
     return render_markdown(answer.text, answer.attachments)
+
+
+def local_path(target: str) -> str | None:
+    """``target`` as a browser reads it, when that is a path on this server; else None (no open redirect).
+
+    Browsers drop ASCII tab and newline anywhere and C0 controls and spaces at either end, and read
+    ``\\`` as ``/`` in http URLs: ``/<TAB>/evil.example`` and ``/\\evil.example`` are ``//evil.example``,
+    another host. A path from ``url_for`` is printable ASCII.
+    """
+    url = _TAB_NEWLINE.sub("", target).strip(_C0_AND_SPACE).replace("\\", "/")
+    if not url.startswith("/") or url.startswith("//") or not (url.isascii() and url.isprintable()) or " " in url:
+        return None
+    parts = urlsplit(url)
+    return None if parts.scheme or parts.netloc else url
 
 
 def _next_pending(rows, entries, after: str | None) -> str | None:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from batch.batch_kit import GOOD, PARTS, notebook
 from graders.gradebook import ScoreChange, connect, record_scores
 from graders.manual.answers import Reference
+from graders.manual.render import MATH_BUDGET
 from graders.manual.server import make_grading_server
 from web_kit import GROUP
 
@@ -173,3 +175,58 @@ def test_a_ta_grades_from_the_keyboard(browser, server, batch):
     browser.get(f"{base}/item/alpha.written")
     body = browser.find_element(By.TAG_NAME, "body").text
     assert "needs the token" in body and "401000001" not in body
+
+
+def test_a_formula_past_the_math_budget_is_typeset_only_when_asked(browser, server, batch):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    tex = "a+b+" * (MATH_BUDGET // 4 + 250) + "c"  # 1,000 characters past the budget: quick to typeset on demand
+    sub = "401000006_Leila"
+    (batch.parent / "nbs" / sub / PARTS["alpha"].notebook).write_text(
+        notebook("alpha", GOOD["alpha"], answer=f"Short $x^2$ first:\n\n$${tex}$$\n\nand $\\sigma(z)$ after."),
+        encoding="utf-8")
+    base = server.url.split("/?token=")[0]
+    browser.get(server.url)
+    for page in (f"{base}/answer?item=alpha.written&sub={sub}", f"{base}/item/alpha.written"):
+        browser.get(page)
+        box = browser.find_element(By.CSS_SELECTOR, ".math-source")  # only this student's answer has one
+        answer = box.find_element(By.XPATH, "ancestor::div[contains(@class, 'answer')]")
+        assert box.find_element(By.CSS_SELECTOR, ".math-tex.deferred").get_attribute("textContent") == tex
+        assert not box.find_elements(By.CSS_SELECTOR, ".katex")
+        assert len(answer.find_elements(By.CSS_SELECTOR, ".katex")) == 2  # the short formulas: typeset as ever
+        button = box.find_element(By.CSS_SELECTOR, "button.render-math")
+        assert button.text == f"Render this formula ({len(tex):,} characters)"
+        button.click()
+        WebDriverWait(browser, WAIT).until(lambda d: box.find_elements(By.CSS_SELECTOR, ".katex-display .katex"))
+        assert not box.find_elements(By.CSS_SELECTOR, "button, .deferred")
+        assert len(answer.find_elements(By.CSS_SELECTOR, ".katex")) == 3
+
+
+def test_the_bank_form_leads_back_only_to_this_server(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    base = server.url.split("/?token=")[0]
+    browser.get(server.url)
+
+    def add_to_bank(back):
+        browser.get(f"{base}/item/alpha.written")
+        browser.execute_script("""
+            const form = document.querySelector('form[action$="/bank"]');
+            const back = document.createElement("input");
+            back.type = "hidden"; back.name = "back"; back.value = arguments[0];
+            form.appendChild(back);
+            form.querySelector('input[name="text"]').value = "Name the KL term.";
+            window.__before = true;
+            form.submit();""", back)
+        WebDriverWait(browser, WAIT).until(lambda d: d.execute_script(
+            "return window.__before === undefined && document.readyState === 'complete'"),
+            message=f"no page after the form with back={back!r} (a redirect off the server, refused by the CSP?)")
+        return browser.current_url
+
+    for evil in ("/\t/evil.example/x", "/\\evil.example/x", " //evil.example/x", "\\\\evil.example/x"):
+        assert add_to_bank(evil) == f"{base}/item/alpha.written", repr(evil)
+    assert add_to_bank("/answer?item=alpha.written&sub=401000002_Sara") == \
+        f"{base}/answer?item=alpha.written&sub=401000002_Sara"
+    assert browser.find_element(By.ID, "student").text == "401000002_Sara"

@@ -1,12 +1,16 @@
 """Answers: reading them from notebooks, grouping them, rendering their Markdown and LaTeX safely."""
 from __future__ import annotations
 
+import html as htmllib
 import json
 
 import nbformat
+from adversarial.round2_manual import (SLOPE_POSITIVE, SLOPE_POSITIVE_RESPACED, SLOPE_ZERO, long_formula,
+                                       math_answer_notebooks)
 
-from graders.manual.answers import Answer, AnswerStore, group_answers, normalise, reference_for
-from graders.manual.render import MAX_ANSWER_CHARS, render_markdown
+from graders.manual.answers import REFERENCE_DIR, Answer, AnswerStore, group_answers, normalise, reference_for
+from graders.manual.cells import answer_cells
+from graders.manual.render import MATH_BUDGET, MAX_ANSWER_CHARS, render_markdown
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGD4DwABBAEAwS2OUAAAAABJRU5ErkJggg=="
 
@@ -29,6 +33,42 @@ def test_math_is_left_escaped_for_katex():
     assert '<div class="math-tex display">\\frac{1}{2}</div>' in html
     assert '<div class="math-tex display">\\begin{align} a &amp;= b \\end{align}</div>' in html
     assert "<em>" not in html  # underscores inside math are not emphasis
+
+
+def deferred(tex: str, tag: str = "div") -> str:
+    """A formula shown as its source with a button (past the answer's math budget)."""
+    return (f'<{tag} class="math-source"><button type="button" class="render-math">Render this formula '
+            f'({len(tex):,} characters)</button><span class="math-tex display deferred">{htmllib.escape(tex)}</span>'
+            f'</{tag}>')
+
+
+def test_a_formula_past_the_math_budget_is_shown_as_source_with_a_button():
+    tex = "a+b+" * (MATH_BUDGET // 4) + "c</span><script>window.__xss = 4</script>"
+    html = render_markdown(r"First $\sigma(z) < 1$." f"\n\n$${tex}$$\n\n" r"Then $\sigma(z) < 1$ again.")
+    assert deferred(tex) in html and html.count("render-math") == 1
+    assert html.count('<span class="math-tex">\\sigma(z) &lt; 1</span>') == 2  # before and after it: as ever
+    assert "<script" not in html
+    inline = render_markdown(f"Inline $${tex}$$ too.")
+    assert deferred(tex, "span") in inline
+
+
+def test_the_math_budget_is_for_the_whole_answer():
+    tex = "x+" * (MATH_BUDGET // 10) + "y"
+    fits = MATH_BUDGET // len(tex)
+    html = render_markdown("\n\n".join([f"$${tex}$$"] * (fits + 2)))
+    assert html.count('<div class="math-tex display">') == fits
+    assert html.count(deferred(tex)) == 2
+    one = render_markdown(long_formula())  # round 2's 98 kB formula
+    assert deferred(long_formula()[2:-2]) in one and "math-tex display\"" not in one
+
+
+def test_every_reference_answer_is_typeset_whole():
+    answers = {}
+    for nb in sorted(REFERENCE_DIR.glob("*.ipynb")):
+        answers.update(answer_cells(nb) or {})
+    pages = {item: render_markdown("\n\n".join(c["source"] for c in cells)) for item, cells in answers.items()}
+    assert sum('class="math-tex' in html for html in pages.values()) >= 9  # the nine theory answers
+    assert [item for item, html in pages.items() if "render-math" in html] == []
 
 
 def test_markdown_is_rendered():
@@ -55,13 +95,24 @@ def test_bad_text_does_not_break_the_page():
 
 # --- grouping ------------------------------------------------------------------------------------
 
-def test_normalising_ignores_case_spacing_emphasis_and_sentence_punctuation_only():
-    assert normalise("The KL is **positive**.") == normalise("the  KL is positive") == normalise("The KL is positive!")
+def test_normalising_ignores_spacing_and_the_case_of_prose_only():
+    assert normalise("The KL is positive.") == normalise("the  KL is\nPOSITIVE .") == normalise(" The KL is positive. ")
     assert normalise("a + b") == normalise("a+b")
+    assert normalise("e\u0301") == normalise("\u00e9")  # the same text, composed or not
     assert normalise("a+b") != normalise("a-b")
     assert normalise("KL ≥ 0") != normalise("KL ≤ 0")
-    assert normalise("x²") == normalise("x2")  # NFKC folds superscripts
     assert normalise("it is positive") != normalise("it is not positive")
+    # every sign counts: round 2 merged these two when normalising dropped ', > and ~
+    assert normalise(SLOPE_POSITIVE) != normalise(SLOPE_ZERO)
+    assert normalise(SLOPE_POSITIVE) == normalise(SLOPE_POSITIVE_RESPACED)
+    assert normalise("x²") != normalise("x2")
+    assert normalise("The KL is **positive**.") != normalise("The KL is positive!") != normalise("The KL is positive.")
+    assert normalise(r"a\ +b") != normalise(r"a\+b")  # "\ " is a TeX space
+    # letter case counts in math and code
+    assert normalise("$X > 0$ HOLDS") != normalise("$x > 0$ holds") == normalise("$x > 0$ Holds")
+    for upper, lower in [(r"$$\Delta$$", r"$$\delta$$"), (r"\(P\)", r"\(p\)"), (r"\[P\]", r"\[p\]"), ("`KL`", "`kl`"),
+                         (r"\begin{align} P \end{align}", r"\begin{align} p \end{align}"), ("$P unclosed", "$p unclosed")]:
+        assert normalise(upper) != normalise(lower), upper
 
 
 def answer(sub, text, problem=""):
@@ -69,9 +120,22 @@ def answer(sub, text, problem=""):
 
 
 def test_groups_are_largest_first_and_unanswered_ones_group_by_reason():
-    groups = group_answers([answer("1", "Yes."), answer("2", "no"), answer("3", "yes"), answer("4", "", "(not answered)"),
-                            answer("5", "", "(not answered)"), answer("6", "YES!"), answer("7", "", "(no notebook)")])
+    groups = group_answers([answer("1", "Yes."), answer("2", "no"), answer("3", "yes."), answer("4", "", "(not answered)"),
+                            answer("5", "", "(not answered)"), answer("6", " YES ."), answer("7", "", "(no notebook)")])
     assert [[a.submission_id for a in g.answers] for g in groups] == [["1", "3", "6"], ["4", "5"], ["2"], ["7"]]
+
+
+def test_round2_answers_that_differ_in_their_mathematics_are_not_grouped(tmp_path):
+    store = AnswerStore(tmp_path)
+    answers = []
+    for i, text in enumerate(math_answer_notebooks()):
+        (tmp_path / f"{i}.ipynb").write_text(text, encoding="utf-8")
+        sub = f"40200000{i}_Q1f"
+        answers.append(store.answer({"submission_id": sub, "student_id": sub[:9], "name": "Q1f", "part": "theory",
+                                     "item_id": "theory.q1f.written"}, str(tmp_path / f"{i}.ipynb")))
+    assert [a.text for a in answers] == [SLOPE_POSITIVE, SLOPE_ZERO, SLOPE_POSITIVE_RESPACED]
+    groups = group_answers(answers)
+    assert [[a.text for a in g.answers] for g in groups] == [[SLOPE_POSITIVE, SLOPE_POSITIVE_RESPACED], [SLOPE_ZERO]]
 
 
 # --- reading answers -----------------------------------------------------------------------------

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sqlite3
+from urllib.parse import urljoin, urlsplit
 
-from conftest import TOKEN, login
+from conftest import PORT, TOKEN, login
 from web_kit import GROUP
 
 ITEM = "alpha.written"
@@ -225,6 +227,39 @@ def test_comment_bank_holds_added_and_used_comments(client):
     page = client.get(answer_url("401000002_Sara")).get_data(as_text=True)
     assert page.index("Missing the KL term.") < page.index("Say why it is non-negative.")
     assert '<select id="bank"' in page
+
+
+def browser_target(location: str, base: str = f"http://127.0.0.1:{PORT}/item/{ITEM}") -> tuple[str, str]:
+    """(scheme, host) a browser goes to on a redirect to ``location``, reading it as the URL standard says."""
+    url = re.sub("[\t\n\r]", "", location).strip("".join(map(chr, range(0x21))))
+    parts = urlsplit(urljoin(base, url))
+    if parts.scheme in ("http", "https"):  # special schemes: "\\" is "/"
+        parts = urlsplit(urljoin(base, url.replace("\\", "/")))
+    return parts.scheme, parts.netloc
+
+
+def test_the_bank_form_leads_back_only_to_a_page_of_this_server(client):
+    def back(target):
+        r = client.post("/bank", data={"csrf": client.csrf, "item": ITEM, "text": "Name the KL term.", "back": target})
+        assert r.status_code == 302, repr(target)
+        return r.headers["Location"]
+
+    here = ("http", f"127.0.0.1:{PORT}")
+    assert browser_target("/\t/evil.example/x") != here and browser_target("/\\evil.example") != here  # the check's check
+    for evil in ("/\t/evil.example/x", "/\n/evil.example/x", "/\r/evil.example/x", "\t//evil.example/x",
+                 "//evil.example/x", "///evil.example/x", " //evil.example/x", "\x00//evil.example/x",
+                 "\x1f\x0b //evil.example/x", "//evil.example/x \x00", "/\\evil.example/x", "\\\\evil.example/x",
+                 "\\/evil.example/x", "/\t\\evil.example/x", "\\\t\\evil.example/x", "https:evil.example/x",
+                 "https://evil.example/x", "HTTPS:/evil.example/x", "http:/\\evil.example/x", "\thttps://evil.example",
+                 "javascript:alert(1)", "java\tscript:alert(1)", "data:text/html,x", "evil.example/x",
+                 "//127.0.0.1@evil.example/x", "/\u3000/evil.example", "/\x7f", ""):
+        location = back(evil)
+        assert location == f"/item/{ITEM}", repr(evil)
+        assert browser_target(location) == here, repr(evil)
+    legit = answer_url("401000002_Sara")
+    assert back(legit) == legit
+    assert back(" \x01" + legit + "\x1f ") == legit  # what a browser would strip anyway
+    assert back("/%09/evil.example/x") == "/%09/evil.example/x"  # a path here (the browser does not decode it)
 
 
 def test_history_page_is_the_audit_trail(client):

@@ -1,7 +1,7 @@
 """A small graded batch with written answers for the grading-page tests (no kernels: fake results).
 
-Six students answer ``alpha.written`` (5 points): three the same sentence written three ways (one
-answer group), one a cross-site-scripting attempt, one with LaTeX, one left blank.
+Six students answer ``alpha.written`` (5 points): three the same sentence in different spacing and
+letter case (one answer group), one a cross-site-scripting attempt, one with LaTeX, one left blank.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ XSS = ('<script>window.__xss = 1</script>\n\n<img src=x onerror="window.__xss = 
        '[click me](javascript:window.__xss=3)')
 MATH = r"The slope is $\sigma(-\Delta)$, and $$\sum_i x_i^2 \ge 0.$$"
 ANSWERS = {
-    "401000001_Ali": "The KL is **positive**.",
-    "401000002_Sara": "the KL is positive",
-    "401000003_Mina": "The  KL   is positive!",
+    "401000001_Ali": "The KL is positive.",
+    "401000002_Sara": "the KL is positive .",
+    "401000003_Mina": "The  KL\n  IS Positive.",
     "401000004_Omid": XSS,
     "401000005_Reza": MATH,
     "401000006_Leila": "_Write your answer here._",

@@ -3,7 +3,7 @@
 
 function typeset(root) {
   if (typeof katex === "undefined") return;
-  root.querySelectorAll(".math-tex").forEach(function (el) {
+  root.querySelectorAll(".math-tex:not(.deferred)").forEach(function (el) {
     if (el.dataset.done) return;
     const tex = el.textContent;
     try {
@@ -14,6 +14,20 @@ function typeset(root) {
       el.textContent = tex;  // leave the source as text
     }
   });
+}
+
+// A formula past the answer's budget (render.py) is shown as source; its button typesets it.
+function renderOnDemand(e) {
+  const button = e.target.closest("button.render-math");
+  if (!button) return;
+  button.disabled = true;
+  button.textContent = "Rendering…";
+  setTimeout(function () {  // lets the page show "Rendering…" first: a long formula takes a while
+    const box = button.parentNode;
+    box.querySelectorAll(".math-tex.deferred").forEach(function (el) { el.classList.remove("deferred"); });
+    button.remove();
+    typeset(box);
+  }, 50);
 }
 
 function isTyping(el) {
@@ -67,5 +81,6 @@ function answerPageKeys() {
 
 document.addEventListener("DOMContentLoaded", function () {
   typeset(document);
+  document.addEventListener("click", renderOnDemand);
   if (document.body.dataset.page === "answer") answerPageKeys();
 });
