@@ -8,11 +8,15 @@ a few statements, as students who follow the same lecture do. Written answers ar
 Each notebook carries ``--output-kb`` of output (a plot), as a real one does. ``--planted`` pairs
 are disguised copies (``tests/similarity/class_kit.disguise``). Building the class is not timed.
 
+``--joined-strings N`` adds the two students of the hostile-student test, round 2
+(``tests/adversarial/round2_similarity.py``: a statement of N joined ``""`` in a graded function).
+
 Prints the seconds of ``analyse`` (read every notebook, fingerprint every unit once, score every
-pair of every unit) and of writing the page, CSV and histogram; the pairs scored; how many planted
-pairs were listed, and how many other pairs were.
+pair of every unit; wall and CPU: the machine is shared) and of writing the page, CSV and
+histogram; the pairs scored; how many planted pairs were listed, and how many other pairs were.
 
     .venv/bin/python bench/similarity.py [--students 200] [--planted 10] [--edit 0.5] [--output-kb 200]
+                                         [--joined-strings 66000]
 """
 from __future__ import annotations
 
@@ -27,7 +31,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "similarity")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "similarity"),
+                str(ROOT / "tests" / "adversarial")]
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import nbformat  # noqa: E402
@@ -84,7 +89,8 @@ def random_answer(rng: random.Random, vocabulary: list[str]) -> str:
     return " ".join(rng.choice(vocabulary) for _ in range(rng.randrange(60, 160))) + "."
 
 
-def build(folder: Path, *, students: int, planted: int, edit: float, output_kb: int, seed: int = 0):
+def build(folder: Path, *, students: int, planted: int, edit: float, output_kb: int, seed: int = 0,
+          joined_strings: int = 0):
     from class_kit import _alternative_notebooks, disguise
     from helpers import solved_notebook
 
@@ -122,12 +128,17 @@ def build(folder: Path, *, students: int, planted: int, edit: float, output_kb: 
                     first.outputs = [nbformat.v4.new_output("display_data", data={"image/png": picture})]
             nbformat.write(nb, path)
             notebooks.setdefault(sid, {})[part] = str(path)
+    if joined_strings:
+        from round2_similarity import write_attack
+
+        for path in write_attack(folder / "class", joined_strings):
+            notebooks[path.parent.name] = {"part3": str(path)}
     from class_kit import write_intake
 
     out = folder / "out"
     out.mkdir(parents=True, exist_ok=True)
     write_intake(out, notebooks)
-    ids = sorted(notebooks)
+    ids = sorted(sid for sid in notebooks if sid.startswith("402"))
     pairs = {tuple(sorted((ids[students - planted + i], ids[i]))) for i in range(planted)}
     return out, pairs
 
@@ -138,21 +149,24 @@ def main() -> None:
     ap.add_argument("--planted", type=int, default=10, help="disguised copies among the students")
     ap.add_argument("--edit", type=float, default=0.5, help="chance of a statement of its own after each statement")
     ap.add_argument("--output-kb", type=int, default=200, help="output (a plot) carried by each notebook")
+    ap.add_argument("--joined-strings", type=int, default=0,
+                    help="add two students with a statement of this many joined \"\" in a graded function")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="hw4-sim-bench-") as tmp:
         start = time.perf_counter()
         out, planted = build(Path(tmp), students=args.students, planted=args.planted, edit=args.edit,
-                             output_kb=args.output_kb)
+                             output_kb=args.output_kb, joined_strings=args.joined_strings)
         print(f"built {args.students} students ({args.planted} planted copies) in {time.perf_counter() - start:.1f} s")
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         analysis = analyse(out)
-        analysed = time.perf_counter() - start
+        analysed, analysed_cpu = time.perf_counter() - start, time.process_time() - cpu
         start = time.perf_counter()
         write(analysis, out / "similarity")
         written = time.perf_counter() - start
         listed = {pair for pair, _ in by_pair(analysis)}
         scored = sum(c.pairs for c in analysis.compared)
-        print(f"analyse: {analysed:.1f} s ({len(analysis.compared)} units, {scored:,} pair scores); "
+        print(f"analyse: {analysed:.1f} s, {analysed_cpu:.1f} s CPU ({len(analysis.compared)} units, "
+              f"{scored:,} pair scores); "
               f"write page/CSV/histogram: {written:.1f} s; total {analysed + written:.1f} s")
         print(f"planted pairs listed: {len(planted & listed)}/{len(planted)}; other pairs listed: "
               f"{len(listed - planted)} of {args.students * (args.students - 1) // 2:,}; problems: {len(analysis.problems)}")

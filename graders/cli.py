@@ -19,7 +19,7 @@ from graders.manual import sheets
 from graders.batch import Progress, grade_class
 from graders.intake import scan_submissions
 from graders.pipeline import PlanError, prepare
-from graders.secret import SecretError, read_secret, write_secret
+from graders.secret import SECRET_ENV, SecretError, read_secret, readable_by_others, write_secret
 from graders.rubric import RubricError
 from graders.text import for_terminal, points_text
 
@@ -62,9 +62,14 @@ def _secret(secret_file, public_only):
     if public_only:
         return None
     try:
-        return read_secret(secret_file)
+        secret = read_secret(secret_file)
     except SecretError as exc:
         raise click.ClickException(str(exc)) from None
+    who = readable_by_others(secret_file) if secret_file is not None else ""
+    if who:
+        click.echo(f"Warning: {who} can read the course secret in {secret_file}, and with it every hidden "
+                   f"input: run `chmod 600 {secret_file}` (or give the secret in ${SECRET_ENV}).", err=True)
+    return secret
 
 
 #: the asset a TA may replace with --dataset (Part 1 reads it by this relative path)

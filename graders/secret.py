@@ -7,8 +7,9 @@ the inputs of any other check, this term or the next — unlike a seed from a sm
 a loop over the integers recovers. The secret never enters a kernel; only the inputs of the
 check being run do.
 
-A secret is refused when it is shorter than ``MIN_BITS`` bits by a conservative estimate;
-``hw4 secret new`` prints one of 256 bits.
+A secret is refused when it is shorter than ``MIN_BITS`` bits by a conservative estimate (a
+repeated passage counts about once, so ``ab`` × 65 is not 130 bits); ``hw4 secret new`` prints one
+of 256 bits. A secret file that others can read is used, with a warning saying how to close it.
 """
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ import secrets
 from pathlib import Path
 
 MIN_BITS = 128
+#: a repeat of an earlier passage this long or longer counts as this many characters, however long it
+#: is; a random secret of 32 hex digits (128 bits) loses a digit to a repeat less than once in 10^8
+REPEAT_CHARS = 8
+#: characters of a secret that are looked at (the rest can only add bits; the search is quadratic)
+_ESTIMATED_CHARS = 4096
 SECRET_ENV = "HW4_SECRET"
 _INPUTS = b"hw4 hidden inputs\0"
 _FINGERPRINT = b"hw4 plan fingerprint\0"
@@ -36,7 +42,8 @@ def new_secret() -> str:
 
 
 def estimated_bits(text: str) -> float:
-    """A conservative estimate of the entropy of ``text`` (hex 4 bits a digit, base64url 6, else less)."""
+    """A conservative estimate of the entropy of ``text``: bits per character from its alphabet (hex 4,
+    base64url 6, else at most 5), times the characters left once each repeat counts as ``REPEAT_CHARS``."""
     distinct = len(set(text))
     if distinct < 2:
         return 0.0
@@ -46,7 +53,25 @@ def estimated_bits(text: str) -> float:
         per = 6.0
     else:
         per = min(math.log2(distinct), 5.0)
-    return len(text) * per
+    return _new_chars(text[:_ESTIMATED_CHARS]) * per
+
+
+def _new_chars(text: str) -> int:
+    """The length of ``text`` once each repeat of an earlier passage (``REPEAT_CHARS`` or more, overlap
+    allowed, taken greedily as LZ77 does) counts as ``REPEAT_CHARS``: 10 for ``ab`` × 65.
+
+    Counting characters alone takes ``ab`` × 65 for 130 bits; a repeat adds little to a secret.
+    """
+    count = i = 0
+    while i < len(text):
+        length = REPEAT_CHARS
+        if i + length <= len(text) and text.find(text[i:i + length], 0, i + length - 1) >= 0:
+            while i + length < len(text) and text.find(text[i:i + length + 1], 0, i + length) >= 0:
+                length += 1
+            count, i = count + REPEAT_CHARS, i + length
+        else:
+            count, i = count + 1, i + 1
+    return count
 
 
 def checked(text: str) -> str:
@@ -71,6 +96,16 @@ def read_secret(file: Path | str | None = None) -> str | None:
         return checked(text[0] if text else "")
     env = os.environ.get(SECRET_ENV, "")
     return checked(env) if env.strip() else None
+
+
+def readable_by_others(file: Path | str) -> str:
+    """Who besides the owner may read ``file`` ("group", "others", "group and others"; "" for nobody):
+    another user who can read the secret can compute every hidden input."""
+    try:
+        mode = Path(file).stat().st_mode
+    except OSError:
+        return ""
+    return " and ".join(who for who, bit in (("group", 0o040), ("others", 0o004)) if mode & bit)
 
 
 def write_secret(path: Path) -> bool:

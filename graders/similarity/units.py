@@ -13,13 +13,14 @@ unanswered stub). The template's signature line of a graded function is not comp
 (see ``tokens.code_tokens(skip_header=True)``).
 
 A written answer's unit is the text of its answer cells (``graders.manual.cells.answer_in_cells``).
-Everything here comes from a student: a cell that is not Python, too large or too deep is left
-out with a note that says which.
+Everything here comes from a student: a cell that is not Python, too large or too deep, and a
+function whose helpers add up to too much, are left out with a note that says which.
 """
 from __future__ import annotations
 
 import ast
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
@@ -29,6 +30,8 @@ from graders.nbmeta import answer_item
 
 #: a cell (or answer) longer than this is not compared (notebooks are capped at 50 MB elsewhere)
 MAX_CELL_CHARS = 200_000
+#: a graded function with its helpers longer than this is not compared (helpers may fill many cells)
+MAX_UNIT_CHARS = MAX_CELL_CHARS
 #: IPython syntax that is not Python: line magics, shell escapes, help
 _MAGIC = re.compile(r"^\s*(%|!|\?)|\?\s*$")
 
@@ -172,6 +175,24 @@ def _referenced(node: ast.AST) -> list[str]:
     return list(dict.fromkeys(name for *_, name in sorted(found)))
 
 
+def _with_helpers(name: str, own: Mapping[str, tuple[str, ast.AST]], graded: set[str]) -> list[str] | None:
+    """The texts of ``name``'s def and of the student's helpers it uses, first used first; None past
+    ``MAX_UNIT_CHARS``. A name is queued once and the walk stops at the bound, so a notebook of many
+    large helpers costs time linear in its size, not in its size squared."""
+    texts, size, queue, seen = [], 0, deque([name]), {name}
+    while queue:
+        text, node = own[queue.popleft()]
+        size += len(text)
+        if size > MAX_UNIT_CHARS:
+            return None
+        texts.append(text)
+        for helper in _referenced(node):
+            if helper not in seen and helper not in graded and helper in own:
+                seen.add(helper)
+                queue.append(helper)
+    return texts
+
+
 def notebook_units(cells: list, template: Template, *, answer_text) -> NotebookUnits:
     """The units of one notebook of ``template.part``.
 
@@ -208,14 +229,11 @@ def notebook_units(cells: list, template: Template, *, answer_text) -> NotebookU
     for name in template.functions:
         if name not in own:
             continue
-        texts, queue, seen = [own[name][0]], list(_referenced(own[name][1])), {name}
-        while queue:
-            helper = queue.pop(0)
-            if helper in seen or helper in graded or helper not in own:
-                continue
-            seen.add(helper)
-            texts.append(own[helper][0])
-            queue.extend(_referenced(own[helper][1]))
+        texts = _with_helpers(name, own, graded)
+        if texts is None:
+            out.problems.append(f"{template.part}: {name} with the helpers it uses has over "
+                                f"{MAX_UNIT_CHARS:,} characters; {name} not compared")
+            continue
         out.units[name] = Unit(template.part, "code", name, "\n\n".join(texts))
     for item in template.answer_items:
         text = answer_text(cells, item)

@@ -1,8 +1,10 @@
 """The course secret: hidden inputs from HMAC-SHA256(secret, check name); weak secrets refused."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import secrets
 
 import numpy as np
 import pytest
@@ -11,7 +13,8 @@ from click.testing import CliRunner
 from graders.cli import main
 from graders.parts.base import CheckContext
 from graders.pipeline import PlanError, prepare
-from graders.secret import SecretError, checked, derive_seed, estimated_bits, new_secret, read_secret
+from graders.secret import (MIN_BITS, SecretError, checked, derive_seed, estimated_bits, new_secret,
+                            read_secret, readable_by_others)
 from helpers import TEST_SECRET
 
 NAMES = ["part4.get_log_prob.hidden", "part4.top_k_filter.hidden", "theory.q1a.reward_model_loss.hidden"]
@@ -49,10 +52,35 @@ def test_weak_secrets_are_refused_with_a_way_out(weak):
         checked(weak)
 
 
+#: long enough by their characters alone, yet a pattern repeated: the examples of the hostile-student test
+REPEATED = ["ab" * 65, "0123456789abcdef" * 4, "hw4-secret-" * 4,
+            "ab" * 65 + "c", "0123456789abcdef" * 4 + "0123", "hw4-secret-" * 4 + "2025!"]
+
+
+@pytest.mark.parametrize("weak", REPEATED)
+def test_a_repeated_pattern_counts_about_once(weak):
+    with pytest.raises(SecretError, match="bits of entropy.*hw4 secret new"):
+        checked(weak)
+    assert estimated_bits(weak) < MIN_BITS
+
+
 def test_generated_secrets_are_accepted():
     for _ in range(50):
         assert checked(new_secret()) and estimated_bits(new_secret()) >= 128
     assert checked(os.urandom(16).hex())  # 128 bits as 32 hex digits is enough
+
+
+def test_many_random_secrets_are_all_accepted(monkeypatch):
+    """`hw4 secret new` (64 hex digits) would have to repeat 32 of them to be refused."""
+    made = [new_secret() for _ in range(2000)]
+    assert all(checked(s) == s and estimated_bits(s) >= 2 * MIN_BITS - 32 for s in made)
+    printed = [CliRunner().invoke(main, ["secret", "new"]).output.strip() for _ in range(20)]
+    assert all(len(s) == 64 and checked(s) == s for s in printed)
+    # other high-entropy secrets a TA may put in HW4_SECRET
+    for secret in [*(secrets.token_urlsafe(32) for _ in range(200)),
+                   *(base64.b64encode(os.urandom(32)).decode() for _ in range(200))]:
+        monkeypatch.setenv("HW4_SECRET", secret)
+        assert read_secret() == secret
 
 
 def test_secret_from_a_file_or_the_environment(tmp_path, monkeypatch):
@@ -78,3 +106,21 @@ def test_a_weak_secret_stops_grading_and_the_fingerprint_never_holds_the_secret(
     assert prepare(parts=["part4"], secret=new_secret()).fingerprint != plan.fingerprint
     result = CliRunner().invoke(main, ["grade", ".", "--out", "x", "--hidden-seed", "12345"])
     assert result.exit_code != 0 and "secret new" in result.output
+
+
+def test_a_secret_file_others_can_read_is_used_with_one_warning(tmp_path, monkeypatch):
+    monkeypatch.delenv("HW4_SECRET", raising=False)
+    path = tmp_path / "course.secret"
+    path.write_text(TEST_SECRET + "\n", encoding="utf-8")
+    empty = tmp_path / "class"
+    empty.mkdir()
+    grade = ["grade", str(empty), "--out", str(tmp_path / "out"), "--parts", "part4", "--secret-file", str(path)]
+    for mode, who in ((0o644, "group and others"), (0o640, "group"), (0o604, "others"), (0o600, "")):
+        path.chmod(mode)
+        assert readable_by_others(path) == who
+        result = CliRunner().invoke(main, grade)
+        assert "no submissions found" in result.output  # the secret was read and accepted
+        if who:
+            assert result.stderr.count("chmod 600") == 1 and f"Warning: {who} can read" in result.stderr
+        else:
+            assert "Warning" not in result.output
