@@ -4,7 +4,9 @@ A student's answer arrives as a sympy expression rebuilt from a whitelist
 (``graders.probe.sympy_tree``). ``Symbolic(probes, judge)`` runs ``judge(*values)`` in the checker
 process of ``graders.checks.isolated`` (never in the grader: an exploding expression must not hang
 it), where ``alarm`` can bound each comparison. The judge returns None (right) or the reason (wrong),
-or raises ``Problem(reason)``. Two fairness rules apply to every symbolic check:
+or raises ``Problem(reason)``; an exception sympy raises on the answer fails the check with it said
+in words (an exception the judge raises itself is a grader bug). Two fairness rules apply to every
+symbolic check:
 
 * ``symbols``: an answer built from none of the symbols it may use (``0``, ``Matrix([1, 0, 0])``)
   earns nothing, even when the judged property holds for it (``k3 >= 0``): a property is evidence
@@ -100,7 +102,34 @@ def _judge_in_checker(values: list, judge: Judge, what: str, symbols: Sequence[s
         problem = f"{what} is too large to check (checking it ran out of memory)"
     except RecursionError:
         problem = f"{what} is nested too deeply to check"
+    except Exception as exc:
+        if not raised_by_sympy(exc):
+            raise  # a bug in the judge: a grader error (graders.checks.isolated says so)
+        problem = f"{what} could not be judged: sympy raised {type(exc).__name__} on it ({_words(exc)})"
     return (problem is None), (problem or "")
+
+
+def raised_by_sympy(exc: BaseException) -> bool:
+    """Was ``exc`` raised inside sympy (or mpmath), i.e. by sympy working on the student's expression?
+
+    The judges are the grader's code, run on the reference's answers by the tests; an exception they
+    raise themselves is a grader bug. One raised inside sympy is the answer's: sympy refused to do
+    what the check needs with it (``Derivative(floor(p), p)`` cannot be differentiated with respect
+    to ``p`` once ``p`` is replaced by ``theta + eps``).
+    """
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    module = str(tb.tb_frame.f_globals.get("__name__", ""))
+    return module.split(".")[0] in ("sympy", "mpmath")
+
+
+def _words(exc: BaseException) -> str:
+    """An exception's message on one short line."""
+    text = " ".join(str(exc).split())
+    return (text[:200] + "…") if len(text) > 200 else (text or "no message")
 
 
 class Symbolic:

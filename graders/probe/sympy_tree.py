@@ -5,6 +5,15 @@ Float, a named constant). Unknown node names are refused; numbers and sizes are 
 everything is built with ``evaluate=False`` so rebuilding never does mathematics (a hostile
 ``2**(10**100)`` is rebuilt as an unevaluated power, and the symbolic check's time limit
 deals with it). No string is ever parsed as code.
+
+Rebuilding runs in the grading process, so its cost must not depend on what the expression
+means. ``measure`` walks the tree before any sympy object is built and refuses, as too complex
+to judge, more nodes, depth or arguments than any answer needs — and more than a few Piecewise
+pieces or conditions. Some constructors cannot be told not to evaluate (``And``/``Or``
+canonicalise their operands; ``ExprCondPair``, ``Sum``, ``Integral`` fold a Piecewise inside
+them), and the checker's first ``xreplace`` evaluates every node: Piecewise's evaluation is
+exponential in its pieces and conditions (19 pieces of four conditions, 2 KB of sympy, took a
+grading worker 20 minutes and 15 GB).
 """
 from __future__ import annotations
 
@@ -15,6 +24,13 @@ from sympy.core.function import AppliedUndef
 
 MAX_NODES = 20_000
 MAX_DEPTH = 400
+#: arguments of one node (a Matrix's entries are bounded by MAX_ENTRIES instead)
+MAX_ARGS = 1_000
+MAX_ENTRIES = 10_000
+#: Piecewise pieces, and conditions (comparisons, and the operands of And/Or/Not), in the whole
+#: expression: the reference's answers have none; 8 pieces of 4 conditions already take minutes
+MAX_PIECES = 8
+MAX_CONDITIONS = 12
 MAX_DIGITS = 300
 MAX_NAME = 100
 
@@ -35,8 +51,10 @@ for _name in [
     _OPS[_name] = (lambda f: (lambda *a: f(*a, evaluate=False)))(_fn)
 from sympy.functions.elementary.piecewise import ExprCondPair
 
-for _name, _cls in [("Sum", sp.Sum), ("Product", sp.Product), ("Derivative", sp.Derivative),
-                    ("Integral", sp.Integral), ("Tuple", sp.Tuple), ("Piecewise", sp.Piecewise),
+_OPS["Piecewise"] = lambda *a: sp.Piecewise(*a, evaluate=False)
+_OPS["Derivative"] = lambda *a: sp.Derivative(*a, evaluate=False)
+# no evaluate=False for these: their constructors' work is bounded by MAX_PIECES and MAX_CONDITIONS
+for _name, _cls in [("Sum", sp.Sum), ("Product", sp.Product), ("Integral", sp.Integral), ("Tuple", sp.Tuple),
                     ("ExprCondPair", ExprCondPair), ("Indexed", sp.Indexed), ("Idx", sp.Idx),
                     ("And", sp.And), ("Or", sp.Or), ("Not", sp.Not)]:
     _OPS[_name] = (lambda cls: (lambda *a: cls(*a)))(_cls)
@@ -57,13 +75,62 @@ _ASSUMPTIONS = {
 }
 
 
+_LOGIC = {"And", "Or", "Not"}
+_TRUTH = {"BooleanTrue", "BooleanFalse"}
+_RELATIONS = {"Equality", "Unequality", "StrictLessThan", "LessThan", "StrictGreaterThan", "GreaterThan"}
+
+
 class TreeError(ValueError):
     """The tree is malformed, too big, or uses a node that is not allowed."""
 
 
+class TooComplex(TreeError):
+    """The tree is well formed but beyond what is judged (the message says which limit)."""
+
+
 def rebuild(tree) -> sp.Basic:
-    counter = [0]
-    return _rebuild(tree, counter, 0)
+    """The expression of ``tree``, after ``measure`` has found it within every limit."""
+    measure(tree)
+    try:
+        return _rebuild(tree)
+    except (TreeError, RecursionError, MemoryError):
+        raise
+    except Exception as exc:  # a constructor refused a leaf (inconsistent assumptions, a bad float …)
+        raise TreeError(f"malformed expression ({type(exc).__name__})") from None
+
+
+def measure(tree) -> None:
+    """Raise ``TooComplex`` (or ``TreeError``) unless the tree is within every structural limit.
+
+    Iterative and linear in the tree's size up to the node limit; builds nothing.
+    """
+    nodes = pieces = conditions = 0
+    stack = [(tree, 0, False)]  # (node, depth, is it a condition: an operand of And/Or/Not or a piece's)
+    while stack:
+        node, depth, condition = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH:
+            raise TooComplex(f"nested too deeply, more than {MAX_DEPTH} levels")
+        if not isinstance(node, dict) or not isinstance(node.get("node"), str):
+            raise TreeError("malformed expression tree")
+        kind, args = node["node"], node.get("args", [])
+        if not isinstance(args, list):
+            raise TreeError(f"node {kind[:40]} has no argument list")
+        if nodes + len(stack) + len(args) > MAX_NODES:  # the nodes seen, those waiting, and these
+            raise TooComplex(f"more than {MAX_NODES:,} nodes")
+        if len(args) > (MAX_ENTRIES if kind == "Matrix" else MAX_ARGS):
+            raise TooComplex(f"a Matrix of more than {MAX_ENTRIES:,} entries" if kind == "Matrix"
+                             else f"a term of more than {MAX_ARGS:,} arguments")
+        if kind == "ExprCondPair":
+            pieces += 1
+            if pieces > MAX_PIECES:
+                raise TooComplex(f"more than {MAX_PIECES} Piecewise pieces")
+        if kind in _RELATIONS or (condition and kind not in _LOGIC and kind not in _TRUTH):
+            conditions += 1
+            if conditions > MAX_CONDITIONS:
+                raise TooComplex(f"more than {MAX_CONDITIONS} conditions in its Piecewise, And, Or and comparisons")
+        for i, child in enumerate(args):
+            stack.append((child, depth + 1, kind in _LOGIC or (kind == "ExprCondPair" and i == 1)))
 
 
 def _name(value) -> str:
@@ -78,12 +145,7 @@ def _int(value: str) -> int:
     return int(value)
 
 
-def _rebuild(node, counter, depth):
-    counter[0] += 1
-    if counter[0] > MAX_NODES:
-        raise TreeError(f"the expression has more than {MAX_NODES} nodes")
-    if depth > MAX_DEPTH:
-        raise TreeError("the expression is nested too deeply")
+def _rebuild(node):
     if not isinstance(node, dict) or not isinstance(node.get("node"), str):
         raise TreeError("malformed expression tree")
     kind = node["node"]
@@ -115,14 +177,14 @@ def _rebuild(node, counter, depth):
     args = node.get("args")
     if not isinstance(args, list):
         raise TreeError(f"node {kind} has no argument list")
-    children = [_rebuild(a, counter, depth + 1) for a in args]
+    children = [_rebuild(a) for a in args]
     if kind == "AppliedUndef":
-        return sp.Function(_name(node.get("name")))(*children)
+        return sp.Function(_name(node.get("name")))(*children, evaluate=False)
     if kind == "IndexedBase":
         return sp.IndexedBase(children[0])
     if kind == "Matrix":
         rows, cols = node.get("rows"), node.get("cols")
-        if not (isinstance(rows, int) and isinstance(cols, int) and 0 <= rows * cols == len(children) <= 10_000):
+        if not (isinstance(rows, int) and isinstance(cols, int) and 0 <= rows * cols == len(children) <= MAX_ENTRIES):
             raise TreeError("malformed matrix")
         return sp.ImmutableMatrix(rows, cols, children)
     op = _OPS.get(kind)

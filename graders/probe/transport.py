@@ -297,12 +297,16 @@ class Decoder:
         return attrs
 
     def sympy(self, tree: Any):
-        from graders.probe.sympy_tree import TreeError, rebuild
+        from graders.probe.sympy_tree import TooComplex, TreeError, rebuild
 
         try:
             return rebuild(tree)
-        except TreeError as exc:  # too big, too deep, a node that is not allowed: the student's answer
+        except TooComplex as exc:  # too big, too deep, too many pieces: the student's answer
+            raise BadValue(f"the sympy expression is too complex to judge ({exc}): simplify it") from None
+        except TreeError as exc:  # malformed, a node that is not allowed: the student's answer
             raise BadValue(f"the sympy expression was refused: {exc}") from None
+        except RecursionError:  # within the depth limit, but a sympy constructor recursed further
+            raise BadValue("the sympy expression is too complex to judge (nested too deeply): simplify it") from None
 
 
 def read_outcomes(output_dir: Path, plan: list, reason_if_missing: dict[int, str] | None = None) -> dict:

@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 from graders.checks import Check
-from graders.checks.isolated import CheckerUnavailable, run_isolated
+from graders.checks.isolated import JUDGE_MEMORY, CheckerUnavailable, run_isolated
 from graders.checks.symbolic import Symbolic
 from graders.probe.plain import to_plain
 from graders.probe.spec import read_global
@@ -86,3 +86,40 @@ def test_symbolic_checks_work_inside_a_daemonic_process():
         assert queue.get(timeout=300) == (True, False)
     finally:
         proc.join(30)
+
+
+def _hog(values):
+    block = bytearray(3 * JUDGE_MEMORY)  # more than the checker may have: refused there, not here
+    return True, str(len(block))
+
+
+def test_a_judgement_that_runs_out_of_memory_fails_in_the_checker_and_the_next_one_runs():
+    assert run_isolated(_hog, [1]) == (False, "is too large to check (checking it ran out of memory)")
+    assert run_isolated(_kind, [sp.Symbol("z")]) == (True, "Symbol")
+
+
+def _differentiate_at(value):
+    """A judge that substitutes an expression for p (as the k2 check does), which sympy may refuse."""
+    p, t = sp.Symbol("p", positive=True), sp.Symbol("t", positive=True)
+    value.xreplace({p: t + 1})
+    return None
+
+
+def _typo(value):
+    return undefined_name  # noqa: F821 - a bug in the judge itself
+
+
+def test_sympy_refusing_the_answer_fails_the_check_and_says_why():
+    p = sp.Symbol("p", positive=True)
+    rule = Symbolic(["a"], _differentiate_at, what="`Q1e_k2`")
+    verdict = rule.run({"a": Outcome("a", True, value=sp.Derivative(sp.floor(p), p))})
+    assert not verdict.passed and not verdict.error
+    assert verdict.reason.startswith("`Q1e_k2` could not be judged: sympy raised ValueError on it (Can't calculate "
+                                     "derivative wrt t + 1")
+    assert rule.run({"a": Outcome("a", True, value=sp.floor(p))}).passed
+
+
+def test_a_bug_in_a_symbolic_judge_is_still_a_grader_error():
+    check = Check("t.sym", "theory", (read_global("a", "ANSWER"),), Symbolic(["a"], _typo))
+    result = check.result({"a": Outcome("a", True, value=sp.Symbol("z"))})
+    assert result.status == "error" and result.grader_error and "NameError" in result.detail
