@@ -166,6 +166,11 @@ class BadValue(Exception):
     """The kernel's output is malformed or over a limit."""
 
 
+class TooComplexValue(BadValue):
+    """A well-formed value beyond what is judged (a sympy expression over a limit); the message
+    completes "`name` …" ("is too complex to judge (…): simplify it")."""
+
+
 class Decoder:
     """Rebuilds a value; its arrays are read from ``files`` (name → bytes) when given, else from
     ``folder`` (a path or an open folder descriptor)."""
@@ -302,11 +307,11 @@ class Decoder:
         try:
             return rebuild(tree)
         except TooComplex as exc:  # too big, too deep, too many pieces: the student's answer
-            raise BadValue(f"the sympy expression is too complex to judge ({exc}): simplify it") from None
+            raise TooComplexValue(f"is too complex to judge ({exc}): simplify it") from None
         except TreeError as exc:  # malformed, a node that is not allowed: the student's answer
             raise BadValue(f"the sympy expression was refused: {exc}") from None
         except RecursionError:  # within the depth limit, but a sympy constructor recursed further
-            raise BadValue("the sympy expression is too complex to judge (nested too deeply): simplify it") from None
+            raise TooComplexValue("is too complex to judge (nested too deeply): simplify it") from None
 
 
 def read_outcomes(output_dir: Path, plan: list, reason_if_missing: dict[int, str] | None = None) -> dict:
@@ -440,6 +445,8 @@ def read_one(output_dir: Path | int, n: int, probe_id: str, reason_if_missing: s
         observed = {str(k): decoder.decode(v) for k, v in observed.items()}
         return Outcome(probe_id, True, value=value, type=str(raw.get("type", ""))[:200],
                        observed=observed, seconds=seconds)
+    except TooComplexValue as exc:
+        return Outcome(probe_id, False, error_type="BadValue", message=str(exc))
     except BadValue as exc:
         return Outcome(probe_id, False, error_type="BadValue", message=f"the returned value could not be read: {exc}")
     except MemoryError:

@@ -77,7 +77,7 @@ def derivative_of_floor() -> str:
 
 ATTACKS: dict[str, Attack] = {
     "piecewise_bomb": Attack(piecewise_bomb, {
-        "theory.q1a.dloss": r"`Q1a_dloss`.*too complex to judge",
+        "theory.q1a.dloss": r"^`Q1a_dloss` is too complex to judge \(more than \d+ .*\): simplify it$",
     }),
     "derivative_of_floor": Attack(derivative_of_floor, {
         "theory.q1e.k2": r"`Q1e_k2`",
