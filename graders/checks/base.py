@@ -28,6 +28,8 @@ from graders.results import CheckResult, Verdict
 
 #: error types that mean "could not be graded" rather than "the student's code failed"
 UNGRADABLE = {"NoAnswer", "Unreadable"}
+#: error types whose message the grader wrote (not the kernel)
+GRADER_WORDS = UNGRADABLE | {HUNG_EARLIER}
 
 
 class CannotGrade(Exception):
@@ -142,7 +144,8 @@ class Check:
 
     def _secret_texts(self, outcomes: Mapping[str, Outcome]) -> list[str]:
         """What a hidden check's reason must not repeat: the text its kernel sent and its hidden inputs."""
-        mine = [outcomes[p.id] for p in self.probes if p.id in outcomes]
+        mine = [o for o in (outcomes.get(p.id) for p in self.probes)
+                if o is not None and o.error_type not in GRADER_WORDS]
         return [*kernel_texts(mine), *(t for p in self.probes for t in texts_in((p.args, p.kwargs)))]
 
 

@@ -45,7 +45,9 @@ def _results(out: Path) -> dict[str, dict]:
 
 
 def _checks(result: dict) -> dict[str, dict]:
-    return {c["id"]: c for item in result["items"] for c in item["checks"]}
+    """The checks of the parts the submission handed in (the others say "no notebook … was submitted")."""
+    return {c["id"]: c for item in result["items"] for c in item["checks"]
+            if result["parts"].get(item["part"], {}).get("notebook")}
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +96,6 @@ def test_each_symbolic_attack_costs_only_its_own_checks(graded):
 def test_no_feedback_holds_a_hidden_input(graded):
     base, _, _ = graded
     shown = "".join(p.read_text(errors="replace") for p in (base / "out").glob("*/feedback.*"))
-    assert "HIDDEN prompt=" not in shown
     echo = _checks(_results(base / "out")["90000212_BacktickEcho"])
     leaked = re.findall(r"HIDDEN prompt=([^`]*) k=", "".join(c["detail"] for c in echo.values() if not c["public"]))
     assert leaked, "the TA's detail should still show what the notebook returned"

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from graders import assets_dir
-from graders.probe.transport import KernelArray, Outcome, Record
+from graders.probe.transport import HUNG_EARLIER, KernelArray, Outcome, Record
 from graders.reasons import texts_in
 from helpers import plan_for
 
@@ -74,6 +74,11 @@ def _echoes(check) -> Iterator[tuple[str, dict[str, Outcome]]]:
                                               message=f"{prompt} k={numbers} `{prompt}`"))
     yield "own exception", each(lambda p: Outcome(p.id, False, error_type=_identifier(prompt),
                                                   message=f"{prompt}"))
+    yield "grader's own words", each(lambda p: Outcome(p.id, False, error_type=HUNG_EARLIER,
+                                                       message=f"not checked: `{p.target}` hung in an earlier check, "
+                                                               "so it is not called again"))
+    yield "no answer", each(lambda p: Outcome(p.id, False, error_type="NoAnswer",
+                                              message="your code ran longer than the 60 s allowed for this check"))
     yield "a tuple", each(lambda p: Outcome(p.id, True, value=(prompt, 0.1234567, {prompt: prompt}),
                                             type="builtins.tuple"))
 
