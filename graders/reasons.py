@@ -32,8 +32,8 @@ LEAK_RUN = 12
 
 def hidden(value: Any, shown: str = "…") -> str:
     """A slot: ``value`` (as ``str``) on a public check, ``shown`` on a check with hidden inputs."""
-    text = value if isinstance(value, str) else str(value)
-    return f"{OPEN}{_MARKS.sub('', shown)}{MIDDLE}{_MARKS.sub('', text)}{CLOSE}"
+    text = render(value if isinstance(value, str) else str(value), hide=False)  # a slot inside shows its value
+    return f"{OPEN}{render(shown, hide=True)}{MIDDLE}{text}{CLOSE}"
 
 
 def render(reason: str, *, hide: bool) -> str:
@@ -47,33 +47,36 @@ def has_slots(reason: str) -> bool:
 
 
 def kernel_texts(outcomes: Iterable[Any]) -> Iterator[str]:
-    """The text a kernel sent in ``outcomes`` that a reason could repeat: values (nested, dict keys
-    included) and messages. Type names are not included: a reason names them through ``hidden``
-    unless they belong to a well-known package."""
+    """The text a kernel sent in ``outcomes`` that a reason could repeat: values (nested) and messages.
+    Type names, dict keys and field names are not included: they are the contract's names
+    ("attention_mask", "p_not_matching"), which reasons say; a reason names a notebook's own through
+    ``hidden``."""
     for outcome in outcomes:
-        yield from texts_in(getattr(outcome, "value", None))
+        yield from texts_in(getattr(outcome, "value", None), keys=False)
         message = getattr(outcome, "message", "")
         if isinstance(message, str) and message:
             yield message
 
 
-def texts_in(value: Any, depth: int = 0) -> Iterator[str]:
-    """The strings in ``value`` (nested containers, dict keys and kernel records included)."""
+def texts_in(value: Any, depth: int = 0, *, keys: bool = True) -> Iterator[str]:
+    """The strings in ``value`` (nested containers and kernel records included; their keys and field
+    names too unless ``keys=False``)."""
     if depth > 20:
         return
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
         for k, v in value.items():
-            yield from texts_in(k, depth + 1)
-            yield from texts_in(v, depth + 1)
+            if keys:
+                yield from texts_in(k, depth + 1)
+            yield from texts_in(v, depth + 1, keys=keys)
     elif isinstance(value, (list, tuple, set, frozenset)):
         for v in value:
-            yield from texts_in(v, depth + 1)
+            yield from texts_in(v, depth + 1, keys=keys)
     else:
         fields = getattr(value, "fields", None)  # a Record (namedtuple or dataclass) from the kernel
         if isinstance(fields, Mapping):
-            yield from texts_in(fields, depth + 1)
+            yield from texts_in(fields, depth + 1, keys=keys)
 
 
 def leaks(text: str, sources: Iterable[str], *, names: Iterable[str] = (), budget: int = 2_000_000) -> bool:

@@ -146,7 +146,7 @@ class Check:
         """What a hidden check's reason must not repeat: the text its kernel sent and its hidden inputs."""
         mine = [o for o in (outcomes.get(p.id) for p in self.probes)
                 if o is not None and o.error_type not in GRADER_WORDS]
-        return [*kernel_texts(mine), *(t for p in self.probes for t in texts_in((p.args, p.kwargs)))]
+        return [*kernel_texts(mine), *(t for p in self.probes for t in texts_in((p.args, p.kwargs), keys=False))]
 
 
 #: a reason is one line a student reads; anything longer is cut

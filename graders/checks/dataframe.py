@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from graders.checks.base import ValueRule
-from graders.checks.values import type_name
+from graders.checks.values import describe_type
 from graders.probe.transport import Outcome
 from graders.reasons import hidden
 from graders.results import Verdict
@@ -27,8 +27,7 @@ class FrameMatches(ValueRule):
 
     def judge(self, value: Any, outcome: Outcome) -> Verdict:
         if not isinstance(value, pd.DataFrame):
-            got = type_name(outcome.type) if outcome.type else type(value).__name__
-            return Verdict.fail(f"{self.what} should be a pandas DataFrame, got {got}")
+            return Verdict.fail(f"{self.what} should be a pandas DataFrame, got {describe_type(outcome)}")
         missing_cols = [c for c in self.columns if c not in value.columns]
         if missing_cols:
             return Verdict.fail(f"{self.what} has no column {missing_cols[0]!r}")
@@ -36,7 +35,8 @@ class FrameMatches(ValueRule):
         have = [str(i) for i in value.index]
         missing_rows = [i for i in want if i not in have]
         if missing_rows:
-            return Verdict.fail(f"{self.what} should be indexed by name; missing row {missing_rows[0]!r}")
+            return Verdict.fail(f"{self.what} should be indexed by name: {len(missing_rows)} of {len(want)} row(s) "
+                                f"missing{hidden(f' (e.g. {missing_rows[0]!r})', shown='')}")
         if len(set(have)) != len(have):
             return Verdict.fail(f"{self.what} has duplicate index labels")
         got = value.copy()
@@ -45,10 +45,10 @@ class FrameMatches(ValueRule):
             for label, exp_val in zip(want, self.expected[col]):
                 cell = got.loc[label, col]
                 if isinstance(cell, (bool, np.bool_)) or not isinstance(cell, (int, float, np.number)):
-                    return Verdict.fail(f"{self.what}[{col!r}] for {label!r} should be a number (a float column), "
-                                        f"got a {type(cell).__name__}")
+                    return Verdict.fail(f"{self.what}[{col!r}] for {hidden(repr(label), shown='a row')} should be a "
+                                        f"number (a float column), got a {type(cell).__name__}")
                 act = float(cell)
                 if not np.isclose(act, float(exp_val), rtol=self.rtol, atol=self.atol):
-                    return Verdict.fail(f"{self.what}[{col!r}] for {label!r} is off by "
-                                        f"{hidden(f'{abs(act - float(exp_val)):.3g}')}")
+                    return Verdict.fail(f"{self.what}[{col!r}] is wrong for {hidden(repr(label), shown='a row')}"
+                                        + hidden(f" (expected {float(exp_val):.6g}, got {act:.6g})", shown=""))
         return Verdict.ok()

@@ -18,7 +18,7 @@ import numpy as np
 
 from graders.checks.base import ValueRule
 from graders.checks.rules import CannotGrade
-from graders.checks.values import type_name
+from graders.checks.values import describe_type
 from graders.probe.transport import FigureData, Opaque, Outcome
 from graders.results import Verdict
 
@@ -36,8 +36,7 @@ class FigureCheck(ValueRule):
                                 "figure (or a plotly Figure)")
         value = figure_data(value)
         if not isinstance(value, FigureData):
-            got = type_name(outcome.type) if outcome.type else type(value).__name__
-            return Verdict.fail(f"{self.what}: should return a matplotlib figure, got {got}")
+            return Verdict.fail(f"{self.what}: should return a matplotlib figure, got {describe_type(outcome)}")
         if not value.axes:
             return Verdict.fail(f"{self.what}: the figure has no axes")
         try:
