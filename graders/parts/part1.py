@@ -6,7 +6,10 @@ padding on the right and on the left. The expected value is the definition itsel
 conversation run alone, unpadded (``reference.part1.unpadded_probs``), compared with atol 1e-5.
 (On the shipped model the padding bugs move P(A) by 0.3 to 0.6 on the public batch; the tight
 tolerance keeps the checks meaningful on a model whose P(A) stays near 0.5, e.g. another one
-chosen with ``HW4_MODEL_TINY_LM``.)
+chosen with ``HW4_MODEL_TINY_LM``.) A reason says what differs before any number, and names the classic
+mistake the values match when one does (A and B swapped, a softmax over the whole vocabulary, the prompt of
+the last message only, position -1 under right padding, no ``position_ids`` under left padding: the values
+of each are computed here with the grader's copy of the model).
 
 ``part1.analysis_result``: rows in the dataset's schema with "A" or "B" as the matching label, and
 probability dicts like the API's top-5 (distractor tokens such as " A"), lacking "A", "B" or both.
@@ -44,15 +47,16 @@ import numpy as np
 import pandas as pd
 
 from graders.assets import data_path, grader_model, model_path
-from graders.checks import AllClose, Check, FrameMatches, Property
+from graders.checks import Check, FrameMatches, Property
 from graders.checks.cases import Cases
 from graders.checks.rules import Note
-from graders.checks.values import describe_value
+from graders.checks.values import as_number, describe_value
 from graders.checks.figure import figure_data, horizontal_lines
 from graders.parts.base import CheckContext, PartSpec
 from graders.probe.spec import Probe, causal_lm
 from graders.probe.spec import tokenizer as tokenizer_resource
 from graders.probe.transport import FigureData, KernelArray, Record
+from graders.reasons import hidden, render
 
 MODEL = "tiny-lm"
 PAD_TOKEN = "<|endoftext|>"  # the notebook pads with the EOS token
@@ -197,23 +201,151 @@ def _example(matching: str, question: str = "") -> dict:
 
 # --- judging ------------------------------------------------------------------------------------
 
-def _format_problem(value, n: int) -> str | None:
+def _rows(value, n: int) -> list[tuple[float, float]] | str:
+    """(P(A), P(B)) of each conversation from a returned list of dicts, or the reason it is not one."""
     if not isinstance(value, list):
-        return f"should return a list of dicts, got {type(value).__name__}"
+        return f"should return a list of dicts, got {describe_value(value)}"
     if len(value) != n:
         return f"should return one dict per conversation ({n}), got {len(value)}"
-    for d in value:
+    rows = []
+    for k, d in enumerate(value):
         if not isinstance(d, dict) or set(d) != {"A", "B"}:
-            return "each element should be a dict with exactly the keys 'A' and 'B'"
+            got = (f"has the keys {[key[:40] for key in sorted(map(str, d))[:4]]}" if isinstance(d, dict)
+                   else f"is {render(describe_value(d), hide=False)}")
+            return ("each element should be a dict with exactly the keys 'A' and 'B'"
+                    + hidden(f" (element {k + 1} {got})", shown=""))
+        pair = [as_number(d[key]) for key in ("A", "B")]
+        if None in pair:
+            return f"P(A) and P(B) should be numbers, got {describe_value(d['A'] if pair[0] is None else d['B'])}"
+        rows.append((pair[0], pair[1]))
+    return rows
+
+
+def _format_problem(value, n: int) -> str | None:
+    rows = _rows(value, n)
+    if isinstance(rows, str):
+        return rows
+    for d in value:
         for k in ("A", "B"):
-            v = d[k]
-            if isinstance(v, KernelArray):
-                return f"probabilities should be Python floats (use float(...)), got a 0-d {v.source or 'array'}"
-            if not isinstance(v, float):
-                return f"probabilities should be Python floats, got {type(v).__name__}"
-        if abs(d["A"] + d["B"] - 1.0) > 1e-6:
-            return "p_A + p_B should be 1: take the softmax over the two logits of 'A' and 'B' only"
+            if not isinstance(d[k], float):
+                return f"probabilities should be Python floats (use float(...)), got {describe_value(d[k])}"
+    for k, (a, b) in enumerate(rows):
+        if abs(a + b - 1.0) > 1e-6:
+            return ("p_A + p_B should be 1: take the softmax over the two logits of 'A' and 'B' only"
+                    + hidden(f" (conversation {k + 1}: P(A) + P(B) = {a + b:.6f})", shown=""))
     return None
+
+
+def _with_call(problem: str | None, call: str) -> str | None:
+    """A public problem ends with the call, in a slot (a check with hidden inputs leaves it out)."""
+    return problem + hidden(f" (call: {call})", shown="") if problem else problem
+
+
+def _conversations_text(conversations, padding_side: str) -> str:
+    """The call of a public check in a few words: the conversations, their prompts' lengths, the padding side."""
+    lengths = [str(_prompt_length(c)) for c in conversations]
+    lo, hi = min(map(len, conversations)), max(map(len, conversations))
+    each = " each" if len(conversations) > 1 else ""
+    messages = f"{lo} to {hi} messages" if lo < hi else f"{lo} message{'s' if lo > 1 else ''}{each}"
+    listing = ", ".join(lengths[:-1]) + " and " + lengths[-1] if len(lengths) > 1 else lengths[0]
+    return (f"{len(conversations)} conversation{'s' if len(conversations) > 1 else ''} of {messages}, "
+            f"prompts of {listing} tokens, padding_side '{padding_side}'")
+
+
+def _mistake_probs(conversations, padding_side: str) -> dict[str, list[tuple[float, float]]]:
+    """What the classic mistakes return on ``conversations``, computed here with the grader's model, so
+    that a reason can name the mistake a student's values match:
+
+    * ``last_message``: the prompt built from the last message only (each conversation run alone);
+    * ``last_column``: the logits at position -1 of the padded batch, with and without position ids
+      (under right padding, a padding token for every prompt shorter than the longest);
+    * ``no_position_ids``: under left padding, a forward pass without ``position_ids``.
+    """
+    import copy
+
+    import torch
+
+    model, tok = grader_model(MODEL)
+    tok = copy.deepcopy(tok)
+    tok.pad_token, tok.padding_side = PAD_TOKEN, padding_side
+    ids = [tok.convert_tokens_to_ids(label) for label in ("A", "B")]
+
+    def prompt(conversation):
+        return tok.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True) + " ("
+
+    def pairs(logits):
+        probs = torch.softmax(logits[:, ids].double(), dim=-1)
+        return [(float(p[0]), float(p[1])) for p in probs]
+
+    with torch.no_grad():
+        alone = [pairs(model(tok(prompt(c[-1:]), return_tensors="pt")["input_ids"]).logits[:, -1])[0]
+                 for c in conversations]
+        batch = tok([prompt(c) for c in conversations], return_tensors="pt", padding=True)
+        mask = batch["attention_mask"]
+        plain = pairs(model(input_ids=batch["input_ids"], attention_mask=mask).logits[:, -1])
+        counted = pairs(model(input_ids=batch["input_ids"], attention_mask=mask,
+                              position_ids=(mask.cumsum(dim=1) - 1).clamp(min=0)).logits[:, -1])
+    if padding_side == "left":
+        return {"last_message": alone, "no_position_ids": plain}
+    return {"last_message": alone, "last_column": plain, "last_column_counted": counted}
+
+
+#: what a student's values matching a classic mistake are told (after "conversation(s) … of n")
+MISTAKE_WORDS = {
+    "swapped": "got P(A) and P(B) swapped: 'A' is the first of the two logits, 'B' the second",
+    "last_message": ("got the probabilities of a prompt built from the last message only: build it from the whole "
+                     "conversation with the chat template, answer_prompt(tokenizer, conversation)"),
+    "last_column": ("got the logits at position -1, a padding token under right padding when a prompt is shorter "
+                    "than the longest: read each row's last real token (from the attention mask)"),
+    "no_position_ids": ("got the probabilities of a forward pass without position_ids: under left padding GPT-2's "
+                        "positions then count the padding; pass position_ids that count only the real tokens "
+                        "(from the attention mask)"),
+}
+MISTAKE_WORDS["last_column_counted"] = MISTAKE_WORDS["last_column"]
+
+
+def _which(rows: list[int], n: int) -> str:
+    """"conversation 2 of 6", "conversations 1, 3 and 4 of 6" (``rows`` 0-based), "the conversation"."""
+    if n == 1:
+        return "the conversation"
+    names = [str(k + 1) for k in rows]
+    listing = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+    return f"conversation{'s' if len(names) > 1 else ''} {listing} of {n}"
+
+
+def _probs_rule(expected, mistakes: dict, call: str, setting: str):
+    """Judge of ``next_token_ab_probs`` against the definition (each conversation run alone, unpadded):
+    what differs first, in words (the classic mistake the values match, when one does), then — on a
+    public check, in a slot — the call, the expected and the returned probabilities."""
+    want = [(e["A"], e["B"]) for e in expected]
+    n = len(want)
+
+    def close(got, ref) -> bool:
+        return abs(got[0] - ref[0]) <= PROB_ATOL and abs(got[1] - ref[1]) <= PROB_ATOL
+
+    def predicate(value) -> str | None:
+        rows = _rows(value, n)
+        if isinstance(rows, str):
+            return _with_call(f"{setting}: {rows}", call)
+        bad = [k for k in range(n) if not close(rows[k], want[k])]
+        if not bad:
+            return None
+        shown = "; ".join(f"conversation {k + 1}: expected P(A) {want[k][0]:.6f}, got {rows[k][0]:.6f}"
+                          + ("" if abs(rows[k][0] + rows[k][1] - 1) <= 1e-6 else f" and P(B) {rows[k][1]:.6f}")
+                          for k in bad[:2])
+        numbers = hidden(f" (call: {call}; {shown}{'; …' if len(bad) > 2 else ''})", shown="")
+        unnormalised = [k for k in range(n) if abs(rows[k][0] + rows[k][1] - 1) > 1e-6]
+        if unnormalised:
+            return (f"{setting}: P(A) + P(B) is not 1 in {_which(unnormalised, n)}: take the softmax over the two "
+                    "logits of 'A' and 'B' only, not over the whole vocabulary" + numbers)
+        swapped = [(b, a) for a, b in want]
+        for name, values in [("swapped", swapped), *mistakes.items()]:
+            if all(close(rows[k], values[k]) for k in bad):
+                return f"{setting}: {_which(bad, n)} {MISTAKE_WORDS[name]}" + numbers
+        return (f"{setting}: {_which(bad, n)} got other probabilities than the same conversation run alone, "
+                "without padding" + numbers)
+
+    return predicate
 
 
 def _as_pair(value) -> tuple[float, float, str] | str:
@@ -251,30 +383,58 @@ def _expected_pair(value) -> tuple[float, float]:
     return pair[0], pair[1]
 
 
-def _pair_judge(expected: tuple[float, float], label: str):
-    """A judge of one ``analysis_result`` case (its reasons name the case by ``label``)."""
+def _pair_mistake(case, expected, got) -> str:
+    """What is wrong with one ``analysis_result``, in words: the classic mistake the values match
+    (``case``: the example and probs it was called with), else which member differs."""
+    (em, en), (gm, gn) = expected, got
+    wrong = {"p_matching": abs(gm - em) > MASS_ATOL, "p_not_matching": abs(gn - en) > MASS_ATOL}
+    if abs(gm - en) <= MASS_ATOL and abs(gn - em) <= MASS_ATOL:
+        return ("p_matching and p_not_matching are swapped: p_matching is the probability of the label in "
+                "example['answer_matching_behavior']")
+    example, probs = case
+    rest = 1.0 - sum(probs.values())
+    for name, key, value in (("p_matching", "answer_matching_behavior", gm),
+                             ("p_not_matching", "answer_not_matching_behavior", gn)):
+        present = example[key].strip()[1] in probs
+        if wrong[name] and not present and abs(value) <= MASS_ATOL:
+            return f"{name} is 0, but a label missing from probs gets the remaining mass 1 - sum(probs.values())"
+        if wrong[name] and present and abs(value - rest) <= MASS_ATOL:
+            return (f"{name} is the remaining mass 1 - sum(probs.values()) although its label is in probs: the label "
+                    "is the letter inside the parentheses (' (A)' → 'A')")
+    if all(wrong.values()):
+        return "p_matching and p_not_matching are both wrong"
+    return f"{'p_matching' if wrong['p_matching'] else 'p_not_matching'} is wrong"
+
+
+def _pair_judge(expected: tuple[float, float], call: str, case=None):
+    """A judge of one ``analysis_result`` case: what is wrong first, then (in a slot) the ``call`` of a public
+    case, the expected and the returned values. ``case``: its (example, probs), to name a classic mistake."""
     em, en = expected
+    called = f"call: {call}; " if call else ""
 
     def judge(value):
         got = _as_pair(value)
         if isinstance(got, str):
-            return got
+            return got + (hidden(f" (call: {call})", shown="") if call else "")
         gm, gn, note = got
+        numbers = hidden(f" ({called}expected p_matching {em:.6g} and p_not_matching {en:.6g}, got {gm:.6g} and "
+                         f"{gn:.6g})", shown="")
         if not np.isfinite([gm, gn]).all():
-            return f"{label}: the result is not finite"
-        if abs(gm - em) > MASS_ATOL and abs(gn - en) > MASS_ATOL:
-            return f"{label}: p_matching and p_not_matching are both wrong"
-        if abs(gm - em) > MASS_ATOL:
-            return f"{label}: p_matching is off by {abs(gm - em):.3g}"
-        if abs(gn - en) > MASS_ATOL:
-            return f"{label}: p_not_matching is off by {abs(gn - en):.3g}"
+            return "the result is not finite" + numbers
+        if abs(gm - em) > MASS_ATOL or abs(gn - en) > MASS_ATOL:
+            what = _pair_mistake(case, expected, (gm, gn)) if case else "p_matching or p_not_matching is wrong"
+            return what + numbers
         return Note(note) if note else None
 
     return judge
 
 
-def _pairs_rule(probe_ids: list[str], expected: list[tuple[float, float]], labels: list[str]) -> Cases:
-    return Cases(probe_ids, [_pair_judge(e, label) for e, label in zip(expected, labels)], prefix=False)
+def _pairs_rule(probe_ids: list[str], expected: list[tuple[float, float]], calls: list[str],
+                cases: list | None = None) -> Cases:
+    """``calls``: each public case's call in words ("" on a hidden check); ``cases``: the (example, probs) of
+    each probe, to name a classic mistake."""
+    cases = cases or [None] * len(probe_ids)
+    return Cases(probe_ids, [_pair_judge(e, call, case) for e, call, case in zip(expected, calls, cases)])
 
 
 def _vertical_lines(fig: FigureData) -> list[float]:
@@ -297,7 +457,7 @@ def plot_rule(probe_id: str, means: list[float], names: list[str]) -> Property:
         if fig is None:
             return "plot_summary returned None: return the matplotlib figure"
         if not isinstance(fig, FigureData):
-            return f"plot_summary should return a matplotlib figure, got {type(fig).__name__}"
+            return f"plot_summary should return a matplotlib figure, got {describe_value(fig)}"
         bars = [b for ax in fig.axes for b in ax.get("bars", [])]
         if not bars:
             return "the figure has no bars (draw a bar chart: one bar per model)"
@@ -308,7 +468,9 @@ def plot_rule(probe_id: str, means: list[float], names: list[str]) -> Property:
         vertical = bool(np.allclose(heights, want, rtol=1e-6, atol=1e-9))
         horizontal = bool(np.allclose(widths, want, rtol=1e-6, atol=1e-9))
         if not (vertical or horizontal):
-            return "the bar heights are not the values of summary['mean']"
+            return ("the bar heights are not the values of summary['mean']"
+                    + hidden(f" (expected {[float(f'{m:.6g}') for m in want]}, "
+                             f"got {[float(f'{h:.6g}') for h in heights]})", shown=""))
         lines = horizontal_lines(fig) if vertical else _vertical_lines(fig)
         if not any(abs(y - 0.5) < 1e-9 for y in lines):
             return "add a reference line at 0.5 (e.g. ax.axhline(0.5))"
@@ -333,9 +495,10 @@ def _probs_check(check_id: str, probe_id: str, conversations, expected, padding_
     probe = Probe(probe_id, "next_token_ab_probs",
                   (causal_lm(MODEL), tokenizer_resource(MODEL, padding_side=padding_side, pad_token=PAD_TOKEN),
                    conversations))
-    return Check(check_id, "part1", (probe,), AllClose(probe_id, expected, rtol=0.0, atol=PROB_ATOL, kind="list",
-                                                       what=f"with {padding_side} padding"),
-                 public=public, description=description)
+    setting = f"with {padding_side} padding" if len(conversations) > 1 else "one conversation (no padding)"
+    rule = _probs_rule(expected, _mistake_probs(conversations, padding_side),
+                       _conversations_text(conversations, padding_side), setting)
+    return Check(check_id, "part1", (probe,), Property([probe_id], rule), public=public, description=description)
 
 
 def build_checks(ctx: CheckContext) -> list[Check]:
@@ -347,10 +510,12 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     convs = public_conversations()
     single = [convs[0]]
     expected = ref.unpadded_probs(_model_dir(), convs)
+    fmt_call = _conversations_text(convs, "right")
     fmt_probe = Probe("part1.ntp.format", "next_token_ab_probs",
                       (causal_lm(MODEL), tokenizer_resource(MODEL, padding_side="right", pad_token=PAD_TOKEN), convs))
     checks.append(Check("part1.next_token_ab_probs.format", "part1", (fmt_probe,),
-                        Property([fmt_probe.id], lambda v: _format_problem(v, len(convs)), gate=lambda v: v,
+                        Property([fmt_probe.id], lambda v: _with_call(_format_problem(v, len(convs)), fmt_call),
+                                 gate=lambda v: v,
                                  what="the list of probabilities"),
                         description="returns one {'A': float, 'B': float} per conversation, summing to 1"))
     checks.append(_probs_check("part1.next_token_ab_probs.single", "part1.ntp.single", single, expected[:1], "right",
@@ -369,14 +534,15 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     # analysis_result -----------------------------------------------------------------------
     question = _dataset_rows()[0]["question"]
     for case, items in PUBLIC_ANALYSIS.items():
-        probes, expected_pairs, labels = [], [], []
+        probes, expected_pairs, calls, inputs = [], [], [], []
         for k, (matching, probs) in enumerate(items):
             example = _example(matching, question)
             probes.append(Probe(f"part1.ar.{case}.{k}", "analysis_result", (example, probs)))
             expected_pairs.append(_expected_pair(ref.analysis_result(example, probs)))
-            labels.append(f"matching {matching.strip()}, probs {probs}")
+            calls.append(f"analysis_result(example with answer_matching_behavior {matching!r}, probs {probs})")
+            inputs.append((example, probs))
         checks.append(Check(f"part1.analysis_result.{case}", "part1", tuple(probes),
-                            _pairs_rule([p.id for p in probes], expected_pairs, labels),
+                            _pairs_rule([p.id for p in probes], expected_pairs, calls, inputs),
                             description={"matching_A": "label A matches the user's view",
                                          "matching_B": "label B matches the user's view",
                                          "missing": "a label missing from probs gets 1 - sum(probs)"}[case]))
@@ -384,9 +550,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         cases = hidden_example_probs(ctx.rng("part1.analysis_result"))
         probes = [Probe(f"part1.ar.hidden.{k}", "analysis_result", (ex, probs)) for k, (ex, probs) in enumerate(cases)]
         expected_pairs = [_expected_pair(ref.analysis_result(ex, probs)) for ex, probs in cases]
-        labels = [f"hidden case {k + 1} of {len(cases)}" for k in range(len(cases))]
         checks.append(Check("part1.analysis_result.hidden", "part1", tuple(probes),
-                            _pairs_rule([p.id for p in probes], expected_pairs, labels), public=False,
+                            _pairs_rule([p.id for p in probes], expected_pairs, [""] * len(cases), cases), public=False,
                             description="hidden rows (A or B matching) with top-5 dicts lacking A, B or both"))
 
     # summarize + plot ----------------------------------------------------------------------

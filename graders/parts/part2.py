@@ -40,7 +40,8 @@ implementation breaking that clause alone):
   ``part2.random_directions.norms``; orthogonal, parameter by parameter →
   ``part2.random_directions.orthogonal``; the same seed the same directions, another seed others →
   ``part2.random_directions.seeded``; all of it on a hidden seed → ``part2.random_directions.hidden``.
-  A constant direction is not random: the property checks pay nothing for it.
+  A constant direction is not random: the property checks pay nothing for it. Another dtype than
+  float32 costs ``shapes`` only: the other checks judge the values cast to float32, with a note.
 * ``cosine_similarity``: over the concatenation, not a mean of per-tensor cosines, a Python float →
   ``part2.cosine_similarity``, ``part2.cosine_similarity.hidden`` (on non-orthogonal inputs, so
   a constant 0 fails).
@@ -60,11 +61,12 @@ import numpy as np
 from graders import assets
 from graders.checks.base import CannotGrade, Check
 from graders.checks.figure import FigureCheck
-from graders.checks.rules import AllClose, Property
+from graders.checks.rules import AllClose, Note, Property
 from graders.checks.values import close_problem, type_problem
 from graders.parts.base import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, tokenizer
 from graders.probe.transport import KernelArray, Opaque, Record
+from graders.reasons import hidden
 
 PART_NAME = "part2"
 #: error carried forward: the student functions each graded function calls (see ``Check.depends``)
@@ -184,10 +186,13 @@ def _encode_problem(value: Any, expected_ids: np.ndarray) -> str | None:
     return None
 
 
-def _unpack_directions(value: Any, shapes) -> tuple[list[np.ndarray], list[np.ndarray]] | str:
+def _unpack_directions(value: Any, shapes) -> tuple[list[np.ndarray], list[np.ndarray], str] | str:
+    """(d1, d2, dtype) as float64 arrays of the values cast to float32, and what is wrong with their dtype
+    ("" when they are float32) — a dtype costs only the check of its clause (``shapes``); the others judge
+    the values as the parameters' dtype would hold them — or the reason they are not two lists of tensors."""
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         return "should return a tuple (d1, d2) of two lists of tensors"
-    out = []
+    out, dtype = [], ""
     for name, d in zip(("d1", "d2"), value):
         if not isinstance(d, (list, tuple)):
             return f"{name} should be a list of tensors, one per parameter"
@@ -198,12 +203,21 @@ def _unpack_directions(value: Any, shapes) -> tuple[list[np.ndarray], list[np.nd
                 return f"{name}[{k}] should be a torch tensor"
             if tuple(t.shape) != shape:
                 return f"{name}[{k}] has shape {tuple(t.shape)}; parameter {k} has shape {shape}"
-            if t.dtype != np.float32:
+            if t.dtype.kind not in "biuf":
                 return f"{name}[{k}] has dtype {t.dtype}; directions have the parameters' dtype (float32)"
+            if t.dtype != np.float32 and not dtype:
+                dtype = f"{name}[{k}] has dtype {t.dtype}; directions have the parameters' dtype (float32)"
             if not np.isfinite(t).all():
                 return f"{name}[{k}] contains NaN or inf (a division by a zero norm?)"
-        out.append([np.asarray(t, dtype=np.float64) for t in d])
-    return out[0], out[1]
+        out.append([np.asarray(t, dtype=np.float32).astype(np.float64) for t in d])
+    return out[0], out[1], dtype
+
+
+def _cast_note(dtype: str) -> Note | None:
+    """A check that judges values passes a wrong dtype with this note (the ``shapes`` check charges it)."""
+    if not dtype:
+        return None
+    return Note(f"{dtype} (judged here on the values cast to float32; the dtype costs the shapes check)")
 
 
 def _norms_problem(d1, d2, norms: np.ndarray) -> str | None:
@@ -212,8 +226,9 @@ def _norms_problem(d1, d2, norms: np.ndarray) -> str | None:
         bad = np.flatnonzero(np.abs(got - norms) > NORM_RTOL * norms + 1e-7)
         if bad.size:
             k = int(bad[0])
-            return (f"{name}[{k}] has norm {got[k]:.5g} but parameter {k} has norm {norms[k]:.5g} "
-                    f"({bad.size} tensor(s) off): scale each tensor to the norm of its own parameter")
+            return (f"{name}[{k}] does not have the norm of parameter {k}"
+                    + hidden(f" (its norm is {got[k]:.5g}, the parameter's {norms[k]:.5g})", shown="")
+                    + f" ({bad.size} tensor(s) off): scale each tensor to the norm of its own parameter")
     return None
 
 
@@ -225,7 +240,8 @@ def _orthogonality_problem(d1, d2) -> str | None:
         return "a direction is all zeros"
     cos = float(v1 @ v2 / denom)
     if not abs(cos) <= COSINE_MAX:
-        return f"d1 and d2 are not orthogonal (cosine {cos:.2e}): remove from d2 its projection on d1"
+        return (f"d1 and d2 are not orthogonal{hidden(f' (cosine {cos:.2e})', shown='')}: "
+                "remove from d2 its projection on d1")
     for k, (a, b) in enumerate(zip(d1, d2)):
         na, nb = np.linalg.norm(a), np.linalg.norm(b)
         if na > 0 and nb > 0 and not abs(float(a.ravel() @ b.ravel()) / (na * nb)) <= COSINE_PER_PARAMETER_MAX:
@@ -235,16 +251,19 @@ def _orthogonality_problem(d1, d2) -> str | None:
 
 
 def _directions_rule(shapes, norms, *, what: tuple[str, ...]):
+    """``what``: the clauses judged — "dtype" (with the shapes), "norms", "orthogonal"."""
     def predicate(value):
         unpacked = _unpack_directions(value, shapes)
         if isinstance(unpacked, str):
             return unpacked
-        d1, d2 = unpacked
+        d1, d2, dtype = unpacked
+        if "dtype" in what and dtype:
+            return dtype
         if "norms" in what and (p := _norms_problem(d1, d2, norms)):
             return p
         if "orthogonal" in what and (p := _orthogonality_problem(d1, d2)):
             return p
-        return None
+        return _cast_note(dtype)
 
     return predicate
 
@@ -257,12 +276,12 @@ def _seeded_rule(shapes):
         for r in runs:
             if isinstance(r, str):
                 return r
-        flat = [np.concatenate([t.ravel() for t in d1 + d2]) for d1, d2 in runs]
+        flat = [np.concatenate([t.ravel() for t in d1 + d2]) for d1, d2, _ in runs]
         if not np.array_equal(flat[0], flat[1]):
             return "two calls with the same seed gave different directions: draw them from a generator seeded with `seed`"
         if np.array_equal(flat[0], flat[2]):
             return "different seeds gave the same directions: use the `seed` argument"
-        return None
+        return _cast_note(runs[0][2])
 
     return predicate
 
@@ -318,7 +337,8 @@ def _parameters_problem(outcome) -> str | None:
         if np.isnan(value).any():
             drift = float("inf")
     if not drift <= DRIFT_MAX:
-        return (f"after the call the model's parameters differ from the shipped weights by up to {drift:.3g}: "
+        return ("after the call the model's parameters differ from the shipped weights"
+                f"{hidden(f' by up to {drift:.3g}', shown='')}: "
                 "start every grid point from the original weights and restore them at the end")
     return None
 
@@ -405,7 +425,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
     # -- random_directions, cosine_similarity --
     for id_, what, description in [
-        ("shapes", (), "random_directions returns two lists of tensors shaped like the parameters"),
+        ("shapes", ("dtype",), "random_directions returns two lists of float32 tensors shaped like the parameters"),
         ("norms", ("norms",), "each direction tensor has the norm of its parameter"),
         ("orthogonal", ("orthogonal",), "the two directions are orthogonal"),
     ]:

@@ -4,6 +4,7 @@ implementations get full marks. Every notebook is executed once per session (hel
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 
@@ -49,6 +50,9 @@ BUGS = [
        "probs = torch.softmax(last_logits.double(), dim=-1)[:, [a_id, b_id]]")], NTP),
     ("A-and-B-swapped",
      [("last_logits[:, [a_id, b_id]]", "last_logits[:, [b_id, a_id]]")], NTP),
+    ("prompt-from-the-last-message-only",  # right on the public batch, whose conversations have one message
+     [("prompts = [answer_prompt(tokenizer, conversation) for conversation in conversations]",
+       "prompts = [answer_prompt(tokenizer, conversation[-1:]) for conversation in conversations]")], NTP),
     ("remaining-mass-ignored",
      [("probs.get(matching, rest)", "probs.get(matching, 0.0)"),
       ("probs.get(not_matching, rest)", "probs.get(not_matching, 0.0)")], AR),
@@ -71,6 +75,91 @@ def test_bug_loses_points_on_its_item_only(reference, label, replacements, item)
     result = grade(PART, mutant(PART, replacements, label=label))
     assert lost_items(result, reference) == {item}, [
         (c.id, c.reason) for i in result.items for c in i.checks if not c.passed]
+
+
+RIGHT, LEFT, HIDDEN_RIGHT, HIDDEN_LEFT = (f"{NTP}.{k}" for k in ("right_padding", "left_padding", "hidden_right",
+                                                                 "hidden_left"))
+LAST_MESSAGE = ("got the probabilities of a prompt built from the last message only: build it from the whole "
+                "conversation with the chat template, answer_prompt(tokenizer, conversation)")
+POSITION_IDS = "got the probabilities of a forward pass without position_ids: under left padding GPT-2's positions"
+# bug → {check: what its reason says, before any number}. In the public batch the second prompt is the longest,
+# so conversations 1, 3 and 4 are the padded ones.
+NAMED = {
+    "last-position-under-right-padding": {
+        RIGHT: "with right padding: conversations 1, 3 and 4 of 4 got the logits at position -1, a padding token "
+               "under right padding when a prompt is shorter than the longest: read each row's last real token",
+        HIDDEN_RIGHT: "got the logits at position -1, a padding token under right padding"},
+    "no-position-ids-under-left-padding": {LEFT: "with left padding: conversations 1, 3 and 4 of 4 " + POSITION_IDS,
+                                           HIDDEN_LEFT: POSITION_IDS},
+    "softmax-over-whole-vocabulary": {
+        f"{NTP}.single": "one conversation (no padding): P(A) + P(B) is not 1 in the conversation: take the softmax "
+                         "over the two logits of 'A' and 'B' only, not over the whole vocabulary",
+        RIGHT: "with right padding: P(A) + P(B) is not 1 in conversations 1, 2, 3 and 4 of 4",
+        HIDDEN_LEFT: "P(A) + P(B) is not 1 in conversations 1, 2, 3, 4, 5 and 6 of 6"},
+    "A-and-B-swapped": {f"{NTP}.single": "one conversation (no padding): the conversation got P(A) and P(B) swapped: "
+                                         "'A' is the first of the two logits, 'B' the second",
+                        LEFT: "with left padding: conversations 1, 2, 3 and 4 of 4 got P(A) and P(B) swapped",
+                        HIDDEN_RIGHT: "got P(A) and P(B) swapped"},
+    "prompt-from-the-last-message-only": {HIDDEN_RIGHT: LAST_MESSAGE, HIDDEN_LEFT: LAST_MESSAGE},
+    "last-index-from-mask-sum": {  # not a classic mistake: what differs, in words
+        LEFT: "with left padding: conversations 1, 3 and 4 of 4 got other probabilities than the same conversation "
+              "run alone, without padding",
+        HIDDEN_LEFT: "got other probabilities than the same conversation run alone, without padding"},
+    "remaining-mass-ignored": {
+        f"{AR}.missing": "case 1 of 4: p_matching is 0, but a label missing from probs gets the remaining mass "
+                         "1 - sum(probs.values()) (call: analysis_result(example with answer_matching_behavior ' (A)', "
+                         "probs {'B': 0.5, ' A': 0.2, 'C': 0.1, 'D': 0.05, 'I': 0.05}); expected p_matching 0.1 and "
+                         "p_not_matching 0.5, got 0 and 0.5)",
+        f"{AR}.hidden": "p_matching is 0, but a label missing from probs gets the remaining mass "
+                        "1 - sum(probs.values())"},
+    "label-from-wrong-character": {
+        f"{AR}.matching_A": "case 1 of 2: p_matching is the remaining mass 1 - sum(probs.values()) although its label "
+                            "is in probs: the label is the letter inside the parentheses (' (A)' → 'A')",
+        f"{AR}.hidden": "is the remaining mass 1 - sum(probs.values()) although its label is in probs"},
+    "matching-and-not-matching-swapped": {
+        f"{AR}.matching_B": "case 1 of 2: p_matching and p_not_matching are swapped: p_matching is the probability of "
+                            "the label in example['answer_matching_behavior'] (call: analysis_result(example with "
+                            "answer_matching_behavior ' (B)', probs {'A': 0.25, 'B': 0.75}); expected p_matching 0.75 "
+                            "and p_not_matching 0.25, got 0.25 and 0.75)"},
+}
+CALL = re.compile(r"\(call: (4 conversations of 1 message each, prompts of \d+, \d+, \d+ and \d+ tokens"
+                  r"|1 conversation of 1 message, prompts of \d+ tokens), padding_side '(right|left)'; "
+                  r"conversation \d: expected P\(A\) 0\.\d{6}, got 0\.\d{6}")
+DECIMAL = re.compile(r"\d\.\d")
+
+
+def _checks(result) -> dict:
+    return {c.id: c for item in result.items for c in item.checks}
+
+
+@pytest.mark.parametrize("label", list(NAMED))
+def test_a_mistake_is_named_before_any_number(label):
+    """A public reason names the mistake (or what differs), then shows the call, expected and got; the
+    hidden one says the same words without the numbers."""
+    replacements = next(r for name, r, _ in BUGS if name == label)
+    checks = _checks(grade(PART, mutant(PART, replacements, label=label)))
+    for check_id, words in NAMED[label].items():
+        check = checks[check_id]
+        assert not check.passed and words in check.reason, (check_id, check.reason)
+        said = words.split(" (call: ")[0]
+        assert not DECIMAL.search(check.reason[:check.reason.index(said) + len(said)]), check.reason
+        if check.public:
+            assert CALL.search(check.reason) or check_id.startswith(AR) and re.search(
+                r" \(call: analysis_result\(example with .*\); expected p_matching [\d.]+ and p_not_matching [\d.]+, "
+                r"got [\d.]+ and [\d.]+\)", check.reason), check.reason
+        else:
+            assert not DECIMAL.search(check.reason), check.reason
+            assert check.reason.endswith(" (values from hidden inputs are not shown)"), check.reason
+
+
+@pytest.mark.xfail(strict=True, reason="the net replaces a hidden reason that says p_not_matching: the example's "
+                                       "keys and the ResultRow's field names count as kernel text or hidden input "
+                                       "(graders.reasons.texts_in)")
+def test_swapped_labels_are_named_on_the_hidden_check_too():
+    replacements = next(r for name, r, _ in BUGS if name == "matching-and-not-matching-swapped")
+    reason = _checks(grade(PART, mutant(PART, replacements, label="matching-and-not-matching-swapped")))[
+        f"{AR}.hidden"].reason
+    assert "p_matching and p_not_matching are swapped" in reason, reason
 
 
 # mistakes graded together: name → (replacements, own items, checks that must fail, carried items)
