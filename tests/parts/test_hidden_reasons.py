@@ -88,14 +88,6 @@ HIDDEN = {
               "part2.cosine_similarity.hidden", "part2.loss_landscape.hidden", "part2.plot_landscape.hidden"],
 }
 #: hidden checks whose reasons still depend on a change in a shared module (asked of the lead engineer)
-NEEDS_SHARED_FIX = {
-    "part1.analysis_result.hidden": "the net counts a returned ResultRow's field names and the example's keys "
-                                    "(p_not_matching, answer_not_matching_behavior) as kernel text or hidden input "
-                                    "(graders.reasons.texts_in)",
-    "part1.summarize.hidden": "FrameMatches names the expected rows, i.e. hidden model names "
-                              "(graders/checks/dataframe.py)",
-    "part2.plot_landscape.hidden": "FigureCheck shows the returned type's name (graders/checks/figure.py)",
-}
 NET = "the details are not shown: they would repeat what your code returned"
 GLUED = re.compile(r"\w…|…\w")
 DECIMALS = re.compile(r"\d\.\d{3}")
@@ -149,8 +141,7 @@ def _problems(text: str, texts: list[str], integers: list[str]) -> list[str]:
     return found
 
 
-CASES = [pytest.param(part, cid, id=cid, marks=[pytest.mark.xfail(strict=True, reason=NEEDS_SHARED_FIX[cid])]
-                      if cid in NEEDS_SHARED_FIX else []) for part, ids in HIDDEN.items() for cid in ids]
+CASES = [pytest.param(part, cid, id=cid) for part, ids in HIDDEN.items() for cid in ids]
 
 
 @pytest.mark.parametrize("part, check_id", CASES)

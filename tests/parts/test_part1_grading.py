@@ -152,9 +152,6 @@ def test_a_mistake_is_named_before_any_number(label):
             assert check.reason.endswith(" (values from hidden inputs are not shown)"), check.reason
 
 
-@pytest.mark.xfail(strict=True, reason="the net replaces a hidden reason that says p_not_matching: the example's "
-                                       "keys and the ResultRow's field names count as kernel text or hidden input "
-                                       "(graders.reasons.texts_in)")
 def test_swapped_labels_are_named_on_the_hidden_check_too():
     replacements = next(r for name, r, _ in BUGS if name == "matching-and-not-matching-swapped")
     reason = _checks(grade(PART, mutant(PART, replacements, label="matching-and-not-matching-swapped")))[
