@@ -694,7 +694,8 @@ def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, 
                                       blocked=blocked)
             if died_during is None and reference is not None:
                 # 4. last, so nothing the notebook did with the reference can reach a later check's reason
-                carried = _carry_forward(kernel, checks, outcomes, folders.area, reference, limits, clock, box, budget)
+                carried = _carry_forward(kernel, checks, outcomes, folders.area, reference, limits, clock, box, budget,
+                                         blocked)
         finally:
             kernel.__exit__(None, None, None)
             folders.done_with(paths)
@@ -733,10 +734,11 @@ def _run(nb, student_cells, origins, checks, probes, folders: _Folders, limits, 
 
 
 def _carry_forward(kernel: _Kernel, checks, outcomes, area: AnswerArea, reference: str, limits: Limits,
-                   clock: _Clock, box, budget: ReadBudget) -> dict[str, dict[str, Outcome]]:
+                   clock: _Clock, box, budget: ReadBudget, blocked: Mapping[str, str]) -> dict[str, dict[str, Outcome]]:
     """Error carried forward: rerun each failed check that ``depends`` on the student's other graded
-    functions with the reference's versions of those bound; check id → the rerun's outcomes."""
-    failed = [c for c in checks if c.depends and _fails(c, outcomes)]
+    functions with the reference's versions of those bound (not one whose own function hung a kernel
+    before); check id → the rerun's outcomes."""
+    failed = [c for c in checks if c.depends and _fails(c, outcomes) and not any(f in blocked for f in _calls(c))]
     again: dict[str, Outcome] = {}
     _run_checks(kernel, list(failed), area, again, limits, clock, box, budget, reference)
     return {c.id: {p.id: again[p.id] for p in c.probes} for c in failed if all(p.id in again for p in c.probes)}
