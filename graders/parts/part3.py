@@ -156,7 +156,8 @@ def _kind(v: Any) -> str:
     """A value's kind ("a str", "a list of 3"). What a notebook chose — a type it made up (it may be
     named after a hidden input), a container's length — sits in a slot."""
     if isinstance(v, (Opaque, Record)):  # (split at the first dot: a class name may hold dots too)
-        return f"a {v.type}" if v.type.split(".")[0] in SAFE_MODULES else hidden(f"a {v.type}", shown="a type of its own")
+        safe = v.type.split(".")[0] in SAFE_MODULES
+        return f"a {v.type}" if safe else hidden(f"a {v.type}", shown="a type of its own")
     if isinstance(v, (list, tuple)):
         return f"a {type(v).__name__}" + hidden(f" of {len(v)}", shown="")
     return describe_value(v)
@@ -198,7 +199,7 @@ def _hypotheses_judge(case: Search, tok) -> Callable[[Outcome], str | None]:
     specials = [s for s in getattr(tok, "all_special_tokens", []) if s]
 
     def n_tokens(text: str) -> int:
-        return len(tok(text[:4000]).input_ids)
+        return len(tok(text[:2000], verbose=False).input_ids)
 
     def judge(outcome: Outcome) -> str | None:
         value = outcome.value
@@ -254,10 +255,18 @@ def _texts_problem(got, case: Search, missing: Counter, specials, n_tokens) -> s
     """Why some expected texts are not among the student's: special tokens left in, the prompt left
     out, a hypothesis longer than ``max_length`` or going on after EOS, or (else) which differ and
     whether the student's are longer or shorter."""
-    spare = Counter(t for t, _ in got) - Counter(t for t, _ in case.expected)
-    extra = [i for i, (t, _) in enumerate(got) if spare[t]] or [0]
+    left, extra = Counter(t for t, _ in case.expected), []  # the student's hypotheses beyond the expected ones
+    for j, (t, _) in enumerate(got):
+        if left[t]:
+            left[t] -= 1
+        else:
+            extra.append(j)
     i, text = extra[0], got[extra[0]][0]
     mine = hidden(f" {text!r}", shown="")
+    if text in {t for t, _ in case.expected}:
+        first = next(j for j, (t, _) in enumerate(got) if t == text)
+        return (f"your hypothesis {i + 1}{mine} has the same text as your hypothesis {first + 1}; the expected "
+                "hypotheses have it once")
     if any(s in text for s in specials):
         return f"your hypothesis {i + 1}{mine} holds a special token: decode with skip_special_tokens=True"
     if text.strip() and not text.startswith(case.prompt) and any(t.endswith(text.strip()) for t in missing):
@@ -271,8 +280,9 @@ def _texts_problem(got, case: Search, missing: Counter, specials, n_tokens) -> s
                 + ": max_length counts the prompt's tokens" + hidden(f" ({case.prompt_len} here)", shown="")
                 + " plus the generated ones")
     finished = [t for (t, _), n in zip(case.expected, case.lengths) if case.finished(n)]
-    for j, (t, _) in enumerate(got):
-        if spare[t] and (ended := next((f for f in finished if t.startswith(f) and t != f), None)):
+    for j in extra:
+        t = got[j][0]
+        if (ended := next((f for f in finished if t.startswith(f) and t != f), None)):
             return (f"your hypothesis {j + 1} goes on after the end-of-sequence token"
                     + hidden(f" ({t!r} continues the finished {ended!r})", shown="")
                     + ": a hypothesis ending with it is finished — not expanded again, but kept among the "
@@ -318,7 +328,8 @@ def _hamming_judge(sequence: list[int], others: list[list[int]], factor: float, 
     variants = [(factor * differ, "counts the positions where the sequences differ (the Hamming distance); the "
                                   "penalty counts those where they agree"),
                 (float(agree), "is the number of agreeing positions without the diversity factor"),
-                (factor * agree / max(len(others), 1), "averages over the chosen sequences; the penalty sums over them"),
+                (factor * agree / max(len(others), 1),
+                 "averages over the chosen sequences; the penalty sums over them"),
                 (-factor * agree, "has the wrong sign: the penalty is positive (the search subtracts it)")]
 
     def judge(value) -> str | None:
@@ -344,7 +355,8 @@ def _translations_rule(probe_id: str, sentences: Sequence[str], expected: Sequen
         if not isinstance(value, (list, tuple)):
             return f"should return a list of strings, got {describe_type(outcome)}"
         if len(value) != len(expected):
-            return f"returned {hidden(len(value), shown='the wrong number of')} translations for {len(expected)} sentences"
+            return (f"returned {hidden(len(value), shown='the wrong number of')} translations for {len(expected)} "
+                    "sentences")
         if not all(isinstance(v, str) for v in value):
             i = next(i for i, v in enumerate(value) if not isinstance(v, str))
             return f"every translation should be a str; translation {i + 1} is {_kind(value[i])}"

@@ -6,13 +6,16 @@ acceptance rules are computed from the inputs (``top_k_problem``, ``top_p_proble
 paths are judged node by node (``tree_problem``); a sampled tree against the model's probabilities
 (``sampled_tree_problem``, with ``part4_inputs.TreeOracle``). The checks that use them:
 ``graders.parts.part4``.
+
+A reason names what is wrong (which case, node, attribute or position) and, when the value shows
+it, the classic mistake behind it; values that may come from hidden inputs, expected values or the
+kernel sit in ``hidden`` slots (``graders.reasons``), which a check with hidden inputs leaves out.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
-
 import math
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
@@ -36,7 +39,8 @@ def _kind(v: Any) -> str:
     """A value's kind ("a str", "a list of 3"). What a notebook chose — a type it made up (it may be
     named after a hidden input), a container's length — sits in a slot."""
     if isinstance(v, (Opaque, Record)):  # (split at the first dot: a class name may hold dots too)
-        return f"a {v.type}" if v.type.split(".")[0] in SAFE_MODULES else hidden(f"a {v.type}", shown="a type of its own")
+        safe = v.type.split(".")[0] in SAFE_MODULES
+        return f"a {v.type}" if safe else hidden(f"a {v.type}", shown="a type of its own")
     if isinstance(v, (list, tuple)):
         return f"a {type(v).__name__}" + hidden(f" of {len(v)}", shown="")
     return describe_value(v)
@@ -181,7 +185,8 @@ def _filtered_logits(value: Any, logits: np.ndarray) -> tuple[np.ndarray, np.nda
     """(filtered logits as float64, mask of kept tokens, what is malformed or None) — shared by both filters."""
     a = np.asarray(value, dtype=np.float64)
     if a.shape != logits.shape:
-        return a, a, f"should have the shape of logits ([vocab_size]), got {hidden(tuple(a.shape), shown='another one')}"
+        got = hidden(tuple(a.shape), shown="another one")
+        return a, a, f"should have the shape of logits ([vocab_size]), got {got}"
     if np.isnan(a).any():
         return a, a, "the result contains NaN"
     kept = np.isfinite(a)
@@ -376,8 +381,9 @@ def tree_problem(g: Any, expected, attrs: Sequence[str], *, ordered: bool = True
                     shown = f" is {token!r}" if verbose else ""
                     want = [expected.nodes[e]["token"] for e in ekids]
                     mine = [g.nodes[k].get("token") for k in kids]
+                    same = all(isinstance(t, str) for t in mine) and sorted(mine) == sorted(want)
                     order = (" (the right tokens in another order: children come in the order of the chosen ids, "
-                             "best first)") if all(isinstance(t, str) for t in mine) and sorted(mine) == sorted(want) else ""
+                             "best first)") if same else ""
                     return (f"child {j + 1} of {where(path)}{shown}: not the expected token{order}"
                             + (hidden(f"; expected {want[j]!r}", shown="") if verbose else ""))
             else:
@@ -426,13 +432,14 @@ def _greedy_ids_judge(expected: np.ndarray, prompt_len: int, special: set[int]):
         m = got.shape[1]
         if m != n:
             same = np.array_equal(got[0, :min(m, n)], expected[0, :min(m, n)])
-            if same and m < n and (int(expected[0, m]) in special or int(got[0, -1]) in special):
+            if same and m < n and (int(expected[0, m]) in special or (m and int(got[0, -1]) in special)):
                 return ("output_ids stop at the end-of-text token: here greedy decoding goes on for `length` new "
                         "tokens (the end-of-text token is generated like any other)")
             if same and m == n - 1:
                 return "output_ids has one token too few: `length` new tokens follow the prompt"
             if same and m > n:
-                return f"output_ids has {m - n} token(s) too many: `length` new tokens follow the prompt"
+                return (f"output_ids has too many tokens{hidden(f' ({m - n} more)', shown='')}: `length` new tokens "
+                        "follow the prompt")
             return f"output_ids has {shape(got)}; it should be [1, prompt_len + length]{want}"
         if not np.array_equal(got, expected):
             bad = np.flatnonzero(got[0] != expected[0])
@@ -626,6 +633,8 @@ def _log_prob_judge(expected: float, logits: np.ndarray | None = None, token: in
             return None
         if math.isnan(got):
             return "get_log_prob returned NaN (a log of a negative number? take log_softmax of the logits)"
+        if math.isinf(got):
+            return f"get_log_prob returned {got} (an overflow? take log_softmax of the logits)"
         cause = next((why for v, why in variants if abs(v - expected) > tol(expected) and abs(got - v) <= tol(v)),
                      None)
         if cause is None and log_softmax is not None:

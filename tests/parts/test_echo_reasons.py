@@ -92,10 +92,10 @@ def get_log_prob(logits, token_id):
 
 
 def greedy_search(model, tokenizer, input_ids, length):
-    prompt = tokenizer.decode(input_ids[0])
+    prompt = tokenizer.decode(input_ids[0], skip_special_tokens=True)
     graph = nx.DiGraph()
-    graph.add_node(0, token=f"`{prompt}` length={length}", tokenscore=100.0)
-    graph.add_node(1, token=f"'{prompt}'", tokenscore=float(length))
+    graph.add_node(0, token=prompt, tokenscore=100.0)
+    graph.add_node(1, token=f"“{prompt}” length={length}", tokenscore=float(length) + 0.123456)
     graph.add_edge(0, 1)
     return input_ids, graph
 
@@ -121,10 +121,17 @@ def nucleus_sampling(logits, temperature, p, beams, generator):
 
 
 def beam_search(model, tokenizer, input_ids, length, beams, sampling, temperature, generator):
-    prompt = tokenizer.decode(input_ids[0])
+    prompt = tokenizer.decode(input_ids[0], skip_special_tokens=True)
     graph = nx.DiGraph()
-    graph.add_node(0, token=f'"{prompt}" length={length} beams={beams} {temperature}', tokenscore=100.0,
-                   cumscore=0.0, sequencescore=0.0)
+    if sampling == "top_k":
+        graph.add_node(0, token=f'"{prompt}" length={length} beams={beams} {temperature}', tokenscore=100.0,
+                       cumscore=0.0, sequencescore=0.0)
+        return graph
+    graph.add_node(0, token=prompt, tokenscore=100.0, cumscore=0.0, sequencescore=0.0)
+    for b in range(beams):
+        graph.add_node(b + 1, token=f"`{prompt}` {sampling} {temperature}", tokenscore=temperature,
+                       cumscore=float(length), sequencescore=float(beams))
+        graph.add_edge(0, b + 1)
     return graph
 
 
@@ -237,8 +244,8 @@ def test_hidden_reasons_of_the_echo_notebooks_say_what_is_wrong(echo):
         assert reason["part4.greedy_search.hidden.ids"] == (
             "output_ids has the wrong shape; it should be [1, prompt_len + length] (values from hidden inputs are not "
             "shown)")
-        assert reason["part4.greedy_search.hidden.graph"].startswith(
-            "node 0 should hold the prompt text as its 'token'")
+        assert reason["part4.greedy_search.hidden.graph"] == (
+            "child 1 of the root: not the expected token (values from hidden inputs are not shown)")
         assert reason["part4.greedy_sampling.hidden"].startswith(
             "case 1 of 6: not the ids of the largest logits, first at position 0 (values from hidden inputs")
         assert reason["part4.top_k_filter.hidden"].startswith(
@@ -247,7 +254,13 @@ def test_hidden_reasons_of_the_echo_notebooks_say_what_is_wrong(echo):
             "case 1 of 40: the kept entries should be logits / temperature")
         assert reason["part4.nucleus_sampling.hidden1"].startswith(
             "`nucleus_sampling`() raised an exception on a hidden input")
-        for cid in ("part4.beam_search.greedy.hidden1", "part4.beam_search.nucleus.hidden"):
-            assert reason[cid].startswith("node 0 should hold the prompt text as its 'token'")
+        for cid in ("part4.beam_search.greedy.hidden1", "part4.beam_search.greedy.hidden2"):
+            assert reason[cid] == ("child 1 of the root: not the expected token (values from hidden inputs are not "
+                                   "shown)")
+        assert reason["part4.beam_search.top_k_temperature.hidden"].startswith(
+            "node 0 should hold the prompt text as its 'token'")
+        assert reason["part4.beam_search.nucleus.hidden"] == (
+            "a node at depth 1 is a token that nucleus (p = 0.5) sampling cannot choose there (values from hidden "
+            "inputs are not shown)")
         assert reason["part4.get_best_sequence.hidden"].startswith(
             "get_best_sequence should return (str, float), got a type of its own for the text")
