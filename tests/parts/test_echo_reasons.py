@@ -7,12 +7,9 @@ arguments; dict keys; exceptions (of a class named after an input) whose message
 arguments; objects of a class named after the prompt. For every hidden check, the reason a student
 reads — and the feedback rendered from it — carries no hidden input, no number with three
 decimals, no "another type" and no "…" glued to a word, and is the check's own sentence (not the
-generic reason ``Check.result`` falls back on when a reason repeats kernel text).
-
-Also here, the reasons of Part 3 and 4 that used to point at the wrong thing (see the issue in
-tests/parts/test_part3_grading.py / test_part4_grading.py): public reasons show the call, the
-expected value and the value returned, and a beam search that reads max_length as a number of new
-tokens is told so.
+generic reason ``Check.result`` falls back on when a reason repeats kernel text). (What realistic
+mistakes are told, public and hidden, is tested with them: ``REASONS`` in test_part3_grading.py and
+test_part4_grading.py.)
 """
 from __future__ import annotations
 
