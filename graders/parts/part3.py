@@ -58,9 +58,11 @@ implementation breaking that clause alone):
 """
 from __future__ import annotations
 
-import functools
+import math
+from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -69,10 +71,12 @@ from graders.checks.base import Check
 from graders.checks.cases import Cases
 from graders.checks.figure import FigureCheck
 from graders.checks.rules import Note, Property
-from graders.checks.values import as_array, as_number, python_float_problem
+from graders.checks.values import (SAFE_MODULES, as_array, as_number, describe_type, describe_value,
+                                    python_float_problem)
 from graders.parts.base import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, seq2seq, tokenizer
-from graders.probe.transport import FigureData, KernelArray
+from graders.probe.transport import FigureData, KernelArray, Opaque, Outcome, Record
+from graders.reasons import hidden
 
 PART_NAME = "part3"
 #: error carried forward: the student functions each graded function calls (see ``Check.depends``)
@@ -144,66 +148,218 @@ def _torch_threads():
 
 
 # --- predicates (None when fine, else one line a student can act on) ---------------------------
+# A reason is one sentence: what may carry a hidden input, an expected value or what the kernel sent
+# sits in a ``hidden`` slot (``graders.reasons``), which a check with hidden inputs shows in the
+# slot's own words. Positions ("hypothesis 2", "text 1 of 2") and the grader's words stay plain.
+
+def _kind(v: Any) -> str:
+    """A value's kind ("a str", "a list of 3"). What a notebook chose — a type it made up (it may be
+    named after a hidden input), a container's length — sits in a slot."""
+    if isinstance(v, (Opaque, Record)):  # (split at the first dot: a class name may hold dots too)
+        safe = v.type.split(".")[0] in SAFE_MODULES
+        return f"a {v.type}" if safe else hidden(f"a {v.type}", shown="a type of its own")
+    if isinstance(v, (list, tuple)):
+        return f"a {type(v).__name__}" + hidden(f" of {len(v)}", shown="")
+    return describe_value(v)
 
 
-
-def _hypotheses_problem(value: Any, expected: Sequence[tuple[str, float]], *, public: bool) -> str | None:
-    """The k (text, score) pairs, best first, against the expected ones."""
-    if not isinstance(value, (list, tuple)):
-        return f"should return a list of (text, score) tuples, got {type(value).__name__}"
-    if len(value) != len(expected):
-        return f"returned {len(value)} hypotheses, expected {len(expected)} (the k best)"
-    got = []
-    for i, pair in enumerate(value):
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            return f"hypothesis {i} should be a (text, score) tuple"
-        text, score = pair
-        if not isinstance(text, str):
-            return f"hypothesis {i}: the text should be a str (the decoded sequence), got {type(text).__name__}"
-        if problem := python_float_problem(score, f"hypothesis {i}: the score"):
-            return problem
-        number = as_number(score)
-        if not np.isfinite(number):
-            return f"hypothesis {i}: the score is {number}"
-        got.append((text, number))
-    tol = lambda e: SCORE_ATOL + SCORE_RTOL * abs(e)  # noqa: E731
-    if any(got[i + 1][1] > got[i][1] + tol(got[i][1]) for i in range(len(got) - 1)):
-        return "the hypotheses are not sorted by score, best first"
-    unmatched = list(range(len(got)))
-    for text, score in expected:
-        same_text = [j for j in unmatched if got[j][0] == text]
-        if not same_text:
-            missing = sum(1 for t, _ in expected if t not in {g[0] for g in got})
-            shown = f" (e.g. your hypothesis {got[unmatched[0]][0]!r} is not among them)" if unmatched else ""
-            if public:  # a fixed case: its expected values may be shown
-                shown = f" (e.g. {text!r} is missing)"
-            return (f"{missing} of the {len(expected)} hypotheses differ from the expected ones{shown}; "
-                    "texts are the decoded prompt + continuation, special tokens skipped")
-        j = min(same_text, key=lambda j: abs(got[j][1] - score))
-        if abs(got[j][1] - score) > tol(score):
-            return (f"the score of {got[j][0]!r} is off by {abs(got[j][1] - score):.3g}: a score is the sum of the "
-                    "natural-log probabilities of the generated tokens")
-        unmatched.remove(j)
-    # the same hypotheses: now the order (swaps of scores equal within the tolerance are fine)
-    for i, (text, score) in enumerate(expected):
-        if got[i][0] != text and abs(got[i][1] - score) > tol(score):
-            return "the hypotheses are right but not in the expected order (best score first)"
-    return None
+def _score_tol(score: float) -> float:
+    return SCORE_ATOL + SCORE_RTOL * abs(score)
 
 
-def _hypotheses_rule(probe_ids: Sequence[str], expected: Sequence[Sequence[tuple[str, float]]], public: bool):
-    return Cases(list(probe_ids), [functools.partial(_hypotheses_problem, expected=exp, public=public)
-                                   for exp in expected])
+@dataclass(frozen=True)
+class Search:
+    """One case of a beam search decoder: its arguments, the expected ``(text, score)`` hypotheses,
+    each expected text's number of tokens (prompt included, EOS not counted: it is skipped when
+    decoding), and ``new_tokens``: what a search gives that generates ``max_length`` tokens *after*
+    the prompt (None when that is the same), so that this classic misreading can be named."""
+
+    prompt: str
+    k: int
+    max_length: int
+    prompt_len: int
+    expected: tuple
+    lengths: tuple
+    new_tokens: tuple | None = None
+    extra: str = ""          # the other arguments (enhanced decoder), as the call shows them
+    enhanced: bool = False
+
+    def details(self) -> str:
+        listing = ", ".join(f"({t!r}, {s:.4f})" for t, s in self.expected)
+        return f"text={self.prompt!r}, k={self.k}, max_length={self.max_length}{self.extra}; expected [{listing}]"
+
+    def finished(self, n: int) -> bool:
+        """Does an expected hypothesis of ``n`` tokens end with EOS? (An unfinished one has exactly
+        ``max_length`` tokens: the search only stops early when every hypothesis is finished.)"""
+        return n < self.max_length
 
 
-def _translations_rule(probe_id: str, expected: Sequence[str], *, prompt_hint: str):
-    def predicate(value):
+def _hypotheses_judge(case: Search, tok) -> Callable[[Outcome], str | None]:
+    """The k (text, score) pairs, best first, against ``case``; the classic mistakes named."""
+    specials = [s for s in getattr(tok, "all_special_tokens", []) if s]
+
+    def n_tokens(text: str) -> int:
+        return len(tok(text[:2000], verbose=False).input_ids)
+
+    def judge(outcome: Outcome) -> str | None:
+        value = outcome.value
         if not isinstance(value, (list, tuple)):
-            return f"should return a list of strings, got {type(value).__name__}"
+            return f"should return a list of (text, score) tuples, got {describe_type(outcome)}"
+        if len(value) != case.k:
+            return (f"returned {hidden(len(value), shown='the wrong number of')} hypotheses; expected "
+                    f"{hidden(case.k, shown='k')} (the k best)")
+        got = []
+        for i, pair in enumerate(value, 1):
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                return f"hypothesis {i} should be a (text, score) tuple, got {_kind(pair)}"
+            text, score = pair
+            if not isinstance(text, str):
+                return f"hypothesis {i}: the text should be a str (the decoded sequence), got {_kind(text)}"
+            if problem := python_float_problem(score, f"hypothesis {i}: the score"):
+                return problem
+            number = as_number(score)
+            if not np.isfinite(number):
+                return f"hypothesis {i}: the score is {number}; a sum of log-probabilities of chosen tokens is finite"
+            got.append((text, number))
+        if case.new_tokens is not None and _same_hypotheses(got, case.new_tokens):
+            return ("your hypotheses are what a search gives that generates max_length tokens after the prompt: "
+                    "max_length counts the prompt's tokens too"
+                    + hidden(f" (here {case.prompt_len} prompt tokens, so at most "
+                             f"{case.max_length - case.prompt_len} generated ones)", shown=""))
+        if any(got[i + 1][1] > got[i][1] + _score_tol(got[i][1]) for i in range(len(got) - 1)):
+            return "the hypotheses are not sorted by score, best first"
+        missing = Counter(t for t, _ in case.expected) - Counter(t for t, _ in got)
+        if missing:
+            return _texts_problem(got, case, missing, specials, n_tokens)
+        unmatched = list(range(len(got)))
+        for (text, score), length in zip(case.expected, case.lengths):
+            j = min((j for j in unmatched if got[j][0] == text), key=lambda j: abs(got[j][1] - score))
+            if abs(got[j][1] - score) > _score_tol(score):
+                return _score_problem(j, got[j], score, length, case)
+            unmatched.remove(j)
+        for i, (text, score) in enumerate(case.expected):  # the same hypotheses: now the order
+            if got[i][0] != text and abs(got[i][1] - score) > _score_tol(score):
+                return ("the hypotheses are right but not in the expected order (best score first)"
+                        + hidden(f": hypothesis {i + 1} should be {text!r}", shown=""))
+        return None
+
+    return judge
+
+
+def _same_hypotheses(got: Sequence[tuple[str, float]], other: Sequence[tuple[str, float]]) -> bool:
+    return len(got) == len(other) and all(g[0] == o[0] and abs(g[1] - o[1]) <= _score_tol(o[1])
+                                          for g, o in zip(got, other))
+
+
+def _texts_problem(got, case: Search, missing: Counter, specials, n_tokens) -> str:
+    """Why some expected texts are not among the student's: special tokens left in, the prompt left
+    out, a hypothesis longer than ``max_length`` or going on after EOS, or (else) which differ and
+    whether the student's are longer or shorter."""
+    left, extra = Counter(t for t, _ in case.expected), []  # the student's hypotheses beyond the expected ones
+    for j, (t, _) in enumerate(got):
+        if left[t]:
+            left[t] -= 1
+        else:
+            extra.append(j)
+    i, text = extra[0], got[extra[0]][0]
+    mine = hidden(f" {text!r}", shown="")
+    if text in {t for t, _ in case.expected}:
+        first = next(j for j, (t, _) in enumerate(got) if t == text)
+        return (f"your hypothesis {i + 1}{mine} has the same text as your hypothesis {first + 1}; the expected "
+                "hypotheses have it once")
+    if any(s in text for s in specials):
+        return f"your hypothesis {i + 1}{mine} holds a special token: decode with skip_special_tokens=True"
+    if text.strip() and not text.startswith(case.prompt) and any(t.endswith(text.strip()) for t in missing):
+        return (f"your hypothesis {i + 1}{mine} is the continuation only: its text is the decoded prompt + "
+                "continuation")
+    lengths = [n_tokens(t) for t, _ in got]
+    if (too_long := [j for j, n in enumerate(lengths) if n > case.max_length]):
+        j = too_long[0]
+        return (f"your hypothesis {j + 1} is longer than max_length allows"
+                + hidden(f" ({got[j][0]!r} has {lengths[j]} tokens; max_length = {case.max_length})", shown="")
+                + ": max_length counts the prompt's tokens" + hidden(f" ({case.prompt_len} here)", shown="")
+                + " plus the generated ones")
+    finished = [t for (t, _), n in zip(case.expected, case.lengths) if case.finished(n)]
+    for j in extra:
+        t = got[j][0]
+        if (ended := next((f for f in finished if t.startswith(f) and t != f), None)):
+            return (f"your hypothesis {j + 1} goes on after the end-of-sequence token"
+                    + hidden(f" ({t!r} continues the finished {ended!r})", shown="")
+                    + ": a hypothesis ending with it is finished — not expanded again, but kept among the "
+                      "candidates with its score")
+    longest, expected_longest = max(lengths), max(case.lengths)
+    how = ""
+    if longest != expected_longest:
+        how = f"; yours are {'longer' if longest > expected_longest else 'shorter'} than the expected ones" + hidden(
+            f" (up to {longest} tokens against {expected_longest}, prompt included)", shown="")
+    first_missing, n = next(iter(missing)), sum(missing.values())
+    return (f"your hypothesis {i + 1}{mine} is not among the {hidden(case.k, shown='k')} best: "
+            f"{n} of the expected ones {'is' if n == 1 else 'are'} missing"
+            + hidden(f", e.g. {first_missing!r}", shown="") + how)
+
+
+def _score_problem(j: int, hypothesis: tuple[str, float], want: float, length: int, case: Search) -> str:
+    """A right text with a wrong score: the classic causes recognised by the value."""
+    text, got = hypothesis
+    finished = case.finished(length)
+    generated = length - case.prompt_len + (1 if finished else 0)
+    causes = [(math.exp(want), "it is a product of probabilities; a score is the sum of the natural-log probabilities"),
+              (want / math.log(10), "it is a sum of base-10 logs; use the natural log"),
+              (want / max(generated, 1), "it is divided by the number of generated tokens; no length normalisation"),
+              (want / max(length, 1), "it is divided by the sequence length; no length normalisation")]
+    cause = next((why for value, why in causes if abs(value - want) > _score_tol(want)
+                  and abs(got - value) <= _score_tol(value)), None)
+    if cause is None and case.enhanced and got < want:
+        cause = ("it is lower than the log-probability: return the un-penalised score (the diversity penalty only "
+                 "chooses the survivors)")
+    if cause is None and finished and got > want:
+        cause = ("it is higher than the log-probability: a finished hypothesis's score includes its end-of-sequence "
+                 "token's log-probability")
+    cause = cause or ("a score is the sum of the natural-log probabilities of the generated tokens (EOS included "
+                      "when generated), with no length normalisation")
+    return (f"the score of your hypothesis {j + 1} is "
+            + hidden(f"{got:.6g} for {text!r}, expected {want:.6g}", shown="wrong") + f": {cause}")
+
+
+def _hamming_judge(sequence: list[int], others: list[list[int]], factor: float, expected: float):
+    """The penalty against ``expected``; a value that a classic mistake gives is named."""
+    agree = sum(sum(a == b for a, b in zip(sequence, o)) for o in others)
+    differ = sum(sum(a != b for a, b in zip(sequence, o)) for o in others)
+    variants = [(factor * differ, "counts the positions where the sequences differ (the Hamming distance); the "
+                                  "penalty counts those where they agree"),
+                (float(agree), "is the number of agreeing positions without the diversity factor"),
+                (factor * agree / max(len(others), 1),
+                 "averages over the chosen sequences; the penalty sums over them"),
+                (-factor * agree, "has the wrong sign: the penalty is positive (the search subtracts it)")]
+
+    def judge(value) -> str | None:
+        if problem := python_float_problem(value, "calculate_hamming_penalty"):
+            return problem
+        got = as_number(value)
+        if abs(got - expected) <= HAMMING_ATOL + 1e-9 * abs(expected):
+            return None
+        cause = next((why for v, why in variants if abs(v - expected) > HAMMING_ATOL and abs(got - v) <= HAMMING_ATOL),
+                     None)
+        if cause:
+            return f"wrong penalty: your value {cause}"
+        return ("wrong penalty (it counts, for every chosen sequence, the positions up to the shorter length where "
+                "the two sequences agree, times the diversity factor)")
+
+    return judge
+
+
+def _translations_rule(probe_id: str, sentences: Sequence[str], expected: Sequence[str], *, call: str,
+                       prompt_hint: str):
+    def predicate(outcome: Outcome):
+        value = outcome.value
+        if not isinstance(value, (list, tuple)):
+            return f"should return a list of strings, got {describe_type(outcome)}"
         if len(value) != len(expected):
-            return f"returned {len(value)} translations for {len(expected)} sentences"
+            return (f"returned {hidden(len(value), shown='the wrong number of')} translations for {len(expected)} "
+                    "sentences")
         if not all(isinstance(v, str) for v in value):
-            return "every translation should be a str"
+            i = next(i for i, v in enumerate(value) if not isinstance(v, str))
+            return f"every translation should be a str; translation {i + 1} is {_kind(value[i])}"
         wrong = [i for i, (v, e) in enumerate(zip(value, expected)) if v != e]
         if not wrong:
             return None
@@ -215,16 +371,23 @@ def _translations_rule(probe_id: str, expected: Sequence[str], *, prompt_hint: s
             hint = ": return only the translation, not the prompt"
         elif first != first.strip():
             hint = ": strip surrounding whitespace"
-        return f"{len(wrong)} of {len(expected)} translations differ from the model's greedy translation{hint}"
+        which = ", ".join(str(i + 1) for i in wrong[:8]) + (", …" if len(wrong) > 8 else "")
+        n = wrong[0]
+        return (f"{len(wrong)} of {len(expected)} translations differ from the model's greedy translation "
+                f"(sentence{'s' if len(wrong) > 1 else ''} {which}){hint}"
+                + hidden(f"; {call}: for {sentences[n]!r} the expected translation is {expected[n]!r}, "
+                         f"yours {first!r}", shown=""))
 
-    return Property([probe_id], predicate)
+    return Property([probe_id], predicate, outcomes=True)
 
 
-def _attention_problem(value: Any, expected, *, public: bool) -> str | None:
-    """The (encoder self-attentions, cross-attentions, output ids) triple against the expected one."""
+def _attention_problem(value: Any, expected, *, call: str = "") -> str | None:
+    """The (encoder self-attentions, cross-attentions, output ids) triple against the expected one.
+    ``call`` (how the function was called) ends a reason in a slot."""
     enc_exp, cross_exp, ids_exp = (np.asarray(x) for x in expected)
+    called = hidden(f" ({call})", shown="") if call else ""
     if not isinstance(value, (list, tuple)) or len(value) != 3:
-        return "should return a tuple (encoder_self_attentions, cross_attentions, output_ids)"
+        return f"should return a tuple (encoder_self_attentions, cross_attentions, output_ids), got {_kind(value)}"
     enc, cross, ids = value
     notes = []
     enc, cross = (_stacked(name, got, notes) for name, got in (("encoder_self_attentions", enc),
@@ -235,22 +398,31 @@ def _attention_problem(value: Any, expected, *, public: bool) -> str | None:
         ("cross_attentions", cross, cross_exp, "[layers, 1, heads, tgt, src]"),
     ]:
         if not isinstance(got, KernelArray):
-            return f"{name} should be a torch tensor {layout}, got {type(got).__name__}"
+            return f"{name} should be a torch tensor {layout}, got {_kind(got)}"
         if got.shape != exp.shape:
-            want = f" = {tuple(exp.shape)}" if public else ""
-            return f"{name} has shape {tuple(got.shape)}, expected {layout}{want}"
+            hint = ""
+            if got.ndim == exp.ndim - 1 and tuple(got.shape) == tuple(exp.shape[1:]):
+                hint = ": it holds one layer; stack every layer (torch.stack over the tuple transformers returns)"
+            elif sorted(got.shape) == sorted(exp.shape):
+                hint = ": the dimensions are in another order"
+            return (f"{name} has {hidden(f'shape {tuple(got.shape)}', shown='the wrong shape')}, expected {layout}"
+                    + hidden(f" = {tuple(exp.shape)}", shown="") + hint + called)
     if not np.array_equal(np.asarray(ids), ids_exp):
-        return "output_ids differ from greedy model.generate(**inputs, max_new_tokens=32)"
+        at = int(np.argwhere(np.asarray(ids) != ids_exp)[0][-1])
+        return ("output_ids differ from greedy model.generate(**inputs, max_new_tokens=32), first at position "
+                f"{at}" + hidden(f" (expected id {int(ids_exp.reshape(-1)[at])}, got "
+                                 f"{int(np.asarray(ids).reshape(-1)[at])})", shown="") + called)
     for name, got, exp in [("encoder_self_attentions", enc, enc_exp), ("cross_attentions", cross, cross_exp)]:
         a = np.asarray(got, dtype=np.float64)
         if not np.isfinite(a).all():
             return f"{name} contains NaN or inf"
         err = np.abs(a - exp)
         if not (err <= ATTENTION_ATOL).all():
-            layer = int(np.argwhere(err > ATTENTION_ATOL)[0][0])
-            return (f"{name} differ from the model's (first at layer {layer}): take the encoder's self-attention "
-                    "and the decoder's cross-attention of one forward pass with decoder_input_ids=output_ids, "
-                    "every layer, in order")
+            layer, _, head = (int(x) for x in np.argwhere(err > ATTENTION_ATOL)[0][:3])
+            return (f"{name} differ from the model's, first at layer {layer}, head {head}"
+                    + hidden(f" (largest error {float(err.max()):.3g})", shown="")
+                    + ": take the encoder's self-attention and the decoder's cross-attention of one forward pass "
+                      "with decoder_input_ids=output_ids, every layer, in order" + called)
     return Note("; ".join(notes)) if notes else None
 
 
@@ -267,8 +439,13 @@ def _stacked(name: str, got: Any, notes: list[str]) -> Any:
     return stacked
 
 
-def _heatmap_rule(probe_id: str, matrix: np.ndarray, x_labels: Sequence[str], y_labels: Sequence[str], title: str):
+def _heatmap_rule(probe_id: str, weights: np.ndarray, layer: int, head: int, x_labels: Sequence[str],
+                  y_labels: Sequence[str], title: str):
+    """The figure draws ``weights[layer, 0, head]`` (rows = queries) with the tokens as tick labels and
+    the given title; a drawing of another layer or head is named."""
+    matrix = weights[layer, 0, head].astype(float)
     rows, cols = matrix.shape
+    given = hidden(f" (layer {layer}, head {head})", shown="")
 
     def drawn(fig: FigureData):
         """(array, orientation) of every 2-D thing drawn that has the matrix's size."""
@@ -286,14 +463,22 @@ def _heatmap_rule(probe_id: str, matrix: np.ndarray, x_labels: Sequence[str], y_
                     if rows == cols:
                         yield a.astype(float).T, "transposed", owner
 
+    def other_slice(candidates) -> str:
+        for a, _, _ in candidates:
+            for l_, h_ in np.ndindex(weights.shape[0], weights.shape[2]):
+                if (l_, h_) != (layer, head) and np.allclose(a, weights[l_, 0, h_], atol=1e-6, rtol=1e-5):
+                    return hidden(f": it draws layer {l_}, head {h_}", shown=": it draws another layer or head")
+        return ""
+
     def predicate(fig: FigureData) -> str | None:
         candidates = list(drawn(fig))
         if not candidates:
             return ("no heatmap of the right size: draw the [queries, keys] matrix of the chosen layer and head "
-                    "with imshow or pcolormesh")
+                    "with imshow or pcolormesh" + hidden(f" ({rows} × {cols} here)", shown=""))
         matching = [(o, ax) for a, o, ax in candidates if np.allclose(a, matrix, atol=1e-6, rtol=1e-5)]
         if not matching:
-            return "the heatmap does not show attentions[layer, 0, head] (check the layer, head and batch indices)"
+            return (f"the heatmap does not show attentions[layer, 0, head]{given}{other_slice(candidates)} "
+                    "(check the layer, head and batch indices)")
         for orientation, ax in matching:
             xs = [t for t in ax.get("xticklabels", [])]
             ys = [t for t in ax.get("yticklabels", [])]
@@ -302,9 +487,14 @@ def _heatmap_rule(probe_id: str, matrix: np.ndarray, x_labels: Sequence[str], y_
                 want_x, want_y = want_y, want_x
             if xs == want_x and ys == want_y:
                 if not any(title in (a.get("title") or "") for a in fig.axes):
-                    return "the heatmap's axes should carry the given title (ax.set_title(title))"
+                    titles = [a.get("title") or "" for a in fig.axes]
+                    return ("the heatmap's axes should carry the given title (ax.set_title(title))"
+                            + hidden(f": expected {title!r}, got {titles[:2]!r}", shown=""))
                 return None
-        return "the tick labels should be the tokens: one per key on the columns, one per query on the rows"
+        xs, ys = matching[0][1].get("xticklabels", []), matching[0][1].get("yticklabels", [])
+        return ("the tick labels should be the tokens: one per key on the columns, one per query on the rows"
+                + hidden(f" (expected columns {list(x_labels)!r} and rows {list(y_labels)!r}; got {list(xs)[:12]!r} "
+                         f"and {list(ys)[:12]!r})", shown=""))
 
     return FigureCheck(probe_id, predicate, what="heatmap")
 
@@ -314,7 +504,8 @@ def bleu_problem(value: Any, report: dict, corpus: tuple | None) -> str | None:
 
     The reason gives the expected value and its ingredients — the four clipped n-gram precisions,
     the brevity penalty and the corpus lengths — and, when the student's value is what a classic
-    mistake gives, names that mistake. ``corpus`` (public checks only) puts the inputs in the reason.
+    mistake gives, names that mistake. ``corpus`` puts the inputs in the reason. Values sit in one
+    slot: a hidden check says that the BLEU is wrong and which mistake it matches, nothing more.
     """
     if problem := python_float_problem(value, "calculate_bleu_score"):
         return problem
@@ -324,14 +515,17 @@ def bleu_problem(value: Any, report: dict, corpus: tuple | None) -> str | None:
         return None
     inputs = f" for predictions {list(corpus[0])!r} and references {list(corpus[1])!r}" if corpus else ""
     precisions = ", ".join(f"{p:.4g}" for p in report["precisions"])
-    reason = (f"BLEU {got:.6g}, expected {expected:.6g}{inputs}; the expected clipped precisions p1..p4 are "
-              f"{precisions} and the brevity penalty {report['brevity_penalty']:.4g} (c = "
-              f"{report['hypothesis_length']} hypothesis words, r = {report['reference_length']} reference words)")
+    values = hidden(f"BLEU {got:.6g}, expected {expected:.6g}{inputs}; the expected clipped precisions p1..p4 are "
+                    f"{precisions} and the brevity penalty {report['brevity_penalty']:.4g} (c = "
+                    f"{report['hypothesis_length']} hypothesis words, r = {report['reference_length']} reference "
+                    "words)", shown="the BLEU is not the expected one")
     causes = [name for name, v in report["variants"].items()
               if abs(float(v) - expected) > BLEU_ATOL and np.isfinite(got) and abs(got - float(v)) <= BLEU_ATOL]
     if causes:
-        return f"{reason}: your value is the BLEU computed {causes[0]}"
-    return f"{reason}: compare your precisions and brevity penalty with these"
+        return f"{values}: your value is the BLEU computed {causes[0]}"
+    return (f"{values}: compare your " + hidden("precisions and brevity penalty with these",
+                                                shown="clipped n-gram precisions, sums over the corpus and brevity "
+                                                      "penalty with the docstring's definitions"))
 
 
 # --- hidden inputs ----------------------------------------------------------------------------
@@ -434,50 +628,58 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
     lm, lm_tok = _causal(LM)
 
-    # -- beam_search_decoder --
-    def beam_check(id_, cases, description, public):
-        probes, expected = [], []
-        for n, (prompt, k, max_length) in enumerate(cases):
-            pid = f"{PART_NAME}.{id_}.{n}"
-            probes.append(Probe(pid, "beam_search_decoder", (causal_lm(LM), tokenizer(LM), prompt, k, max_length)))
-            expected.append(ref.beam_search_decoder(lm, lm_tok, prompt, k, max_length))
-        table.add(id_, probes, _hypotheses_rule([p.id for p in probes], expected, public), description, public)
+    # -- the decoders: beam_search_decoder and enhanced_beam_search_decoder --
+    def search(fn, prompt, k, max_length, *rest) -> Search:
+        """A decoder case with its expected hypotheses and, when ``max_length`` cut a hypothesis, what
+        a search that generates ``max_length`` tokens after the prompt gives instead."""
+        expected = tuple(tuple(h) for h in fn(lm, lm_tok, prompt, k, max_length, *rest))
+        n = len(lm_tok(prompt).input_ids)
+        lengths = tuple(len(lm_tok(t).input_ids) for t, _ in expected)
+        misread = None
+        if any(length >= max_length for length in lengths):
+            misread = tuple(tuple(h) for h in fn(lm, lm_tok, prompt, k, max_length + n, *rest))
+            misread = None if _same_hypotheses(misread, expected) else misread
+        extra = f", n_gram_block_size={rest[0]}, diversity_factor={rest[1]}" if rest else ""
+        return Search(prompt, k, max_length, n, expected, lengths, misread, extra, enhanced=bool(rest))
 
-    beam_check("beam_search", [("The young woman sees", 3, 7), ("I have a dream", 2, 30)],
-               "beam_search_decoder: the k best hypotheses and their log-probability scores", True)
+    def decoder_check(id_, target, cases, description, public):
+        probes, searches = [], []
+        for n, (prompt, k, max_length, *rest) in enumerate(cases):
+            probes.append(Probe(f"{PART_NAME}.{id_}.{n}", target,
+                                (causal_lm(LM), tokenizer(LM), prompt, k, max_length, *rest)))
+            searches.append(search(getattr(ref, target), prompt, k, max_length, *rest))
+        table.add(id_, probes, Cases([p.id for p in probes], [_hypotheses_judge(s, lm_tok) for s in searches],
+                                     details=[s.details() for s in searches], outcomes=True), description, public)
+
+    decoder_check("beam_search", "beam_search_decoder", [("The young woman sees", 3, 7), ("I have a dream", 2, 30)],
+                  "beam_search_decoder: the k best hypotheses and their log-probability scores", True)
     if ctx.hidden:
         rng = ctx.rng("part3.beam_search")
         prompts = [PROMPTS[int(i)] for i in rng.permutation(len(PROMPTS))]
-        beam_check("beam_search.greedy", [(prompts[0], 1, int(rng.integers(8, 16))), (prompts[1], 1, 40)],
-                   "beam_search_decoder with k = 1 is greedy search", False)
-        beam_check("beam_search.eos", [(prompts[2], int(rng.choice([2, 3])), 40), (prompts[3], 5, 40)],
-                   "beam_search_decoder when hypotheses reach the end-of-sequence token", False)
+        decoder_check("beam_search.greedy", "beam_search_decoder",
+                      [(prompts[0], 1, int(rng.integers(8, 16))), (prompts[1], 1, 40)],
+                      "beam_search_decoder with k = 1 is greedy search", False)
+        decoder_check("beam_search.eos", "beam_search_decoder",
+                      [(prompts[2], int(rng.choice([2, 3])), 40), (prompts[3], 5, 40)],
+                      "beam_search_decoder when hypotheses reach the end-of-sequence token", False)
         short = []
         for i, k in zip(rng.choice(len(SHORT_PROMPTS), size=2, replace=False), (int(rng.choice([2, 3])), 5)):
             prompt = SHORT_PROMPTS[int(i)]
             short.append((prompt, k, len(lm_tok(prompt).input_ids) + int(rng.integers(2, 4))))
-        beam_check("beam_search.short", short, "beam_search_decoder with a short max_length", False)
+        decoder_check("beam_search.short", "beam_search_decoder", short,
+                      "beam_search_decoder with a short max_length", False)
 
     # -- calculate_hamming_penalty --
     def hamming_check(id_, cases, public):
-        probes, expected = [], []
+        probes, judges, details = [], [], []
         for n, (seq, others, factor) in enumerate(cases):
             pid = f"{PART_NAME}.{id_}.{n}"
             probes.append(Probe(pid, "calculate_hamming_penalty", (seq, others, factor)))
-            expected.append(ref.calculate_hamming_penalty(seq, others, factor))
-
-        def predicate(*values):
-            for n, (v, e) in enumerate(zip(values, expected)):
-                if problem := python_float_problem(v, "calculate_hamming_penalty"):
-                    return f"case {n + 1}: {problem}"
-                got = as_number(v)
-                if abs(got - e) > HAMMING_ATOL + 1e-9 * abs(e):
-                    return (f"case {n + 1}: wrong penalty (it counts, for every chosen sequence, the positions "
-                            "where the two sequences agree, times the diversity factor)")
-            return None
-
-        table.add(id_, probes, Property([p.id for p in probes], predicate),
-            "calculate_hamming_penalty counts agreeing positions times the factor", public)
+            expected = ref.calculate_hamming_penalty(seq, others, factor)
+            judges.append(_hamming_judge(seq, others, factor, expected))
+            details.append(f"sequence={seq}, all_sequences={others}, diversity_factor={factor}; expected {expected:g}")
+        table.add(id_, probes, Cases([p.id for p in probes], judges, details=details),
+                  "calculate_hamming_penalty counts agreeing positions times the factor", public)
 
     hamming_check("hamming", [([5, 6, 7, 8], [[5, 6, 9], [1, 6, 7, 8, 9]], 0.5),
                               ([1, 2, 3], [], 2.0),
@@ -487,32 +689,24 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         hamming_check("hamming.hidden", [_hamming_case(rng) for _ in range(3)], False)
 
     # -- enhanced_beam_search_decoder --
-    def enhanced_check(id_, cases, description, public):
-        probes, expected = [], []
-        for n, (prompt, k, max_length, size, factor) in enumerate(cases):
-            pid = f"{PART_NAME}.{id_}.{n}"
-            probes.append(Probe(pid, "enhanced_beam_search_decoder",
-                                (causal_lm(LM), tokenizer(LM), prompt, k, max_length, size, factor)))
-            expected.append(ref.enhanced_beam_search_decoder(lm, lm_tok, prompt, k, max_length, size, factor))
-        table.add(id_, probes, _hypotheses_rule([p.id for p in probes], expected, public), description, public)
-
-    enhanced_check("enhanced_beam_search",
-                   [("The little dog", 3, 24, 2, 0.5), ("The little dog that sees", 3, 30, 3, 0.0)],
-                   "enhanced_beam_search_decoder: n-gram blocking and Hamming diversity", True)
+    enhanced = "enhanced_beam_search_decoder"
+    decoder_check("enhanced_beam_search", enhanced,
+                  [("The little dog", 3, 24, 2, 0.5), ("The little dog that sees", 3, 30, 3, 0.0)],
+                  "enhanced_beam_search_decoder: n-gram blocking and Hamming diversity", True)
     if ctx.hidden:
         rng = ctx.rng("part3.enhanced_beam_search")
         prompts = [PROMPTS[int(i)] for i in rng.permutation(len(PROMPTS))]
         blocking = [BLOCKING_PROMPTS[int(i)] for i in rng.choice(len(BLOCKING_PROMPTS), size=2, replace=False)]
-        enhanced_check("enhanced_beam_search.blocking",
-                       [(blocking[0], int(rng.choice([2, 3])), 36, 2, 0.0),
-                        (blocking[1], int(rng.choice([2, 3])), 36, 3, 0.0)],
-                       "enhanced_beam_search_decoder with n-gram blocking only (diversity 0)", False)
+        decoder_check("enhanced_beam_search.blocking", enhanced,
+                      [(blocking[0], int(rng.choice([2, 3])), 36, 2, 0.0),
+                       (blocking[1], int(rng.choice([2, 3])), 36, 3, 0.0)],
+                      "enhanced_beam_search_decoder with n-gram blocking only (diversity 0)", False)
         factors = [float(np.round(f, 2)) for f in (rng.uniform(0.2, 0.8), rng.uniform(1.0, 3.0))]
-        enhanced_check("enhanced_beam_search.diversity",
-                       [(prompts[2], 3, 28, 2, factors[0]), (prompts[3], 5, 24, 3, factors[1]),
-                        (prompts[4], 2, 30, 3, factors[0]),
-                        (blocking[0], 3, 30, 0, factors[1])],  # n_gram_block_size 0: no blocking
-                       "enhanced_beam_search_decoder with diversity factors", False)
+        decoder_check("enhanced_beam_search.diversity", enhanced,
+                      [(prompts[2], 3, 28, 2, factors[0]), (prompts[3], 5, 24, 3, factors[1]),
+                       (prompts[4], 2, 30, 3, factors[0]),
+                       (blocking[0], 3, 30, 0, factors[1])],  # n_gram_block_size 0: no blocking
+                      "enhanced_beam_search_decoder with diversity factors", False)
 
     # -- calculate_bleu_score --
     def bleu_check(id_, corpora, description, public):
@@ -524,7 +718,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
         def predicate(*values):
             for n, (v, report, corpus) in enumerate(zip(values, reports, corpora)):
-                problem = bleu_problem(v, report, corpus if public else None)
+                problem = bleu_problem(v, report, corpus)
                 if problem:
                     return f"corpus {n + 1} of {len(reports)}: {problem}"
             return None
@@ -552,7 +746,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             id_ = f"translation.{fn.replace('translate_', '')}{suffix}"
             pid = f"{PART_NAME}.{id_}"
             table.add(id_, [Probe(pid, fn, (make_model, tokenizer(name), sentences), {"max_new_tokens": MAX_NEW_TOKENS})],
-                _translations_rule(pid, expected, prompt_hint=hint),
+                _translations_rule(pid, sentences, expected, prompt_hint=hint,
+                                   call=f"{fn}(model, tokenizer, sentences, max_new_tokens={MAX_NEW_TOKENS})"),
                 f"{fn}: greedy translations of {'fixed' if public else 'hidden'} test sentences", public)
 
     translation_checks("", [en for en, _ in test[:3]], True)
@@ -571,8 +766,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
         def predicate(*values):
             notes = []
-            for n, (v, e) in enumerate(zip(values, expected)):
-                problem = _attention_problem(v, e, public=public)
+            for n, (v, e, text) in enumerate(zip(values, expected, texts)):
+                problem = _attention_problem(v, e, call=f"get_attention_weights({text!r}, model, tokenizer)")
                 if isinstance(problem, Note):
                     notes.append(problem)
                 elif problem:
@@ -603,7 +798,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         pid = f"{PART_NAME}.{id_}"
         title = f"layer {layer}, head {head} of a grader-made tensor"
         table.add(id_, [Probe(pid, "plot_attention_heatmap", (tensor, layer, head, x_labels, y_labels, title))],
-            _heatmap_rule(pid, weights.astype(np.float32)[layer, 0, head].astype(float), x_labels, y_labels, title),
+            _heatmap_rule(pid, weights.astype(np.float32), layer, head, x_labels, y_labels, title),
             "plot_attention_heatmap draws the chosen layer and head, tokens as tick labels", public)
 
     heatmap_check("attention.heatmap", np.random.default_rng(20260303), True)

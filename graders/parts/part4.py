@@ -109,10 +109,11 @@ from graders.parts.part4_inputs import (MODEL, _model_and_tokenizer, nucleus_all
                                         public_top_k_cases, hidden_top_k_cases, public_top_p_cases, hidden_top_p_cases,
                                         top_k_sampler_case, nucleus_sampler_case, SAMPLING_TREE, NUCLEUS_TREE_LENGTH,
                                         Part4Inputs, _candidates, _first, oracle)
-from graders.parts.part4_judges import (_softmax, sampled_tree_problem, top_k_problem, top_p_problem,
+from graders.parts.part4_judges import (_softmax, sampled_tree_problem, top_k_problem, top_p_problem, top_k_expected,
+                                        top_p_expected,
                                         _greedy_ids_judge, _greedy_graph_judge, _tree_judge, _best_sequence_judge,
                                         _bars_problem, _tree_drawing_problem, PLOT_TOTAL_NB, PLOT_TITLE, PLOT_KEPT,
-                                        _log_prob_judge, _greedy_sampling_judge, _filter_judge, modified_problem)
+                                        _log_prob_judge, _greedy_sampling_judge, _filter_judge, modified_problem, _ids)
 from graders.probe.spec import Probe, causal_lm, generator, tokenizer
 from graders.probe.transport import Outcome
 
@@ -154,6 +155,13 @@ PUBLIC_GREEDY_LENGTH = 8   # goes on after ' .' and the end-of-text token
 PUBLIC_TREE = (3, 2)      # (length, beams)
 
 
+def _logits_text(logits: np.ndarray) -> str:
+    """Logits as a reason shows a call's argument: their values when there are a few, else their shape."""
+    if len(logits) <= 8:
+        return f"logits = [{', '.join(f'{x:.4g}' for x in logits.tolist())}]"
+    return f"logits of shape [{len(logits)}]"
+
+
 def build_checks(ctx: CheckContext) -> list[Check]:
     """Every check of this part; expected values come from ``ctx.reference("part4")``."""
     import torch
@@ -183,9 +191,13 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             logits = torch.from_numpy(_f32(rng.normal(0, rng.uniform(0.5, 3), V)))
             token = [int(logits.argmax()), int(logits.argmin()), int(rng.integers(V))][i % 3]
             expected = float(ref.get_log_prob(logits, token))
-            args.append((logits, torch.tensor(token) if i == n - 1 else token))  # a 0-d tensor id works too
-            judges.append(_log_prob_judge(expected))
-            details.append(f"vocab {V}, token {token}, expected {expected:.6f}")
+            last = i == n - 1
+            args.append((logits, torch.tensor(token) if last else token))  # a 0-d tensor id works too
+            judges.append(_log_prob_judge(expected, logits.numpy(), token))
+            lg = logits.double().numpy()
+            details.append(f"get_log_prob(logits of shape [{V}] with logits[{token}] = {lg[token]:.4g}, max "
+                           f"{lg.max():.4g}, token_id = {token}{' as a 0-d LongTensor' if last else ''}); "
+                           f"expected {expected:.6f}")
         cases(id_, "get_log_prob", args, judges, details,
               "get_log_prob returns log softmax(logits)[token_id] as a Python float", public)
 
@@ -204,8 +216,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             t = torch.from_numpy(logits)
             expected = np.asarray(ref.greedy_sampling(t, beams)).astype(np.int64)
             args.append((t, beams))
-            judges.append(_greedy_sampling_judge(expected))
-            details.append(f"vocab {V}, beams {beams}")
+            judges.append(_greedy_sampling_judge(expected, logits))
+            details.append(f"greedy_sampling(logits of shape [{V}], beams = {beams}); expected ids {_ids(expected)}")
         cases(id_, "greedy_sampling", args, judges, details,
               "greedy_sampling returns the ids of the beams largest logits, best first", public)
 
@@ -218,7 +230,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         judges = [_filter_judge("top_k_filter", lambda v, lg=lg, k=k: top_k_problem(v, lg, k), lg)
                   for lg, k in case_list]
         cases(id_, "top_k_filter", [(torch.from_numpy(lg), k) for lg, k in case_list], judges,
-              [f"vocab {len(lg)}, k {k}" for lg, k in case_list],
+              [f"top_k_filter({_logits_text(lg)}, top_k = {k}); expected: {top_k_expected(lg, k)}"
+               for lg, k in case_list],
               "top_k_filter keeps the top_k largest logits (ties: exactly k or all tied), -inf elsewhere", public,
               observe=("arguments",))
 
@@ -229,7 +242,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     def top_p_filter_check(id_, case_list, public):
         judges = [_filter_judge("top_p_filter", lambda v, c=c: top_p_problem(v, *c), c[0]) for c in case_list]
         cases(id_, "top_p_filter", [(torch.from_numpy(lg), p, t, m) for lg, p, t, m in case_list], judges,
-              [f"vocab {len(lg)}, p {p:.6g}, temperature {t:.4g}, min_tokens_to_keep {m}" for lg, p, t, m in case_list],
+              [f"top_p_filter({_logits_text(lg)}, p = {p:.6g}, temperature = {t:.4g}, min_tokens_to_keep = {m}); "
+               f"expected: {top_p_expected(lg, p, t, m)}" for lg, p, t, m in case_list],
               "top_p_filter: temperature first, then the smallest set of most probable tokens with mass ≥ p", public,
               observe=("arguments",))
 
@@ -304,7 +318,9 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                    if int(out[0, n + i - 1]) in inputs.special}
         args = (causal_lm(MODEL), tokenizer(MODEL), ids, length)
         detail = f"prompt {text!r}, length {length}"
-        single(f"{id_}.ids", args, "greedy_search", _greedy_ids_judge(out), detail,
+        single(f"{id_}.ids", args, "greedy_search", _greedy_ids_judge(out, n, inputs.special),
+               f"greedy_search(model, tokenizer, input_ids of {text!r} (shape (1, {n})), length = {length}); expected "
+               f"output_ids {_ids(out[0], 16)}",
                "greedy_search's output_ids equal greedy decoding (going on after the end-of-text token)", public)
         pid = f"{PART_NAME}.{id_}.graph"
         table.add(f"{id_}.graph", [Probe(pid, "greedy_search", args)],
@@ -386,7 +402,7 @@ def build_checks(ctx: CheckContext) -> list[Check]:
     def best_sequence_check(id_, rng, public):
         graph = best_sequence_graph(rng)
         expected = ref.get_best_sequence(graph)
-        single(id_, (graph,), "get_best_sequence", _best_sequence_judge(tuple(expected)),
+        single(id_, (graph,), "get_best_sequence", _best_sequence_judge(tuple(expected), graph),
                f"a tree of {graph.number_of_nodes()} nodes; expected {tuple(expected)!r}",
                "get_best_sequence picks the leaf with the highest sequencescore and joins the tokens of its path",
                public)

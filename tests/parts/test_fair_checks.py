@@ -17,6 +17,7 @@ from graders.parts import calls, part1, part3, part4
 from graders.checks.symbolic import Symbolic, rebound_note
 from graders.probe.spec import Probe, causal_lm
 from graders.probe.transport import FigureData, KernelArray, Outcome
+from graders.reasons import render
 
 
 def arr(values, source="torch.Tensor", dtype=None):
@@ -109,12 +110,17 @@ def test_bleu_reasons_give_inputs_ingredients_and_the_mistake():
     preds, refs = ["the the the the cat sat on the mat"], ["the cat sat on the mat"]
     report = ref.bleu_report(preds, refs)
     unclipped = report["variants"]["without clipping the n-gram counts"]
-    reason = part3.bleu_problem(unclipped, report, (preds, refs))
+    reason = render(part3.bleu_problem(unclipped, report, (preds, refs)), hide=False)
     assert f"expected {report['bleu']:.6g}" in reason and repr(preds) in reason and repr(refs) in reason
     assert "precisions p1..p4" in reason and "brevity penalty" in reason
     assert reason.endswith("your value is the BLEU computed without clipping the n-gram counts")
-    hidden = part3.bleu_problem(0.123, report, None)
-    assert repr(preds) not in hidden and hidden.endswith("compare your precisions and brevity penalty with these")
+    # on a hidden check: the sentence without its values, still naming the mistake
+    assert render(part3.bleu_problem(unclipped, report, (preds, refs)), hide=True) == (
+        "the BLEU is not the expected one: your value is the BLEU computed without clipping the n-gram counts")
+    wrong = part3.bleu_problem(0.123, report, (preds, refs))
+    assert render(wrong, hide=False).endswith("compare your precisions and brevity penalty with these")
+    assert render(wrong, hide=True) == ("the BLEU is not the expected one: compare your clipped n-gram precisions, sums "
+                                        "over the corpus and brevity penalty with the docstring's definitions")
     assert part3.bleu_problem(report["bleu"], report, None) is None
     assert "Python float" in part3.bleu_problem(arr(report["bleu"]), report, None)
 
@@ -157,9 +163,9 @@ def test_per_layer_attention_tuples_pass_with_a_note():
     rng = np.random.default_rng(0)
     enc, cross, ids = rng.random((2, 1, 4, 5, 5)), rng.random((2, 1, 4, 3, 5)), np.array([[0, 5, 9]])
     as_tuple = (tuple(arr(layer) for layer in enc), tuple(arr(layer) for layer in cross), arr(ids))
-    problem = part3._attention_problem(as_tuple, (enc, cross, ids), public=True)
+    problem = part3._attention_problem(as_tuple, (enc, cross, ids))
     assert isinstance(problem, Note) and "torch.stack" in problem
-    assert part3._attention_problem((arr(enc), arr(cross), arr(ids)), (enc, cross, ids), public=True) is None
+    assert part3._attention_problem((arr(enc), arr(cross), arr(ids)), (enc, cross, ids)) is None
 
 
 def test_a_result_row_as_a_plain_tuple_passes_with_a_note_but_a_tensor_field_does_not():

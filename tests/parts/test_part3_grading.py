@@ -148,6 +148,74 @@ def test_bug_loses_points_on_its_item_only(label, reference_result):
                    for c in i.checks), item
 
 
+HIDDEN = " (values from hidden inputs are not shown)"
+# what some of these mistakes are told: the mistake itself where its values show it, else what differs; a public
+# check ends with the call, the expected value and the value returned, a hidden one with none of them
+REASONS = {
+    "beam_max_length_counts_only_new_tokens": {  # (it used to be told "the score … is off by 0.000276")
+        "part3.beam_search": (
+            "case 1 of 2: your hypotheses are what a search gives that generates max_length tokens after the prompt: "
+            "max_length counts the prompt's tokens too (here 4 prompt tokens, so at most 3 generated ones) (inputs: "
+            "text='The young woman sees', k=3, max_length=7; expected [('The young woman sees the dog .', -4.0502), "),
+        "part3.beam_search.short": (
+            "case 1 of 2: your hypotheses are what a search gives that generates max_length tokens after the prompt: "
+            "max_length counts the prompt's tokens too" + HIDDEN),
+    },
+    "beam_expands_finished_hypotheses": {
+        "part3.beam_search": ("case 2 of 2: your hypothesis 1 goes on after the end-of-sequence token ('I have a "
+                              "dream .The little dog"),
+        "part3.beam_search.eos": ("case 1 of 2: your hypothesis 1 goes on after the end-of-sequence token: a hypothesis "
+                                  "ending with it is finished — not expanded again, but kept among the candidates "
+                                  "with its score" + HIDDEN),
+    },
+    "beam_scores_are_products_of_probabilities": {
+        "part3.beam_search": ("case 1 of 2: the score of your hypothesis 1 is 0.0174196 for 'The young woman sees the "
+                              "dog .', expected -4.05016: it is a product of probabilities; a score is the sum of the "
+                              "natural-log probabilities (inputs: text='The young woman sees', k=3, max_length=7; "),
+        "part3.beam_search.short": ("case 1 of 2: the score of your hypothesis 1 is wrong: it is a product of "
+                                    "probabilities; a score is the sum of the natural-log probabilities" + HIDDEN),
+    },
+    "hamming_distance_instead_of_agreements": {
+        "part3.hamming": ("case 1 of 3: wrong penalty: your value counts the positions where the sequences differ (the "
+                          "Hamming distance); the penalty counts those where they agree (inputs: sequence=[5, 6, 7, 8], "
+                          "all_sequences=[[5, 6, 9], [1, 6, 7, 8, 9]], diversity_factor=0.5; expected 2.5; your value: 1)"),
+        "part3.hamming.hidden": ("case 1 of 3: wrong penalty: your value counts the positions where the sequences "
+                                 "differ (the Hamming distance); the penalty counts those where they agree" + HIDDEN),
+    },
+    "decoder_only_returns_the_prompt_too": {
+        "part3.translation.decoder_only": (
+            "3 of 3 translations differ from the model's greedy translation (sentences 1, 2, 3): return only the "
+            "translation, not the prompt; translate_decoder_only(model, tokenizer, sentences, max_new_tokens=48): for "
+            "'The fast horse thanked a mouse.' the expected translation is "),
+        "part3.translation.decoder_only.hidden": (
+            "6 of 6 translations differ from the model's greedy translation (sentences 1, 2, 3, 4, 5, 6): return only "
+            "the translation, not the prompt" + HIDDEN),
+    },
+    "cross_attention_not_stacked_over_layers": {
+        "part3.attention": ("cross_attentions has shape (1, 4, 10, 14), expected [layers, 1, heads, tgt, src] = "
+                            "(2, 1, 4, 10, 14): it holds one layer; stack every layer"),
+        "part3.attention.hidden": ("text 1 of 2: cross_attentions has the wrong shape, expected [layers, 1, heads, tgt, "
+                                   "src]: it holds one layer; stack every layer (torch.stack over the tuple "
+                                   "transformers returns)" + HIDDEN),
+    },
+    "heatmap_of_the_first_head": {
+        "part3.attention.heatmap": ("heatmap: the heatmap does not show attentions[layer, 0, head] (layer 2, head 2): "
+                                    "it draws layer 2, head 0"),
+        "part3.attention.heatmap.hidden": ("heatmap: the heatmap does not show attentions[layer, 0, head]: it draws "
+                                           "another layer or head (check the layer, head and batch indices)" + HIDDEN),
+    },
+}
+
+
+@pytest.mark.parametrize("label", list(REASONS))
+def test_reasons_name_the_mistake_and_public_ones_show_the_call(label, reference_result):
+    result = grade(PART, mutant(PART, BUGS[label][0], label=label))  # graded once with the test above
+    reasons = {c.id: c.reason for item in result.items for c in item.checks}
+    for cid, start in REASONS[label].items():
+        assert reasons[cid].startswith(start), (cid, reasons[cid])
+        assert "off by" not in reasons[cid]
+
+
 # mistakes graded together (each costs its own item; see helpers.assert_mistakes_cost_their_items)
 MISTAKES = {
     "bleu_splits_on_single_spaces": (  # the docstring says str.split(): runs of whitespace

@@ -113,6 +113,85 @@ def test_bug_loses_points_on_its_item_only(label, reference_result):
     assert must_fail <= failed_checks(result), failed_checks(result)
 
 
+HIDDEN = " (values from hidden inputs are not shown)"
+# what some of these mistakes are told: the mistake itself where its values show it, else what differs; a public
+# check ends with the call (shapes and small values), the expected value and the value returned
+REASONS = {
+    "log_of_raw_logits": {  # (it used to be told only "case 1 of 3: wrong log-probability (…)")
+        "part4.get_log_prob": (
+            "case 1 of 3: wrong log-probability: it is the log of the raw logit; take log_softmax of the logits "
+            "(inputs: get_log_prob(logits of shape [467] with logits[237] = 7.655, max 7.655, token_id = 237); "
+            "expected -1.516443; your value: 2.03538)"),
+        "part4.get_log_prob.hidden": ("case 1 of 6: wrong log-probability: it is the log of the raw logit; take "
+                                      "log_softmax of the logits" + HIDDEN),
+    },
+    "greedy_search_stops_at_end_of_text": {
+        "part4.greedy_search.ids": (
+            "even with the reference `get_log_prob`: output_ids stop at the end-of-text token: here greedy decoding "
+            "goes on for `length` new tokens (the end-of-text token is generated like any other) (inputs: "
+            "greedy_search(model, tokenizer, input_ids of 'The little dog' (shape (1, 3)), length = 8); expected "
+            "output_ids [286, 291, 280, 357, 266, 291, 280, 262, 0, 286, 291]; your value: "),
+        "part4.greedy_search.hidden.graph": (
+            "even with the reference `get_log_prob`: a node at depth 3 has no children: the end-of-text token is "
+            "expanded like any other token (generation goes on after it here)" + HIDDEN),
+    },
+    "greedy_tokenscore_not_in_percent": {
+        "part4.greedy_search.graph": (
+            "even with the reference `get_log_prob`: tokenscore of the node of token ' sees' under the root is "
+            "0.0994631, expected 9.94631: it is a probability; tokenscore is the probability in percent (× 100) "
+            "(inputs: prompt 'The little dog', length 8; your value: "),
+        "part4.greedy_search.hidden.graph": (
+            "even with the reference `get_log_prob`: tokenscore of a node at depth 1 is wrong: it is a probability; "
+            "tokenscore is the probability in percent (× 100)" + HIDDEN),
+    },
+    "top_k_keeps_k_plus_one": {
+        "part4.top_k_filter": (
+            "case 1 of 5: a token outside the top_k largest logits was kept (top_k + 1 kept: is the k-th largest "
+            "value read at index k instead of k − 1?); you kept ids [7, 9, 14, 15, 22, 23, 25, 27, 33, 37, 40] "
+            "(inputs: top_k_filter(logits of shape [50], top_k = 10); expected: keep ids [7, 9, 14, 15, 22, 25, 27, "
+            "33, 37, 40]; your value: "),
+        "part4.top_k_filter.hidden": (
+            "case 1 of 30: a token outside the top_k largest logits was kept (top_k + 1 kept: is the k-th largest "
+            "value read at index k instead of k − 1?)" + HIDDEN),
+    },
+    "top_p_drops_the_crossing_token": {
+        "part4.top_p_filter": ("case 1 of 8: too few tokens kept: the token whose mass crosses p was removed; keep it "
+                               "(the smallest set whose mass reaches p); you kept 15 ids [4, 6, 11, "),
+        "part4.top_p_filter.hidden": ("case 4 of 40: too few tokens kept: the token whose mass crosses p was removed; "
+                                      "keep it (the smallest set whose mass reaches p)" + HIDDEN),
+    },
+    "temperature_after_the_top_p_cut": {
+        "part4.top_p_filter": (
+            "case 4 of 8: too many tokens kept: the kept set is the one at temperature 1: apply the temperature "
+            "before the cut; you kept 5 ids [26, 32, 33, 36, 50] (inputs: top_p_filter(logits of shape [60], p = 0.7, "
+            "temperature = 0.3, min_tokens_to_keep = 1); expected: keep the 1 most probable, ids [50]; your value: "),
+    },
+    "best_sequence_by_cumscore": {
+        "part4.get_best_sequence": (
+            "the score is not the highest sequencescore among the leaves: it is the leaf with the highest cumscore; "
+            "the best leaf has the highest sequencescore (inputs: a tree of 20 nodes; expected ("),
+        "part4.get_best_sequence.hidden": (
+            "the score is not the highest sequencescore among the leaves: it is the leaf with the highest cumscore; "
+            "the best leaf has the highest sequencescore" + HIDDEN),
+    },
+    "sequencescore_divided_by_depth": {
+        "part4.beam_search.greedy.hidden1": (
+            "even with the reference `get_log_prob`, `greedy_sampling`, `top_k_sampling`, `nucleus_sampling`, "
+            "`top_k_filter`, `top_p_filter`: sequencescore of a node at depth 1 is wrong: it is cumscore divided by "
+            "the number of generated tokens; sequencescore divides by the full sequence length, prompt included"
+            + HIDDEN),
+    },
+}
+
+
+@pytest.mark.parametrize("label", list(REASONS))
+def test_reasons_name_the_mistake_and_public_ones_show_the_call(label, reference_result):
+    result = grade(PART, mutant(PART, BUGS[label][0], label=label))  # graded once with the test above
+    reasons = {c.id: c.reason for item in result.items for c in item.checks}
+    for cid, start in REASONS[label].items():
+        assert reasons[cid].startswith(start), (cid, reasons[cid])
+
+
 # The original notebook's searches scored tokens with get_log_prob: then a wrong get_log_prob (or any
 # function the tree search calls) costs their items too, until errors are carried forward.
 SEARCHES_CALL_GET_LOG_PROB = [
