@@ -95,7 +95,8 @@ class SamplerFits(ValueRule):
             draws.append(a.reshape(-1).astype(np.int64))
         sizes = {len(d) for d in draws}
         if sizes != {self.beams}:
-            return Verdict.fail(f"{self.what} should return {self.beams} ids per call, got {sorted(sizes)[:3]}")
+            return Verdict.fail(f"{self.what} should return `beams` ids per call"
+                                + hidden(f" ({self.beams}), got {sorted(sizes)[:3]}", shown=""))
         allowed = self.probs > 0
         for d in draws:
             if (d < 0).any() or (d >= len(self.probs)).any() or not allowed[d].all():

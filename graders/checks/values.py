@@ -8,13 +8,16 @@ check with hidden inputs does not show.
 """
 from __future__ import annotations
 
+import builtins
+import importlib
 import math
+import sys
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from graders.probe.transport import FigureData, KernelArray, Outcome
+from graders.probe.transport import FigureData, KernelArray, Opaque, Outcome, Record
 from graders.reasons import hidden
 
 #: packages whose type names a reason shows as they are; a notebook's own type names go in a slot
@@ -55,24 +58,43 @@ def type_problem(outcome: Outcome, kind: str) -> str | None:
     return f"should return {_article(kind)}, got {describe_type(outcome)}"
 
 
+def trusted_type(name: str) -> bool:
+    """Does a type name a kernel reported name a real type of a well-known package? A notebook can
+    give its classes any ``__module__`` and name (``torch.x.The king …``), so the prefix alone proves
+    nothing: the name must resolve, in this process, to a type."""
+    module, _, attr = name.rpartition(".")
+    top = module.split(".")[0]
+    if top not in SAFE_MODULES:
+        return False
+    if module not in sys.modules and top not in sys.modules:
+        try:  # a well-known package the grading process has not needed yet (its submodules are not imported)
+            importlib.import_module(top)
+        except Exception:
+            return False
+    found = getattr(builtins if module == "builtins" else sys.modules.get(module), attr, None)
+    return isinstance(found, type)
+
+
 def type_name(name: str) -> str:
-    """A type name a kernel reported, as a reason shows it: a well-known package's as it is, a
-    notebook's own in a slot (a notebook may name a class after a hidden input)."""
-    return name if name.split(".")[0] in SAFE_MODULES else hidden(name, shown="a type of its own")
+    """A type name a kernel reported, as a reason shows it: a real type of a well-known package as it
+    is, anything else in a slot (a notebook may name a class after a hidden input)."""
+    if not name:
+        return "array"
+    return name if trusted_type(name) else hidden(name, shown="a type of its own")
 
 
 def describe_type(outcome: Outcome) -> str:
     v = outcome.value
     if isinstance(v, KernelArray):
-        src = type_name(v.source or "array")
+        src = type_name(v.source)
         if v.ndim == 0 and not src.startswith("torch"):
             return src
         return f"{'a 0-d ' if v.ndim == 0 else 'a '}{src} of shape {tuple(v.shape)}"
     if not outcome.type:
         return {"NoneType": "None"}.get(type(v).__name__, f"a {type(v).__name__}")
-    module, _, name = outcome.type.rpartition(".")
-    if module.split(".")[0] not in SAFE_MODULES:
-        return hidden(f"a {name}", shown="a type of its own")
+    if not trusted_type(outcome.type):
+        return hidden(f"a {outcome.type}", shown="a type of its own")
+    name = outcome.type.rpartition(".")[2]
     return {"NoneType": "None"}.get(name, f"a {name}")
 
 
@@ -302,12 +324,15 @@ def members_problem(actual: Any, expected: Sequence[Any], names: Sequence[str], 
 
 
 def describe_value(v: Any) -> str:
-    """A value's kind in a few words: "a torch.Tensor of shape (3, 4) (float32)", "a tuple of 2", "a str"."""
+    """A value's kind in a few words: "a torch.Tensor of shape (3, 4) (float32)", "a tuple of 2", "a str".
+    What a notebook chose — a type it made up, a container's length — sits in a slot."""
     if isinstance(v, KernelArray):
-        src = type_name(v.source or "array")
+        src = type_name(v.source)
         return f"a {src} of shape {tuple(v.shape)} ({v.dtype})" if v.ndim else f"a 0-d {src} ({v.dtype})"
+    if isinstance(v, (Opaque, Record)):
+        return f"a {v.type}" if trusted_type(v.type) else hidden(f"a {v.type}", shown="a type of its own")
     if isinstance(v, (list, tuple)):
-        return f"a {type(v).__name__} of {len(v)}"
+        return f"a {type(v).__name__}" + hidden(f" of {len(v)}", shown="")
     if v is None:
         return "None"
     return f"a {type(v).__name__}"
@@ -329,8 +354,10 @@ def brief(v: Any, limit: int = 80) -> str:
     if isinstance(v, str):
         return repr(v) if len(v) <= limit else repr(v[:limit]) + "…"
     if isinstance(v, (list, tuple)):
-        text = repr(v)
-        return text if len(text) <= limit else f"{describe_value(v)} ({text[:limit]}…)"
+        members = [brief(x, max(20, limit // 2)) for x in v[:4]] + (["…"] if len(v) > 4 else [])
+        text = ", ".join(members)
+        text = f"[{text}]" if isinstance(v, list) else f"({text}{',' if len(v) == 1 else ''})"
+        return text if len(text) <= 2 * limit else f"{describe_value(v)}"
     return describe_value(v)
 
 

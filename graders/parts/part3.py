@@ -71,7 +71,7 @@ from graders.checks.base import Check
 from graders.checks.cases import Cases
 from graders.checks.figure import FigureCheck
 from graders.checks.rules import Note, Property
-from graders.checks.values import (SAFE_MODULES, as_array, as_number, describe_type, describe_value,
+from graders.checks.values import (as_array, as_number, describe_type, describe_value,
                                     python_float_problem)
 from graders.parts.base import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, seq2seq, tokenizer
@@ -152,17 +152,6 @@ def _torch_threads():
 # sits in a ``hidden`` slot (``graders.reasons``), which a check with hidden inputs shows in the
 # slot's own words. Positions ("hypothesis 2", "text 1 of 2") and the grader's words stay plain.
 
-def _kind(v: Any) -> str:
-    """A value's kind ("a str", "a list of 3"). What a notebook chose — a type it made up (it may be
-    named after a hidden input), a container's length — sits in a slot."""
-    if isinstance(v, (Opaque, Record)):  # (split at the first dot: a class name may hold dots too)
-        safe = v.type.split(".")[0] in SAFE_MODULES
-        return f"a {v.type}" if safe else hidden(f"a {v.type}", shown="a type of its own")
-    if isinstance(v, (list, tuple)):
-        return f"a {type(v).__name__}" + hidden(f" of {len(v)}", shown="")
-    return describe_value(v)
-
-
 def _score_tol(score: float) -> float:
     return SCORE_ATOL + SCORE_RTOL * abs(score)
 
@@ -211,10 +200,10 @@ def _hypotheses_judge(case: Search, tok) -> Callable[[Outcome], str | None]:
         got = []
         for i, pair in enumerate(value, 1):
             if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-                return f"hypothesis {i} should be a (text, score) tuple, got {_kind(pair)}"
+                return f"hypothesis {i} should be a (text, score) tuple, got {describe_value(pair)}"
             text, score = pair
             if not isinstance(text, str):
-                return f"hypothesis {i}: the text should be a str (the decoded sequence), got {_kind(text)}"
+                return f"hypothesis {i}: the text should be a str (the decoded sequence), got {describe_value(text)}"
             if problem := python_float_problem(score, f"hypothesis {i}: the score"):
                 return problem
             number = as_number(score)
@@ -359,7 +348,7 @@ def _translations_rule(probe_id: str, sentences: Sequence[str], expected: Sequen
                     "sentences")
         if not all(isinstance(v, str) for v in value):
             i = next(i for i, v in enumerate(value) if not isinstance(v, str))
-            return f"every translation should be a str; translation {i + 1} is {_kind(value[i])}"
+            return f"every translation should be a str; translation {i + 1} is {describe_value(value[i])}"
         wrong = [i for i, (v, e) in enumerate(zip(value, expected)) if v != e]
         if not wrong:
             return None
@@ -387,7 +376,7 @@ def _attention_problem(value: Any, expected, *, call: str = "") -> str | None:
     enc_exp, cross_exp, ids_exp = (np.asarray(x) for x in expected)
     called = hidden(f" ({call})", shown="") if call else ""
     if not isinstance(value, (list, tuple)) or len(value) != 3:
-        return f"should return a tuple (encoder_self_attentions, cross_attentions, output_ids), got {_kind(value)}"
+        return f"should return a tuple (encoder_self_attentions, cross_attentions, output_ids), got {describe_value(value)}"
     enc, cross, ids = value
     notes = []
     enc, cross = (_stacked(name, got, notes) for name, got in (("encoder_self_attentions", enc),
@@ -398,7 +387,7 @@ def _attention_problem(value: Any, expected, *, call: str = "") -> str | None:
         ("cross_attentions", cross, cross_exp, "[layers, 1, heads, tgt, src]"),
     ]:
         if not isinstance(got, KernelArray):
-            return f"{name} should be a torch tensor {layout}, got {_kind(got)}"
+            return f"{name} should be a torch tensor {layout}, got {describe_value(got)}"
         if got.shape != exp.shape:
             hint = ""
             if got.ndim == exp.ndim - 1 and tuple(got.shape) == tuple(exp.shape[1:]):

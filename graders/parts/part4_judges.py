@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import numpy as np
 
 from graders.checks.rules import Note
-from graders.checks.values import (SAFE_MODULES, as_array, as_number, describe_type, describe_value,
+from graders.checks.values import (as_array, as_number, describe_type, describe_value,
                                     python_float_problem, type_problem)
 from graders.probe.transport import KernelArray, Opaque, Outcome, Record
 from graders.reasons import hidden
@@ -33,17 +33,6 @@ ZERO_PROB = 1e-30         # probabilities below this count as exactly 0 (ties) i
 LOGPROB_ATOL = 1e-4
 SCORE_RTOL, SCORE_ATOL = 1e-5, 1e-4       # cumscore, sequencescore
 TOKENSCORE_RTOL, TOKENSCORE_ATOL = 1e-4, 1e-3  # percent
-
-
-def _kind(v: Any) -> str:
-    """A value's kind ("a str", "a list of 3"). What a notebook chose — a type it made up (it may be
-    named after a hidden input), a container's length — sits in a slot."""
-    if isinstance(v, (Opaque, Record)):  # (split at the first dot: a class name may hold dots too)
-        safe = v.type.split(".")[0] in SAFE_MODULES
-        return f"a {v.type}" if safe else hidden(f"a {v.type}", shown="a type of its own")
-    if isinstance(v, (list, tuple)):
-        return f"a {type(v).__name__}" + hidden(f" of {len(v)}", shown="")
-    return describe_value(v)
 
 
 def _ids(ids, limit: int = 8) -> str:
@@ -76,7 +65,7 @@ def sampled_tree_problem(g: Any, oracle: TreeOracle, prompt_ids: Sequence[int], 
     import networkx as nx
 
     if not isinstance(g, (nx.Graph, nx.DiGraph)):
-        return f"should return a networkx graph, got {_kind(g)}"
+        return f"should return a networkx graph, got {describe_value(g)}"
     if p := _walk_problem(g):
         return p
     if g.nodes[0].get("token") != prompt_text:
@@ -349,7 +338,7 @@ def tree_problem(g: Any, expected, attrs: Sequence[str], *, ordered: bool = True
     import networkx as nx
 
     if not isinstance(g, (nx.Graph, nx.DiGraph)):
-        return f"should return a networkx graph, got {_kind(g)}"
+        return f"should return a networkx graph, got {describe_value(g)}"
     if p := _walk_problem(g):
         return p
     root_token = g.nodes[0].get("token")
@@ -423,7 +412,7 @@ def _greedy_ids_judge(expected: np.ndarray, prompt_len: int, special: set[int]):
             note = ("output_ids is a list of lists of ids; the docstring asks for a torch.LongTensor "
                     "(accepted: the same ids)")
         elif not isinstance(ids, KernelArray) or ids.source != "torch.Tensor":
-            return f"output_ids should be a torch.LongTensor, got {_kind(ids)}"
+            return f"output_ids should be a torch.LongTensor, got {describe_value(ids)}"
         if ids.dtype.kind not in "iu":
             return f"output_ids should hold integer token ids (a LongTensor), got dtype {ids.dtype}"
         got = np.asarray(ids).astype(np.int64)
@@ -505,7 +494,7 @@ def _best_sequence_judge(expected: tuple, graph=None):
         if not isinstance(v, (tuple, list)) or len(v) != 2:
             return f"get_best_sequence should return a tuple (text, score), got {describe_type(outcome)}"
         if not isinstance(v[0], str):
-            return f"get_best_sequence should return (str, float), got {_kind(v[0])} for the text"
+            return f"get_best_sequence should return (str, float), got {describe_value(v[0])} for the text"
         if problem := python_float_problem(v[1], "the score"):
             return problem
         got_score = as_number(v[1])
