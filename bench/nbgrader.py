@@ -43,7 +43,7 @@ from batch import make_class  # noqa: E402  (bench/batch.py: N copies of the exa
 from nbgrader_course import ASSIGNMENT, SOLUTIONS, max_score, parse_recorded, tests_fingerprint, \
     with_tests, write_course, write_notebook  # noqa: E402
 
-from graders.execute import prepare_workdir  # noqa: E402
+from graders.workspace import prepare_workdir  # noqa: E402
 from graders.parts import all_parts  # noqa: E402
 from graders.rubric import load_rubric  # noqa: E402
 from graders.sandbox import kernel_env  # noqa: E402

@@ -22,7 +22,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graders.execute import prepare_workdir  # noqa: E402
+from graders.workspace import prepare_workdir  # noqa: E402
 from graders.intake import find_submissions  # noqa: E402
 from graders.pipeline import grade_submission, prepare  # noqa: E402
 from graders.secret import new_secret, read_secret  # noqa: E402

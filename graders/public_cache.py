@@ -22,7 +22,7 @@ CACHE_DIR = Path(__file__).resolve().parent / "public_expected"
 
 
 def _encoder_class():
-    from graders.execute import KERNEL_SIDE
+    from graders.kernel import KERNEL_SIDE
 
     namespace: dict = {}
     exec(compile(KERNEL_SIDE, "kernel_side.py", "exec"), namespace)  # our own source, not a kernel's

@@ -75,7 +75,7 @@ from graders.checks.values import (as_array, as_number, describe_type, describe_
                                     python_float_problem)
 from graders.parts.base import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, seq2seq, tokenizer
-from graders.probe.transport import FigureData, KernelArray, Opaque, Outcome, Record
+from graders.probe.transport import FigureData, KernelArray, Outcome
 from graders.reasons import hidden
 
 PART_NAME = "part3"

@@ -22,7 +22,7 @@ import numpy as np
 from graders.checks.rules import Note
 from graders.checks.values import (as_array, as_number, describe_type, describe_value,
                                     python_float_problem, type_problem)
-from graders.probe.transport import KernelArray, Opaque, Outcome, Record
+from graders.probe.transport import KernelArray, Outcome
 from graders.reasons import hidden
 
 if TYPE_CHECKING:

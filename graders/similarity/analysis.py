@@ -138,7 +138,7 @@ def _fingerprints(unit: Unit, template: Template, settings: Settings) -> Fingerp
 
 
 def _read_cells(path_text: str) -> tuple[list | None, str]:
-    from graders.execute import NotebookUnreadable, read_notebook
+    from graders.notebook_file import NotebookUnreadable, read_notebook
 
     try:
         return list(read_notebook(Path(path_text)).cells), ""

@@ -253,6 +253,6 @@ def notebook_units(cells: list, template: Template, *, answer_text) -> NotebookU
 
 def read_template(notebook: Path, part: str, functions: tuple[str, ...]) -> Template:
     """The template of ``part`` from its assignment notebook."""
-    from graders.execute import read_notebook
+    from graders.notebook_file import read_notebook
 
     return Template.from_cells(part, list(read_notebook(notebook).cells), functions)

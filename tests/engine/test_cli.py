@@ -37,7 +37,7 @@ def test_unknown_part_is_named(tmp_path):
 
 
 def test_dataset_override_reaches_the_kernel_folder(tmp_path):
-    from graders.execute import prepare_workdir
+    from graders.workspace import prepare_workdir
 
     real = tmp_path / "real.jsonl"
     real.write_text('{"question": "q", "answer_matching_behavior": " (A)", "answer_not_matching_behavior": " (B)"}\n')

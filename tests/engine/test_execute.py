@@ -193,18 +193,18 @@ def test_a_notebook_reached_after_the_deadline_is_not_run(tmp_path):
 
 
 def test_a_restart_that_fails_costs_the_remaining_checks_not_the_submission(monkeypatch):
-    import graders.execute as execute
+    import graders.kernel as kernel
 
     starts = []
-    enter = execute._Kernel.__enter__
+    enter = kernel.Kernel.__enter__
 
     def start(self):
         starts.append(1)
         if len(starts) > 1:
-            raise execute.KernelStartFailed("Kernel died before replying to kernel_info")
+            raise kernel.KernelStartFailed("Kernel died before replying to kernel_info")
         return enter(self)
 
-    monkeypatch.setattr(execute._Kernel, "__enter__", start)
+    monkeypatch.setattr(kernel.Kernel, "__enter__", start)
     path = notebook_from_cells(["def double(x):\n    import os\n    os._exit(3)", TRIPLE])
     checks = [CHECKS[0], TRIPLE_CHECK]
     r = run_notebook(path, checks, limits=LIMITS)

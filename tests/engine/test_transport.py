@@ -16,7 +16,7 @@ from graders.probe.transport import KernelArray, Record, read_one
 @pytest.fixture(scope="module")
 def runtime():
     """The kernel-side runtime, installed in this process as a kernel would."""
-    exec((__import__("graders.execute", fromlist=["KERNEL_SIDE"]).KERNEL_SIDE), {})
+    exec((__import__("graders.kernel", fromlist=["KERNEL_SIDE"]).KERNEL_SIDE), {})
     import _hw4_probe
     return _hw4_probe
 

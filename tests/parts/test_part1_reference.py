@@ -206,7 +206,7 @@ def test_summarize_is_the_mean_ratio_per_model():
 
 def test_plot_rule_accepts_the_reference_figure_and_rejects_a_missing_line(tmp_path):
     """The figure rule on figures that went through the kernel's encoder and the transport."""
-    from graders.execute import KERNEL_SIDE
+    from graders.kernel import KERNEL_SIDE
     from graders.probe.transport import Decoder
 
     exec(compile(KERNEL_SIDE, "kernel_side.py", "exec"), {})
@@ -284,7 +284,7 @@ def test_the_provided_cells_read_another_file_in_the_real_format(tmp_path, monke
 
 def _answer_in_process(checks, namespace, folder, monkeypatch):
     """What a kernel whose globals are ``namespace`` answers to the checks' probes."""
-    from graders.execute import KERNEL_SIDE
+    from graders.kernel import KERNEL_SIDE
     from graders.probe.spec import write_inputs
     from graders.probe.transport import read_outcomes
 

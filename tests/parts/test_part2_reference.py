@@ -116,7 +116,7 @@ def test_loss_landscape_matches_functional_call_and_restores(loaded):
 
 
 def test_plot_landscape_surface_is_read_back_by_the_encoder():
-    from graders.execute import KERNEL_SIDE
+    from graders.kernel import KERNEL_SIDE
 
     namespace: dict = {}
     exec(compile(KERNEL_SIDE, "kernel_side.py", "exec"), namespace)
@@ -144,7 +144,7 @@ def test_plot_landscape_surface_is_read_back_by_the_encoder():
 
 def test_load_model_and_encode_results_cross_as_data(loaded):
     """What load_model and encode return reaches the grader as data its checks can read."""
-    from graders.execute import KERNEL_SIDE
+    from graders.kernel import KERNEL_SIDE
     from graders.probe.transport import Decoder
 
     exec(compile(KERNEL_SIDE, "kernel_side.py", "exec"), {})

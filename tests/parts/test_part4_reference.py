@@ -264,7 +264,7 @@ def test_get_best_sequence_uses_sequencescore_on_leaves():
 # --- the engine change: a graph travels to the kernel as an argument ---------------------------
 
 def test_a_graph_argument_reaches_the_kernel_with_its_attributes_and_order(tmp_path):
-    from graders.execute import KERNEL_SIDE
+    from graders.kernel import KERNEL_SIDE
 
     exec(KERNEL_SIDE, {})
     import _hw4_probe

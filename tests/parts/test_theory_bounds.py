@@ -20,7 +20,7 @@ import sympy as sp
 
 import reference.theory as T
 from adversarial.round2_symbolic import ATTACKS, FLOOR_DERIVATIVE, PIECEWISE_BOMB
-from graders.execute import KERNEL_SIDE
+from graders.kernel import KERNEL_SIDE
 from graders.parts import theory
 from graders.probe.spec import write_inputs
 from graders.probe.transport import read_outcomes

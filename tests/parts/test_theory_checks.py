@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 import reference.theory as T
-from graders.execute import KERNEL_SIDE
+from graders.kernel import KERNEL_SIDE
 from graders.parts import theory
 from graders.parts.base import CheckContext
 from graders.parts.theory_math import SYMBOLS
