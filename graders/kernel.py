@@ -21,12 +21,13 @@ from pathlib import Path
 import nbformat
 import zmq
 import zmq.asyncio
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.session import Session
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from traitlets import default
+from traitlets import Type, default
 
 from graders import sandbox as _sandbox
 from graders.probe.transport import one_line, parse_digests
@@ -62,10 +63,40 @@ class KernelStartFailed(RuntimeError):
     """
 
 
+#: what ``Kernel.run_cell`` puts in a cell's metadata for the client: its timeout and the user
+#: expressions its execute request carries
+RUN = "hw4_run"
+
+
+class _ProbingKernelClient(AsyncKernelClient):
+    """A kernel client whose next execute request carries the user expressions it was handed (a probe
+    cell's answers' digests come back in its execute reply, on the shell channel, not through a file)."""
+
+    next_expressions: dict | None = None
+
+    def execute(self, code, *args, **kwargs):
+        if self.next_expressions is not None:
+            kwargs["user_expressions"] = dict(self.next_expressions)
+            self.next_expressions = None
+        return super().execute(code, *args, **kwargs)
+
+
 class _CappedClient(NotebookClient):
-    """nbclient that keeps at most ``output_chars`` characters of output per cell."""
+    """nbclient that keeps at most ``output_chars`` characters of output per cell, and takes each cell's
+    timeout and user expressions from the cell's own metadata (``RUN``), through nbclient's hooks."""
 
     output_chars = 20_000
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.timeout_func = self._cell_timeout
+        self.on_cell_execute = self._hand_expressions
+
+    def _cell_timeout(self, cell) -> int:
+        return cell.metadata.get(RUN, {}).get("timeout", self.timeout)
+
+    def _hand_expressions(self, cell=None, **_):
+        self.kc.next_expressions = cell.metadata.get(RUN, {}).get("user_expressions")
 
     def output(self, outs, msg, display_id, cell_index):
         used = sum(_output_size(o) for o in outs)
@@ -140,6 +171,7 @@ class _LimitedKernelManager(AsyncKernelManager):
     Its session skips oversized outputs and its clients' sockets cap message size and queue length.
     """
 
+    client_factory = Type(default_value=_ProbingKernelClient, klass=AsyncKernelClient)
     prefix: list[str] = []
     #: user id of a sandboxed kernel started by root (the connection file must be readable by it)
     owner: int | None = None
@@ -200,8 +232,6 @@ class Kernel:
         self.client.output_chars = limits.output_chars
         self.client.on_cell_executed = self._executed
         self.env = kernel_env(paths.workdir, home=paths.home)
-        #: user_expressions sent with the next cells (the probe cells ask for the answers' digests)
-        self.user_expressions: dict[str, str] | None = None
         self.last_reply: dict | None = None
 
     def _executed(self, cell=None, cell_index=None, execute_reply=None, **_):
@@ -223,15 +253,6 @@ class Kernel:
             self._stop()
             raise
         self._seal_run_folder()
-        kc = self.client.kc
-        execute = kc.execute
-
-        def execute_with_expressions(code, *args, **kwargs):
-            if self.user_expressions is not None:
-                kwargs["user_expressions"] = dict(self.user_expressions)
-            return execute(code, *args, **kwargs)
-
-        kc.execute = execute_with_expressions
         return self
 
     def _seal_run_folder(self) -> None:
@@ -295,9 +316,20 @@ class Kernel:
         finally:
             self.client.nb.cells.pop()
 
-    def run_cell(self, cell, index: int, timeout: float) -> CellRecord:
-        """Execute one cell; raises DeadKernelError if the kernel dies."""
-        self.client.timeout = max(1, int(math.ceil(timeout)))
+    def run_probe_cell(self, source: str, timeout: float) -> CellRecord:
+        """Execute a probe cell, asking for its answers' digests; its output is not needed."""
+        cell = nbformat.v4.new_code_cell(source)
+        self.client.nb.cells.append(cell)
+        self.client.iopub_timeout = 1
+        try:
+            return self.run_cell(cell, len(self.client.nb.cells) - 1, timeout, expressions=DIGEST_EXPRESSION)
+        finally:
+            self.client.iopub_timeout = IOPUB_TIMEOUT
+
+    def run_cell(self, cell, index: int, timeout: float, *, expressions: dict | None = None) -> CellRecord:
+        """Execute one cell within ``timeout`` seconds; raises DeadKernelError if the kernel dies."""
+        limit = max(1, int(math.ceil(timeout)))
+        cell.metadata[RUN] = {"timeout": limit, "user_expressions": expressions}
         self.last_reply = None
         start = time.monotonic()
         try:
@@ -307,7 +339,7 @@ class Kernel:
                               time.monotonic() - start)
         seconds = time.monotonic() - start
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if seconds >= self.client.timeout and (not errors or errors[-1].get("ename") in
+        if seconds >= limit and (not errors or errors[-1].get("ename") in
                                                ("KeyboardInterrupt", "CellTimeoutError")):
             return CellRecord(index, "timeout", "CellTimeoutError", f"ran longer than {timeout:.0f} s", seconds)
         if errors:

@@ -12,13 +12,12 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping
 
-import nbformat
 from nbclient.exceptions import DeadKernelError
 
 from graders import sandbox as _sandbox
 from graders.budget import Clock
 from graders.checks.base import Check
-from graders.kernel import DIGEST_EXPRESSION, IOPUB_TIMEOUT, RUNTIME_MISSING, Kernel
+from graders.kernel import RUNTIME_MISSING, Kernel
 from graders.probe import spec as probe_spec
 from graders.probe.folders import INTERFERED_FOLDER, AnswerArea, AnswerFolder
 from graders.probe.transport import HUNG_EARLIER, INTERFERED, Outcome, ReadBudget, read_answers
@@ -120,18 +119,11 @@ def run_checks(kernel: Kernel, pending: list, area: AnswerArea, outcomes, limits
             except OSError:
                 folder, reason = None, INTERFERED_FOLDER
                 break
-            cell = nbformat.v4.new_code_cell(probe_cell(folder.path, indices, bind))
-            kernel.client.nb.cells.append(cell)
-            kernel.user_expressions = DIGEST_EXPRESSION
-            kernel.client.iopub_timeout = 1  # a probe cell's output is not needed
             try:
-                rec = kernel.run_cell(cell, len(kernel.client.nb.cells) - 1, timeout)
+                rec = kernel.run_probe_cell(probe_cell(folder.path, indices, bind), timeout)
             except DeadKernelError:
                 reason, died = "the kernel died while this check called your code", "killed the kernel"
                 break
-            finally:
-                kernel.user_expressions = None
-                kernel.client.iopub_timeout = IOPUB_TIMEOUT
             if (rec.status == "error" and rec.evalue == RUNTIME_MISSING and not reinstalled
                     and kernel.install_runtime(min(120, max(1, clock.left())))):
                 reinstalled = True  # the notebook removed the probe runtime: put it back, once
