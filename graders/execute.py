@@ -45,7 +45,7 @@ from graders.checks.base import Check
 from graders.kernel import Kernel, KernelStartFailed
 from graders.locked import ProvidedCells, restore
 from graders.notebook_file import NotebookUnreadable, read_notebook
-from graders.probe.driver import calls, carry_forward, disk_note, run_checks, skip_blocked
+from graders.probe.driver import CarryForward, calls, carry_forward, disk_note, run_checks, skip_blocked
 from graders.probe.transport import Outcome, ReadBudget, one_line
 from graders.results import CellRecord, ExecutionSummary
 from graders.rubric import Limits
@@ -64,11 +64,11 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
                  workroot: Path | None = None, keep_workdir: bool = False,
                  provided: ProvidedCells | None = None,
                  overrides: Mapping[str, Path] | None = None, deadline: float | None = None,
-                 read_budget: ReadBudget | None = None, reference: str | None = None) -> NotebookRun:
+                 read_budget: ReadBudget | None = None, carry: CarryForward | None = None) -> NotebookRun:
     """Execute the notebook at ``path`` and answer the probes of ``checks``.
 
-    ``reference``: the source of the part's reference module; a failed check that ``depends`` on
-    other graded functions is then rerun with the reference's versions of them (``NotebookRun.carried``).
+    ``carry``: error carried forward — the checks it chooses from the answers are rerun, last, with
+    the reference's versions of the functions they ``depends`` on (``NotebookRun.carried``).
 
     ``deadline``: ``time.monotonic()`` value by which the submission's whole wall budget
     (``limits.submission_timeout``: every notebook's cells and every check's calls) runs out;
@@ -99,7 +99,7 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
     box = _sandbox.current()
     with kernel_user(box) as uid, Workspace(box, uid, assets, overrides, workroot, keep_workdir) as folders:
         run = _run(nb, cells, origins, checks, probes, folders, limits, name, clock, box,
-                   read_budget if read_budget is not None else ReadBudget(), reference)
+                   read_budget if read_budget is not None else ReadBudget(), carry)
     run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
     return run
 
@@ -132,7 +132,7 @@ def _cpu_seconds(limits: Limits, checks: Sequence[Check]) -> int:
 
 
 def _run(nb, student_cells, origins, checks, probes, folders: Workspace, limits, name, clock: Clock, box,
-         budget: ReadBudget, reference: str | None) -> NotebookRun:
+         budget: ReadBudget, carry: CarryForward | None) -> NotebookRun:
     outcomes: dict[str, Outcome] = {}
     carried: dict[str, dict[str, Outcome]] = {}
     cells: list[CellRecord] = []
@@ -173,10 +173,9 @@ def _run(nb, student_cells, origins, checks, probes, folders: Workspace, limits,
             # 3. the probes, one cell per check, each answering into a fresh folder read right after
             died_during = run_checks(kernel, pending, folders.area, outcomes, limits, clock, box, budget,
                                       blocked=blocked)
-            if died_during is None and reference is not None:
+            if died_during is None and carry is not None:
                 # 4. last, so nothing the notebook did with the reference can reach a later check's reason
-                carried = carry_forward(kernel, checks, outcomes, folders.area, reference, limits, clock, box, budget,
-                                         blocked)
+                carried = carry_forward(kernel, carry, outcomes, folders.area, limits, clock, box, budget, blocked)
         finally:
             kernel.__exit__(None, None, None)
             folders.done_with(paths)

@@ -21,6 +21,7 @@ from typing import Callable, Sequence
 from graders import __version__, assets_dir
 from graders.checks.base import Check, unique_ids
 from graders.execute import NotebookRun, run_notebook
+from graders.probe.driver import CarryForward
 from graders.locked import provided_cells
 from graders.sandbox import SandboxUnavailable
 from graders.sandbox import current as current_sandbox
@@ -187,15 +188,38 @@ def reference_present() -> bool:
 
 # --- the steps -------------------------------------------------------------------------------
 
-def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) -> dict[str, NotebookRun]:
-    """execute + probe: one kernel per notebook of the submission, all within its wall budget."""
+class Verdicts:
+    """The checks of one notebook, each judged once: when the executor asks which failed checks to rerun
+    with the reference's helpers (error carried forward), and again only if its answers changed since."""
+
+    def __init__(self, checks: Sequence[Check]):
+        self.checks = list(checks)
+        self._judged: dict[str, tuple[tuple, CheckResult]] = {}
+
+    def result(self, check: Check, outcomes: Mapping) -> CheckResult:
+        answers = tuple(outcomes.get(p.id) for p in check.probes)
+        seen = self._judged.get(check.id)
+        if seen is None or len(seen[0]) != len(answers) or any(a is not b for a, b in zip(seen[0], answers)):
+            seen = self._judged[check.id] = (answers, check.result(outcomes))
+        return seen[1]
+
+    def to_rerun(self, outcomes: Mapping) -> list[Check]:
+        """The checks that call other graded functions and failed on their own answers."""
+        return [c for c in self.checks if c.depends and all(p.id in outcomes for p in c.probes)
+                and self.result(c, outcomes).status == "failed"]
+
+
+def execute_parts(sub: Submission, plan: Plan, *,
+                  workroot: Path | None = None) -> tuple[dict[str, NotebookRun], dict[str, Verdicts]]:
+    """execute + probe: one kernel per notebook of the submission, all within its wall budget; each
+    notebook's ``Verdicts`` (the checks judged so far, for error carried forward)."""
     import time
 
     from graders.probe.transport import ReadBudget
 
     deadline = time.monotonic() + plan.limits.submission_timeout
     budget = ReadBudget()  # bytes of answers read, for all the submission's notebooks together
-    runs = {}
+    runs, verdicts = {}, {}
     for name, spec in plan.parts.items():
         path = sub.notebooks.get(name)
         if path is None or name not in (sub.scope or plan.parts):
@@ -203,11 +227,14 @@ def execute_parts(sub: Submission, plan: Plan, *, workroot: Path | None = None) 
         limits = plan.limits
         if spec.cell_timeout:
             limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
+        verdicts[name] = Verdicts(plan.checks[name])
+        reference = reference_source(name)
+        carry = CarryForward(reference, verdicts[name].to_rerun) if reference is not None else None
         runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
                                   provided=provided_cells(name, assets_dir() / spec.notebook),
                                   overrides=plan.asset_overrides, deadline=deadline, read_budget=budget,
-                                  reference=reference_source(name))
-    return runs
+                                  carry=carry)
+    return runs, verdicts
 
 
 @functools.lru_cache(maxsize=None)
@@ -220,18 +247,21 @@ def reference_source(part: str) -> str | None:
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
-def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan) -> dict[str, CheckResult]:
-    """check: judge every probe outcome in the grading process."""
+def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan,
+               verdicts: Mapping[str, Verdicts] | None = None) -> dict[str, CheckResult]:
+    """check: judge every probe outcome in the grading process (once: ``verdicts`` keeps what was judged
+    during execution)."""
     results = {}
     for name, checks in plan.checks.items():
         run = runs.get(name)
+        judged = (verdicts or {}).get(name) or Verdicts(checks)
         for check in checks:
             if run is None:
                 reason = (f"no notebook for {name} was submitted" if name not in sub.notebooks
                           else f"{name} was not graded in this run")
                 results[check.id] = CheckResult(check.id, False, "error", reason, public=check.public)
             else:
-                results[check.id] = carried_forward(check, check.result(run.outcomes), run)
+                results[check.id] = carried_forward(check, judged.result(check, run.outcomes), run)
     return results
 
 
@@ -325,8 +355,8 @@ def submission_input_hash(sub: Submission, plan: Plan) -> str:
 
 def grade_submission(sub: Submission, plan: Plan, out_dir: Path | None = None) -> SubmissionResult:
     """All steps for one submission; never raises for anything the submission contains."""
-    runs = execute_parts(sub, plan)
-    results = run_checks(sub, runs, plan)
+    runs, verdicts = execute_parts(sub, plan)
+    results = run_checks(sub, runs, plan, verdicts)
     result = score(sub, runs, results, plan, input_hash=submission_input_hash(sub, plan))
     if out_dir is not None:
         record(result, out_dir)

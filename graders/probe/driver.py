@@ -9,8 +9,9 @@ versions of those bound (``carry_forward``, error carried forward; ``graders.ref
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping, Sequence
 
 from nbclient.exceptions import DeadKernelError
 
@@ -47,23 +48,24 @@ def disk_note(text: str, limits: Limits, box: _sandbox.Sandbox) -> str:
     return text
 
 
-def carry_forward(kernel: Kernel, checks, outcomes, area: AnswerArea, reference: str, limits: Limits,
-                   clock: Clock, box, budget: ReadBudget, blocked: Mapping[str, str]) -> dict[str, dict[str, Outcome]]:
-    """Error carried forward: rerun each failed check that ``depends`` on the student's other graded
-    functions with the reference's versions of those bound (not one whose own function hung a kernel
-    before); check id → the rerun's outcomes."""
-    failed = [c for c in checks if c.depends and _fails(c, outcomes) and not any(f in blocked for f in calls(c))]
+@dataclass(frozen=True)
+class CarryForward:
+    """Error carried forward as the pipeline asks for it: the part's reference source (each helper is
+    cut out of it alone, ``graders.reference_helpers``) and ``choose``, which picks from the first
+    answers the failed checks to rerun with the reference's helpers — judging is the pipeline's."""
+
+    reference: str
+    choose: Callable[[Mapping[str, Outcome]], Sequence[Check]]
+
+
+def carry_forward(kernel: Kernel, carry: CarryForward, outcomes, area: AnswerArea, limits: Limits, clock: Clock,
+                  box, budget: ReadBudget, blocked: Mapping[str, str]) -> dict[str, dict[str, Outcome]]:
+    """Rerun the checks ``carry`` chooses (not one whose own function hung a kernel before) with the
+    reference's versions of the functions they ``depends`` on; check id → the rerun's outcomes."""
+    chosen = [c for c in carry.choose(outcomes) if c.depends and not any(f in blocked for f in calls(c))]
     again: dict[str, Outcome] = {}
-    run_checks(kernel, list(failed), area, again, limits, clock, box, budget, reference)
-    return {c.id: {p.id: again[p.id] for p in c.probes} for c in failed if all(p.id in again for p in c.probes)}
-
-
-def _fails(check: Check, outcomes) -> bool:
-    """The check is failed for its own answers (not ungradable, not a grader error)."""
-    if any(p.id not in outcomes for p in check.probes):
-        return False
-    result = check.result(outcomes)
-    return result.status == "failed"
+    run_checks(kernel, list(chosen), area, again, limits, clock, box, budget, carry.reference)
+    return {c.id: {p.id: again[p.id] for p in c.probes} for c in chosen if all(p.id in again for p in c.probes)}
 
 
 def calls(check: Check) -> tuple[str, ...]:

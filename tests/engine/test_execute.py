@@ -13,6 +13,8 @@ import pytest
 
 from graders.checks import AllClose, Check
 from graders.execute import run_notebook
+from graders.pipeline import Verdicts
+from graders.probe.driver import CarryForward
 from graders.probe.spec import Probe
 from graders.rubric import Limits
 from helpers import notebook_from_cells
@@ -358,7 +360,8 @@ def test_a_check_failed_only_through_its_helper_is_scored_with_the_reference_hel
     checks = [Check("t.helper", "t", (Probe("h", "helper", (1,)),), AllClose("h", 2.0)),
               Check("t.twice", "t", (Probe("w", "twice", (1,)),), AllClose("w", 4.0), depends=("helper",)),
               Check("t.after", "t", (Probe("a", "helper", (1,)),), AllClose("a", 6.0))]
-    r = run_notebook(notebook_from_cells([wrong]), checks, limits=LIMITS, reference=REFERENCE)
+    r = run_notebook(notebook_from_cells([wrong]), checks, limits=LIMITS,
+                     carry=CarryForward(REFERENCE, Verdicts(checks).to_rerun))
     own = {c.id: c.result(r.outcomes) for c in checks}
     assert not own["t.helper"].passed and not own["t.twice"].passed and own["t.after"].passed
     assert set(r.carried) == {"t.twice"}  # only the dependent check is rerun
@@ -367,7 +370,8 @@ def test_a_check_failed_only_through_its_helper_is_scored_with_the_reference_hel
     assert "with your own `helper`" in fair.detail
     # a check wrong in its own code stays wrong
     broken = HELPERS.replace("2 * helper(x)", "3 * helper(x)")
-    r = run_notebook(notebook_from_cells([broken]), checks[:2], limits=LIMITS, reference=REFERENCE)
+    r = run_notebook(notebook_from_cells([broken]), checks[:2], limits=LIMITS,
+                     carry=CarryForward(REFERENCE, Verdicts(checks[:2]).to_rerun))
     result = carried_forward(checks[1], checks[1].result(r.outcomes), r)
     # the rerun's own reason (its own mistake), not the first run's, which blamed the helper
     assert not result.passed and result.reason.startswith("even with the reference `helper`: ") and "value" in \

@@ -13,6 +13,8 @@ import pytest
 
 from graders.checks import AllClose, Check, Exact
 from graders.execute import run_notebook
+from graders.pipeline import Verdicts
+from graders.probe.driver import CarryForward
 from graders.probe.spec import Probe
 from graders.reference_helpers import cut_out
 from graders.rubric import Limits
@@ -139,7 +141,8 @@ def rerun():
     checks = [Check("t.helper", "t", (Probe("h", "helper", (1,)),), AllClose("h", 2.0)),
               Check("t.twice", "t", (Probe("w", "twice", (1,)),), Exact("w", {"never": "right"}),
                     depends=("helper",))]
-    run = run_notebook(notebook_from_cells([THIEF]), checks, limits=LIMITS, reference=REFERENCE)
+    run = run_notebook(notebook_from_cells([THIEF]), checks, limits=LIMITS,
+                       carry=CarryForward(REFERENCE, Verdicts(checks).to_rerun))
     assert set(run.carried) == {"t.twice"}, run.outcomes
     outcome = run.carried["t.twice"]["w"]
     assert outcome.ok, outcome
