@@ -158,3 +158,12 @@ def assert_mistakes_cost_their_items(part: str, reference: SubmissionResult, mis
         reasons = [c.reason for c in items[carried].checks]
         assert any(r.startswith("scored with the reference") for r in reasons), (carried, reasons)
     return result
+
+
+def read_outcomes(output_dir: Path, plan: list) -> dict:
+    """Every probe's answer, as the probe runtime wrote it into ``output_dir`` (``plan``: the Probes in
+    the order they were sent) — for tests that run the runtime outside a kernel; the grader itself
+    reads each check's answers against the digests the kernel reports (``graders.probe.driver``)."""
+    from graders.probe.transport import read_one
+
+    return {probe.id: read_one(output_dir, n, probe.id, None) for n, probe in enumerate(plan)}

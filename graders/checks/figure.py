@@ -46,10 +46,6 @@ class FigureCheck(ValueRule):
         return Verdict.fail(f"{self.what}: {problem}") if problem else Verdict.ok()
 
 
-def bar_heights(fig: FigureData) -> list[float]:
-    return [b["height"] for ax in fig.axes for b in ax.get("bars", [])]
-
-
 def horizontal_lines(fig: FigureData) -> list[float]:
     """y values of horizontal lines (e.g. an ``axhline(0.5)``)."""
     out = []

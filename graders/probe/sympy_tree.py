@@ -198,10 +198,6 @@ def _rebuild(node):
         raise TreeError(f"malformed {kind} node ({type(exc).__name__})") from None
 
 
-def is_applied_undef(expr) -> bool:
-    return isinstance(expr, AppliedUndef)
-
-
 def to_tree(expr) -> dict:
     """The node tree of a sympy expression the grader holds (the inverse of ``rebuild``).
 

@@ -34,7 +34,6 @@ MAX_CHECK_BYTES = 64 * MB
 MAX_NPY_BYTES = MAX_CHECK_BYTES
 #: every file of every check of one submission (all its notebooks) together
 MAX_SUBMISSION_BYTES = 192 * MB
-MAX_SYMPY_NODES = 20_000
 MAX_INT_DIGITS = 300
 ALLOWED_DTYPES = set("?bBhHiIlLqQefdgFD")
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
@@ -312,18 +311,6 @@ class Decoder:
             raise BadValue(f"the sympy expression was refused: {exc}") from None
         except RecursionError:  # within the depth limit, but a sympy constructor recursed further
             raise TooComplexValue("is too complex to judge (nested too deeply): simplify it") from None
-
-
-def read_outcomes(output_dir: Path, plan: list, reason_if_missing: dict[int, str] | None = None) -> dict:
-    """Read every probe's answer. ``plan`` is the list of Probes in the order they were sent.
-
-    ``reason_if_missing`` maps probe index → why it has no answer (kernel died, timeout…).
-    """
-    reason_if_missing = reason_if_missing or {}
-    outcomes = {}
-    for n, probe in enumerate(plan):
-        outcomes[probe.id] = read_one(output_dir, n, probe.id, reason_if_missing.get(n))
-    return outcomes
 
 
 ANSWER_NAME = re.compile(r"([0-9]+)(?:_[0-9]+\.npy|\.json)")

@@ -286,7 +286,7 @@ def _answer_in_process(checks, namespace, folder, monkeypatch):
     """What a kernel whose globals are ``namespace`` answers to the checks' probes."""
     from graders.kernel import KERNEL_SIDE
     from graders.probe.spec import write_inputs
-    from graders.probe.transport import read_outcomes
+    from helpers import read_outcomes
 
     monkeypatch.setenv("HW4_MODEL_TINY_LM", str(MODEL_DIR))
     exec(compile(KERNEL_SIDE, "kernel_side.py", "exec"), {})

@@ -23,7 +23,7 @@ from adversarial.round2_symbolic import ATTACKS, FLOOR_DERIVATIVE, PIECEWISE_BOM
 from graders.kernel import KERNEL_SIDE
 from graders.parts import theory
 from graders.probe.spec import write_inputs
-from graders.probe.transport import read_outcomes
+from helpers import read_outcomes
 
 ROOT = Path(__file__).resolve().parents[2]
 GB = 2**30
@@ -38,7 +38,7 @@ from pathlib import Path
 
 import reference.theory as T
 from graders.parts import theory
-from graders.probe.transport import read_outcomes
+from helpers import read_outcomes
 
 vm = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
 resource.setrlimit(resource.RLIMIT_AS, (vm + 2 * 2**30, resource.RLIM_INFINITY))
@@ -83,7 +83,7 @@ def grade_in_a_grading_process(runtime, checks, name: str, ns: dict, tmp: Path) 
     """Every check reading ``name``: the kernel side here, the grader's side in a fresh process."""
     folders = {cid: str(answer(runtime, check, ns, tmp / cid)) for cid, check in checks.items()
                if any(p.target == name for p in check.probes)}
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
     done = subprocess.run([sys.executable, "-c", GRADER, json.dumps(folders)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=GUARD_SECONDS)
     assert done.returncode == 0, done.stderr[-3000:]
