@@ -15,7 +15,7 @@ kernel sit in ``hidden`` slots (``graders.reasons``), which a check with hidden 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -25,8 +25,15 @@ from graders.checks.values import (as_array, as_number, describe_type, describe_
 from graders.probe.transport import KernelArray, Outcome
 from graders.reasons import hidden
 
-if TYPE_CHECKING:
-    from graders.parts.part4_inputs import TreeOracle
+
+
+class TreeOracle(Protocol):
+    """What a sampled tree is judged against (``part4_inputs.TreeOracle`` builds it with the model):
+    the next-token logits after a sequence of ids, and the ids that decode to each token text."""
+
+    ids_of: dict
+
+    def logits(self, ids: tuple) -> np.ndarray: ...
 
 P_BOUNDARY_TOL = 1e-5     # top-p: a token whose preceding mass is this close to p may go either way
 ZERO_PROB = 1e-30         # probabilities below this count as exactly 0 (ties) in top-p
