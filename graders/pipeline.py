@@ -28,7 +28,7 @@ from graders.intake import Submission
 from graders.parts import all_parts
 from graders.parts.base import CheckContext, PartSpec
 from graders.secret import SECRET_ENV, SecretError, checked, fingerprint_part, read_secret
-from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission, totals
+from graders.results import CheckResult, ItemResult, PartResult, SubmissionResult, sanitised, save_submission, totals
 from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
 
 
@@ -221,7 +221,8 @@ def reference_source(part: str) -> str | None:
 
 
 def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan) -> dict[str, CheckResult]:
-    """check: judge every probe outcome in the grading process."""
+    """check: judge every probe outcome in the grading process; each result carries its check's
+    description (what it checks, in words), which the feedback leads with."""
     results = {}
     for name, checks in plan.checks.items():
         run = runs.get(name)
@@ -229,9 +230,10 @@ def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan) -> 
             if run is None:
                 reason = (f"no notebook for {name} was submitted" if name not in sub.notebooks
                           else f"{name} was not graded in this run")
-                results[check.id] = CheckResult(check.id, False, "error", reason, public=check.public)
+                result = CheckResult(check.id, False, "error", reason, public=check.public)
             else:
-                results[check.id] = carried_forward(check, check.result(run.outcomes), run)
+                result = carried_forward(check, check.result(run.outcomes), run)
+            results[check.id] = dataclasses.replace(result, description=check.description)
     return results
 
 
@@ -269,7 +271,7 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
         elif run is not None and run.summary.error:
             reason = f"the notebook could not be read: {run.summary.error}"
         for item in part.items:
-            items.append(score_item(item, results, public_only=plan.public_only, reason=reason))
+            items.append(_described(score_item(item, results, public_only=plan.public_only, reason=reason), results))
     sums = totals(items, [name for name in plan.rubric.parts if name in in_scope])
     parts = {}
     for name, part_score in sums.parts.items():
@@ -286,6 +288,13 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), notes=tuple(sub.problems),
         incomplete=any(c.grader_error for i in items for c in i.checks),
     ))
+
+
+def _described(item: ItemResult, results: Mapping[str, CheckResult]) -> ItemResult:
+    """``item`` with each check's description from ``results`` (``score_item`` copies a result field
+    by field and leaves it out)."""
+    return dataclasses.replace(item, checks=tuple(
+        dataclasses.replace(c, description=results[c.id].description) if c.id in results else c for c in item.checks))
 
 
 def record(result: SubmissionResult, out_dir: Path) -> Path:
