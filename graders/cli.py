@@ -188,6 +188,7 @@ def check(notebooks, out_dir, ci, junit, summary, fail_under):
     """
     from graders.intake import match_part
     from graders.parts import all_parts
+    from graders.report.feedback import to_terminal
 
     parts = all_parts()
     notebooks = [Path(n) for n in notebooks]
@@ -197,9 +198,70 @@ def check(notebooks, out_dir, ci, junit, summary, fail_under):
         if part is None:
             raise click.ClickException(f"{nb}: not recognised as a notebook of this homework")
         matched.setdefault(part, nb)
-    _run(notebooks, out_dir=out_dir, parts=",".join(matched), public_only=True, secret=None, jobs=1, rubric_path=None,
-         verbose_items=True, ci=ci, junit=junit, summary=summary, fail_under=fail_under)
+    try:
+        plan = prepare(parts=list(matched), public_only=True)
+        intake = scan_submissions(notebooks, plan.parts, unpack_to=Path(out_dir) / ".unpacked")
+    except (PlanError, RubricError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for entry, reason in intake.rejected:
+        click.echo(for_terminal(f"{entry}: {reason}", 1000), err=True)
+    if not intake.submissions:
+        raise click.ClickException("no notebooks to check in " + ", ".join(map(str, notebooks)))
+    report, unchanged = _self_check(intake, plan, out_dir)
+    for r in report.results:
+        click.echo("")
+        for line in to_terminal(r):
+            click.echo(line)
+        if r.submission_id in unchanged:
+            click.echo("  (the notebook has not changed since your last check: this is that check's result)")
+        click.echo(f"  Feedback page: {for_terminal(out_dir / r.submission_id / 'feedback.html', 1000)}")
+    _ci_files(report.results, out_dir, ci, junit, summary)
     click.echo("\nEstimated score: public checks only, written answers not included.")
+    if report.incomplete:
+        click.echo("Some checks could not be run because the grader itself failed (not your code): run "
+                   "`hw4 check` again; if it keeps failing, tell the course staff.", err=True)
+        sys.exit(2)
+    if fail_under is not None and any(r.total < fail_under for r in report.results):
+        click.echo(f"Score below --fail-under {fail_under:g}.", err=True)
+        sys.exit(1)
+
+
+def _self_check(intake, plan, out_dir):
+    """Run the notebooks and their public checks, saying on stderr which notebook is done; returns the
+    class report and the ids whose stored result was reused (the notebook had not changed)."""
+    from graders.batch import grade_class
+
+    total = len(intake.submissions)
+    click.echo(f"Checking {total} notebook(s): each runs from the top, then the public checks call its "
+               "functions…", err=True)
+    names = {s.id: ", ".join(nb.name for nb in s.notebooks.values()) or s.id for s in intake.submissions}
+    unchanged, done = set(), []
+
+    def progress(event):
+        done.append(event[0])
+        if event.skipped:
+            unchanged.add(event[0])
+        click.echo(for_terminal(f"[{len(done)}/{total}] {names.get(event[0], event[0])}: checked"), err=True)
+
+    try:
+        report = grade_class(intake, plan, out_dir, jobs=1, on_graded=progress)
+    except KeyboardInterrupt:
+        click.echo("Stopped: run the same command again to finish the check.", err=True)
+        sys.exit(130)
+    return report, unchanged
+
+
+def _ci_files(results, out_dir, ci, junit, summary) -> None:
+    """The self-check's --ci / --junit / --summary files."""
+    if ci:
+        junit = junit or (out_dir / "junit.xml")
+        summary = summary or (out_dir / "summary.md")
+    if junit or summary:
+        from graders.report.ci import write_ci_outputs
+
+        step = os.environ.get("GITHUB_STEP_SUMMARY") if ci else None
+        write_ci_outputs(results, junit=junit, summary=summary,
+                         append_summary=Path(step) if step and Path(step) != summary else None)
 
 
 @main.group()

@@ -250,7 +250,7 @@ def reference_source(part: str) -> str | None:
 def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan,
                verdicts: Mapping[str, Verdicts] | None = None) -> dict[str, CheckResult]:
     """check: judge every probe outcome in the grading process (once: ``verdicts`` keeps what was judged
-    during execution)."""
+    during execution); each result carries its check's description, which the feedback leads with."""
     results = {}
     for name, checks in plan.checks.items():
         run = runs.get(name)
@@ -259,9 +259,10 @@ def run_checks(sub: Submission, runs: Mapping[str, NotebookRun], plan: Plan,
             if run is None:
                 reason = (f"no notebook for {name} was submitted" if name not in sub.notebooks
                           else f"{name} was not graded in this run")
-                results[check.id] = CheckResult(check.id, False, "error", reason, public=check.public)
+                result = CheckResult(check.id, False, "error", reason, public=check.public)
             else:
-                results[check.id] = carried_forward(check, judged.result(check, run.outcomes), run)
+                result = carried_forward(check, judged.result(check, run.outcomes), run)
+            results[check.id] = dataclasses.replace(result, description=check.description)
     return results
 
 

@@ -68,6 +68,8 @@ class CheckResult:
     weight: float = 1.0
     #: the grader failed on this check (not the student): the submission's result is incomplete
     grader_error: bool = False
+    #: what the check checks, in words (``Check.description``): the feedback leads with it
+    description: str = ""
 
 
 @dataclass(frozen=True)

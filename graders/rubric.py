@@ -7,6 +7,8 @@ checks)``; a manual item is pending until a TA's score is entered (that score th
 """
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,7 +179,7 @@ def score_item(item: Item, results: Mapping[str, CheckResult], *, public_only: b
         if r is None:
             r = CheckResult(cid, False, "error", reason or "this check did not run", weight=weight)
         else:
-            r = CheckResult(r.id, r.passed, r.status, r.reason, r.detail, r.public, weight, r.grader_error)
+            r = dataclasses.replace(r, weight=weight)
         if public_only and not r.public:
             continue
         checks.append(r)

@@ -8,12 +8,20 @@ with its type and shape and what the docstring says it is — and adds a hint fo
 known cause (sympy's ``exp`` called on a tensor in the theory notebook).
 
 The argument names and what they are come from each part module's ``ARGUMENTS`` (the notebook's
-contract, in short; a test checks the names against the reference's signatures). Only public
-checks should show this: their inputs may be shown.
+contract, in short; a test checks the names against the reference's signatures); an argument that
+``ARGUMENTS`` does not list is named from the function's ``def`` in the assignment notebook (which
+the student bundle ships too), so a student never reads "argument 5". Only public checks should
+show this: their inputs may be shown.
+
+``without_call(reason)`` is the reason less the call's description: what checks that failed for the
+same cause have in common (the feedback gives one line per cause).
 """
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import json
 import re
 from typing import Any
 
@@ -60,11 +68,13 @@ def describe_argument(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def describe_call(probe: Probe, arguments: tuple = ()) -> str:
-    """"f was called with x = …, y = …" — names from ``arguments`` ((name, what it is) pairs)."""
+def describe_call(probe: Probe, arguments: tuple = (), names: tuple[str, ...] = ()) -> str:
+    """"f was called with x = …, y = …" — names and what they are from ``arguments`` ((name, what it
+    is) pairs), else from ``names`` (the parameters of the notebook's ``def``)."""
     parts = []
     for i, value in enumerate(probe.args):
-        name, what = arguments[i] if i < len(arguments) else (f"argument {i + 1}", "")
+        name, what = (arguments[i] if i < len(arguments)
+                      else (names[i] if i < len(names) else f"argument {i + 1}", ""))
         parts.append(f"{name} = {describe_argument(value)}" + (f" ({what})" if what else ""))
     parts += [f"{k} = {describe_argument(v)}" for k, v in probe.kwargs.items()]
     listing = ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] if parts else "no arguments"
@@ -78,12 +88,51 @@ def explain_call(part: str, probe: Probe, outcome: Outcome) -> str | None:
                                                                 "ValueTooLarge", "BadValue"):
         return None
     try:
-        arguments = getattr(importlib.import_module(f"graders.parts.{part}"), "ARGUMENTS", {}).get(probe.target, ())
+        module = importlib.import_module(f"graders.parts.{part}")
     except ImportError:
-        arguments = ()
-    text = describe_call(probe, arguments)
+        module = None
+    arguments = getattr(module, "ARGUMENTS", {}).get(probe.target, ())
+    names = ()
+    if module is not None and len(probe.args) > len(arguments) and hasattr(module, "PART"):
+        names = notebook_signatures(module.PART.notebook).get(probe.target, ())
+    text = describe_call(probe, arguments, names)
     said = f"{outcome.error_type}: {outcome.message}\n{outcome.traceback}"
     for pattern, hint in _HINTS:
         if pattern.search(said):
             return f"{text}; {hint}"
     return text
+
+
+@functools.lru_cache(maxsize=None)
+def notebook_signatures(notebook: str) -> dict[str, tuple[str, ...]]:
+    """Function → its positional parameters, from the ``def``s of the assignment notebook ``notebook``
+    (the blank one the students got: its signatures are the contract); {} when it cannot be read."""
+    from graders import assets_dir
+
+    try:
+        cells = json.loads((assets_dir() / notebook).read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    found = {}
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        try:
+            tree = ast.parse("".join(source) if isinstance(source, list) else source)
+        except SyntaxError:  # IPython magics
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found[node.name] = tuple(a.arg for a in (*node.args.posonlyargs, *node.args.args))
+    return found
+
+
+#: where ``explain_call``'s text starts in a check's reason (``Check.run`` joins them with " — ")
+_CALL = re.compile(r" — `[^`]+` was called with .*\Z", re.S)
+
+
+def without_call(reason: str) -> str:
+    """``reason`` less the description of the call that raised: two checks that called a function
+    with other arguments and got the same exception have the same cause."""
+    return _CALL.sub("", reason, count=1)

@@ -473,7 +473,8 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         table.add(id_, [Probe(pid, "loss_landscape", (causal_lm(MODEL), inputs, d1, d2, xs, ys))],
             AllClose(pid, np.asarray(expected), rtol=LANDSCAPE_RTOL, atol=LANDSCAPE_ATOL, kind="ndarray",
                      what="Z"),
-            f"loss_landscape on grader directions and a {len(xs)} x {len(ys)} grid", public=public)
+            f"loss_landscape on grader directions and a {f'{len(xs)} x {len(ys)}' if public else 'hidden'} grid",
+            public=public)  # a description is shown to students: a hidden grid's size stays out of it
 
     landscape_check("loss_landscape.values", np.random.default_rng(20240203),
                     np.array([-0.4, 0.1, 0.5]), np.array([-0.3, 0.2, 0.35, 0.6]), True)

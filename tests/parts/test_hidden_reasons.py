@@ -120,11 +120,12 @@ def _echoed(part: str):
 
 
 def _feedback_lines(result, check_id: str) -> list[str]:
-    """The check's line in the Markdown and in the HTML feedback (unescaped)."""
-    marker = f"{check_id}: "
-    markdown = [ln for ln in to_markdown(result).splitlines() if marker in ln]
+    """The line that covers the check in the Markdown and in the HTML feedback (unescaped): its
+    description, its reason and the ids of the checks it covers."""
+    markdown = [ln for ln in to_markdown(result).splitlines() if f"`{check_id}`" in ln]
     page = to_html(result)
-    rendered = [html.unescape(m) for m in re.findall(r"<li[^>]*>(.*?)</li>", page) if html.escape(marker) in m]
+    marker = f"<code class='id'>{html.escape(check_id)}</code>"
+    rendered = [html.unescape(m) for m in re.findall(r"<li[^>]*>(.*?)</li>", page) if marker in m]
     return markdown + rendered
 
 
