@@ -28,6 +28,7 @@ from graders.sandbox import current as current_sandbox
 from graders.intake import Submission
 from graders.parts import all_parts
 from graders.parts.base import CheckContext, PartSpec
+from graders.parts.calls import explain_call
 from graders.secret import SECRET_ENV, SecretError, checked, fingerprint_part, read_secret
 from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission, totals
 from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
@@ -72,7 +73,8 @@ def _build_checks(specs: Mapping[str, PartSpec], chosen: Sequence[str], ctx: Che
         built = specs[name].build_checks(ctx) if name in chosen else []
         if ctx.public_only:
             built = [c for c in built if c.public]
-        checks[name] = built
+        explain = functools.partial(explain_call, name)
+        checks[name] = [c if c.explain is not None else dataclasses.replace(c, explain=explain) for c in built]
     every = [c for cs in checks.values() for c in cs]
     unique_ids(every)
     if rubric is not None:

@@ -18,8 +18,8 @@ died, probe never ran) is a verdict with ``error=True``. Neither raises.
 from __future__ import annotations
 
 import builtins
-from dataclasses import dataclass
-from typing import Any, Mapping, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 from graders.probe.spec import Probe
 from graders.probe.transport import HUNG_EARLIER, Outcome
@@ -67,6 +67,8 @@ class Check:
     public:      True if inputs and expected values may be shown to students / shipped in the bundle
     description: what is checked, in a few words a student understands
     timeout:     seconds allowed for this check's probes in the kernel
+    explain:     for a call that raised on a public check, what to add to its reason (the call's
+                 arguments by name, a hint for a known cause; the homework gives it: ``graders.parts.calls``)
     depends:     the student's own graded functions the probed function calls (e.g.
                  ``("calculate_hamming_penalty",)``): when the check fails, it is run again with the
                  reference's versions of these bound in the kernel, so one mistake is charged once
@@ -81,6 +83,7 @@ class Check:
     description: str = ""
     timeout: float = 60.0
     depends: tuple[str, ...] = ()
+    explain: Callable[[Probe, Outcome], str | None] | None = field(default=None, compare=False, repr=False)
 
     def run(self, outcomes: Mapping[str, Outcome]) -> Verdict:
         for probe in self.probes:
@@ -93,10 +96,8 @@ class Check:
                 missing = outcome.error_type == "NameError" and message == f"name {probe.target!r} is not defined"
                 own_words = outcome.error_type in UNGRADABLE or outcome.error_type == HUNG_EARLIER or missing
                 reason = message if own_words or outcome.error_type == "NameError" else f"{what} {message}"
-                if self.public and outcome.error_type != HUNG_EARLIER:  # what the grader passed, and a hint
-                    from graders.parts.calls import explain_call
-
-                    if hint := explain_call(self.part, probe, outcome):
+                if self.public and self.explain is not None and outcome.error_type != HUNG_EARLIER:
+                    if hint := self.explain(probe, outcome):  # what the grader passed, and a hint
                         reason = f"{reason} — {hint}"
                 detail = outcome.traceback
                 if self.has_hidden_inputs and not own_words:

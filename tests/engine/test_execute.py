@@ -5,6 +5,7 @@ each test asserts what a student would read: the status and the reason.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from graders.checks import AllClose, Check
 from graders.execute import run_notebook
+from graders.parts.calls import explain_call
 from graders.pipeline import Verdicts
 from graders.probe.driver import CarryForward
 from graders.probe.spec import Probe
@@ -24,7 +26,7 @@ LIMITS = Limits(cell_timeout=4, notebook_timeout=60, probe_timeout=10, output_ch
 
 CHECKS = [
     Check("t.double", "t", (Probe("double", "double", ([1.0, 2.5],)),),
-          AllClose("double", [2.0, 5.0], kind="list")),
+          AllClose("double", [2.0, 5.0], kind="list"), explain=functools.partial(explain_call, "t")),
     Check("t.twice", "t", (Probe("twice", "double", ([0.0],)),), AllClose("twice", [0.0])),
 ]
 
