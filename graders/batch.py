@@ -212,6 +212,8 @@ class ClassReport:
     gradebook_files: list[Path] = field(default_factory=list)
     #: why the gradebook was not updated ("" when it was, or when there is none: public checks only)
     gradebook_error: str = ""
+    #: what the gradebook's rebuild has to say (e.g. submissions without a trusted submission time)
+    gradebook_warnings: list[str] = field(default_factory=list)
 
 
 def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, force: bool = False,
@@ -241,10 +243,11 @@ def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, for
         from graders import gradebook
 
         report.manifest = write_manifest(out_dir, intake, rubric_path=rubric_path)
+        report.results = with_manual_scores(out_dir, report.results)  # before the rebuild, which writes the feedback
         try:
             book = gradebook.build(out_dir, rubric_path=rubric_path)
             report.gradebook_files = [Path(out_dir) / gradebook.DB_NAME, book.grades_csv, book.items_csv]
-            report.results = with_manual_scores(out_dir, report.results)
+            report.gradebook_warnings = list(book.warnings)
         except gradebook.GradebookError as exc:
             report.gradebook_error = str(exc)
     report.results.sort(key=lambda r: r.submission_id)

@@ -113,6 +113,8 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
         click.echo(f"The gradebook was not updated: {report.gradebook_error}", err=True)
     elif report.gradebook_files:
         click.echo(f"Gradebook: {', '.join(map(str, report.gradebook_files))}", err=True)
+    for line in report.gradebook_warnings:
+        click.echo(for_terminal(f"warning: {line}", 1000), err=True)
     results = report.results
     if verbose_items:
         for r in results:
@@ -285,7 +287,7 @@ def gradebook_cmd() -> None:
 @_OUT_ARG
 @click.option("--times", "times_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV of submission times from the course platform (student_id, submitted_at); "
-                   "without it, file times are used. Remembered for later exports.")
+                   "the only trusted source: without it no late penalty is applied. Remembered for later exports.")
 @click.option("--days-used", "days_used_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="CSV of late days already used this term (student_id, days_used). Remembered.")
 @click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
@@ -380,10 +382,12 @@ def report(out_dir):
     from contextlib import closing
 
     try:
-        gradebook.build(out_dir)
+        book = gradebook.build(out_dir)
         path = write_report(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
+    for line in book.warnings:
+        click.echo(for_terminal(f"warning: {line}", 1000), err=True)
     with closing(gradebook.connect(out_dir)) as conn:
         progress = gradebook.manual_progress(conn)
     if progress:

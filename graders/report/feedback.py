@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from graders.latedays import Standing
 from graders.results import ExecutionSummary, ItemResult, SubmissionResult
 from graders.text import points_text
 
@@ -42,6 +43,22 @@ def execution_notes(ex: ExecutionSummary | None) -> list[str]:
     return notes
 
 
+def final_line(late: Standing, pending: bool) -> tuple[str, str]:
+    """(the final score, why: its late days) as the gradebook holds them, so grades.csv and the student agree."""
+    head = f"Final score{' so far' if pending else ''}: {_fmt(late.final)} / {_fmt(late.max)}"
+    if not late.policy:
+        return head, "no late policy"
+    if late.late_days is None:
+        return head, "no submission time known: no late penalty"
+    days = f"{late.late_days} late day{'' if late.late_days == 1 else 's'}"
+    if not late.charged_days:
+        why = f"{days}{f' ({late.free_used} free)' if late.free_used else ''}: no late penalty"
+    else:
+        why = (f"{days} ({late.free_used} free, {late.charged_days} charged): "
+               f"{_fmt(late.penalty_percent)} % late penalty")
+    return head, why
+
+
 def note_lines(item: ItemResult) -> list[str]:
     """What a passed check has to say (e.g. that it was scored with a reference helper)."""
     return [f"{c.id}: {c.reason}" for c in item.checks if c.passed and c.reason]
@@ -54,12 +71,16 @@ def failed_lines(item: ItemResult) -> list[str]:
     return lines
 
 
-def to_markdown(r: SubmissionResult) -> str:
+def to_markdown(r: SubmissionResult, late: Standing | None = None) -> str:
+    """``late``: the gradebook's late days and final score (None before the gradebook has them)."""
     title = "Estimated score (public checks only, written answers not included)" if r.public_only else "Score"
     out = [f"# HW4 feedback — {r.name} ({r.student_id or r.submission_id})", "",
            f"**{title}: {_fmt(r.total)} / {_fmt(r.max)}**"
            + (f" — {_fmt(r.manual_pending)} points of written answers still to be graded by a TA"
               if r.manual_pending else ""), ""]
+    if late is not None:
+        head, why = final_line(late, bool(r.manual_pending))
+        out += [f"**{head}** — {why}", ""]
     if r.notes:
         out += ["## Submission", ""] + [f"- {n}" for n in r.notes] + [""]
     out += ["| Part | Score | Max |", "|---|---:|---:|"]
@@ -91,13 +112,16 @@ def to_markdown(r: SubmissionResult) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_html(r: SubmissionResult) -> str:
+def to_html(r: SubmissionResult, late: Standing | None = None) -> str:
     e = html.escape
     title = "Estimated score (public checks only, written answers not included)" if r.public_only else "Score"
     body = [f"<h1>HW4 feedback — {e(r.name)} ({e(r.student_id or r.submission_id)})</h1>",
             f"<p class='total'><b>{e(title)}: {_fmt(r.total)} / {_fmt(r.max)}</b>"
             + (f" — {_fmt(r.manual_pending)} points of written answers still to be graded" if r.manual_pending else "")
             + "</p>"]
+    if late is not None:
+        head, why = final_line(late, bool(r.manual_pending))
+        body.append(f"<p class='final'><b>{e(head)}</b> — {e(why)}</p>")
     if r.notes:
         body.append("<h2>Submission</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in r.notes) + "</ul>")
     body.append("<table><tr><th>Part</th><th>Score</th><th>Max</th></tr>" + "".join(
@@ -125,7 +149,7 @@ def to_html(r: SubmissionResult) -> str:
             f"</head><body>{''.join(body)}</body></html>\n")
 
 
-def write_feedback(r: SubmissionResult, folder: Path) -> None:
+def write_feedback(r: SubmissionResult, folder: Path, late: Standing | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "feedback.md").write_text(to_markdown(r), encoding="utf-8")
-    (folder / "feedback.html").write_text(to_html(r), encoding="utf-8")
+    (folder / "feedback.md").write_text(to_markdown(r, late), encoding="utf-8")
+    (folder / "feedback.html").write_text(to_html(r, late), encoding="utf-8")
