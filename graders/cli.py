@@ -109,6 +109,10 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(progress.close(), err=True)
+    if report.nothing_graded:
+        click.echo(f"{len(report.nothing_graded)} submission(s) with no notebook of this homework, scored 0:", err=True)
+        for sid, why in report.nothing_graded:
+            click.echo("  " + for_terminal(f"{sid}: {why}", 1000), err=True)
     if report.gradebook_error:
         click.echo(f"The gradebook was not updated: {report.gradebook_error}", err=True)
     elif report.gradebook_files:
