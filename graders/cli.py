@@ -152,7 +152,8 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
               help="File holding the course secret that hidden inputs are derived from (or set HW4_SECRET). "
                    "Make one with `hw4 secret new --out FILE`; never share it with students.")
 @click.option("--hidden-seed", hidden=True, default=None, expose_value=False, callback=lambda *a: _seed_replaced(a[2]))
-@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Submissions graded in parallel.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Submissions graded in parallel (at least 1).")
 @click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Rubric file (default: the project's rubric.yaml).")
 @click.option("--force", is_flag=True,

@@ -1,8 +1,10 @@
-"""What a run tells the TA on the terminal: submissions with nothing to grade."""
+"""What a run tells the TA on the terminal: submissions with nothing to grade, and a --jobs it cannot use."""
 from __future__ import annotations
 
 import csv
 
+import click
+import pytest
 from click.testing import CliRunner
 
 import graders.cli as cli
@@ -45,3 +47,28 @@ def test_a_class_with_a_notebook_for_every_student_has_no_such_summary(tmp_path,
     r = run("grade", root, "--out", tmp_path / "out")
     assert r.exit_code == 0, r.output
     assert "no notebook of this homework" not in r.output
+
+
+@pytest.mark.parametrize("jobs", ["0", "-1"])
+def test_grade_refuses_fewer_than_one_job(tmp_path, monkeypatch, jobs):
+    monkeypatch.setattr(cli, "prepare", cli_plan())
+    root = tmp_path / "class"
+    student_folder(root, "401000001_Ali", GOOD)
+    out = tmp_path / "out"
+    r = run("grade", root, "--out", out, "--jobs", jobs)
+    assert r.exit_code == 2
+    assert f"Invalid value for '--jobs' / '-j': {jobs} is not in the range x>=1." in r.output
+    assert "worker(s)" not in r.output and not out.exists()
+
+
+def _commands(group, path=()):
+    yield path, group
+    for name, sub in getattr(group, "commands", {}).items():
+        yield from _commands(sub, (*path, name))
+
+
+def test_every_command_with_jobs_needs_at_least_one():
+    with_jobs = {path: p for path, cmd in _commands(cli.main) for p in cmd.params if p.name == "jobs"}
+    assert ("grade",) in with_jobs
+    for path, param in with_jobs.items():
+        assert isinstance(param.type, click.IntRange) and param.type.min == 1 and not param.type.min_open, path
