@@ -212,6 +212,11 @@ class ClassReport:
     gradebook_files: list[Path] = field(default_factory=list)
     #: why the gradebook was not updated ("" when it was, or when there is none: public checks only)
     gradebook_error: str = ""
+    #: what the gradebook's rebuild has to say (e.g. submissions without a trusted submission time)
+    gradebook_warnings: list[str] = field(default_factory=list)
+    #: (submission id, why) of the submissions in which no notebook of the homework was found: they score 0,
+    #: and a TA should hear it from the run, not from the student
+    nothing_graded: list[tuple[str, str]] = field(default_factory=list)
 
 
 def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, force: bool = False,
@@ -223,7 +228,7 @@ def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, for
     submission as it finishes (progress). A ``KeyboardInterrupt`` stops the batch; what was
     recorded stays and a rerun resumes.
     """
-    report = ClassReport()
+    report = ClassReport(nothing_graded=[(s.id, _why_nothing(s)) for s in intake.submissions if not s.notebooks])
     for event in grade_all(intake.submissions, plan, out_dir, jobs=jobs, force=force, scheduler=scheduler,
                            plan_factory=plan_factory):
         if on_graded is not None:
@@ -241,14 +246,21 @@ def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, for
         from graders import gradebook
 
         report.manifest = write_manifest(out_dir, intake, rubric_path=rubric_path)
+        report.results = with_manual_scores(out_dir, report.results)  # before the rebuild, which writes the feedback
         try:
             book = gradebook.build(out_dir, rubric_path=rubric_path)
             report.gradebook_files = [Path(out_dir) / gradebook.DB_NAME, book.grades_csv, book.items_csv]
-            report.results = with_manual_scores(out_dir, report.results)
+            report.gradebook_warnings = list(book.warnings)
         except gradebook.GradebookError as exc:
             report.gradebook_error = str(exc)
     report.results.sort(key=lambda r: r.submission_id)
     return report
+
+
+def _why_nothing(sub: Submission) -> str:
+    """Why no notebook of ``sub`` was graded: its intake notes other than the parts' "no notebook" lines."""
+    said = [p for p in sub.problems if not p.startswith("no notebook for ")]
+    return "; ".join(said) if said else "no notebook in it"
 
 
 def with_manual_scores(out_dir: Path, results: list[SubmissionResult]) -> list[SubmissionResult]:

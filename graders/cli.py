@@ -109,10 +109,16 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
     finally:
         signal.signal(signal.SIGTERM, previous)
     click.echo(progress.close(), err=True)
+    if report.nothing_graded:
+        click.echo(f"{len(report.nothing_graded)} submission(s) with no notebook of this homework, scored 0:", err=True)
+        for sid, why in report.nothing_graded:
+            click.echo("  " + for_terminal(f"{sid}: {why}", 1000), err=True)
     if report.gradebook_error:
         click.echo(f"The gradebook was not updated: {report.gradebook_error}", err=True)
     elif report.gradebook_files:
         click.echo(f"Gradebook: {', '.join(map(str, report.gradebook_files))}", err=True)
+    for line in report.gradebook_warnings:
+        click.echo(for_terminal(f"warning: {line}", 1000), err=True)
     results = report.results
     if verbose_items:
         for r in results:
@@ -146,7 +152,8 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
               help="File holding the course secret that hidden inputs are derived from (or set HW4_SECRET). "
                    "Make one with `hw4 secret new --out FILE`; never share it with students.")
 @click.option("--hidden-seed", hidden=True, default=None, expose_value=False, callback=lambda *a: _seed_replaced(a[2]))
-@click.option("--jobs", "-j", type=int, default=1, show_default=True, help="Submissions graded in parallel.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Submissions graded in parallel (at least 1).")
 @click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Rubric file (default: the project's rubric.yaml).")
 @click.option("--force", is_flag=True,
@@ -347,7 +354,7 @@ def gradebook_cmd() -> None:
 @_OUT_ARG
 @click.option("--times", "times_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CSV of submission times from the course platform (student_id, submitted_at); "
-                   "without it, file times are used. Remembered for later exports.")
+                   "the only trusted source: without it no late penalty is applied. Remembered for later exports.")
 @click.option("--days-used", "days_used_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="CSV of late days already used this term (student_id, days_used). Remembered.")
 @click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
@@ -442,10 +449,12 @@ def report(out_dir):
     from contextlib import closing
 
     try:
-        gradebook.build(out_dir)
+        book = gradebook.build(out_dir)
         path = write_report(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
+    for line in book.warnings:
+        click.echo(for_terminal(f"warning: {line}", 1000), err=True)
     with closing(gradebook.connect(out_dir)) as conn:
         progress = gradebook.manual_progress(conn)
     if progress:

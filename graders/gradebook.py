@@ -29,7 +29,11 @@ version than the current one is refused with the current value. ``after_manual_c
 refreshes the CSV exports and the submissions' ``result.json`` and feedback.
 
 Totals (``results.totals``): part = sum of its items' effective scores; total = their sum; ``final = total × (1 −
-penalty_percent / 100)`` with the late-day penalty from ``graders.latedays``.
+penalty_percent / 100)`` with the late-day penalty from ``graders.latedays``. Late days are charged only
+from a trusted submission time — the platform's CSV (``--times``), never a file's modification time
+(a clone or a download resets it): a submission without one has unknown late days, no penalty, and
+``build`` says how many there are (``untimed_note``). Each feedback file shows the late days and the
+final score held here (``refresh_feedback``), so the student reads the number grades.csv holds.
 
 Exports: ``OUT/grades.csv`` (one row per submission — normally one per student: id, name, each
 part, total, late days, penalty, final) and ``OUT/items.csv`` (one row per submission × item).
@@ -42,12 +46,13 @@ import io
 import json
 import math
 import sqlite3
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from graders.latedays import LateCharge, LatePolicyError, policy_from_rubric, read_days_used, read_submission_times
+from graders.latedays import (LateCharge, LatePolicyError, Standing, policy_from_rubric, read_days_used,
+                              read_submission_times)
 from graders.results import (ItemResult, SubmissionResult, automatic_verdict, load_submission, sanitised, totals,
                              write_json_atomic)
 from graders.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
@@ -83,8 +88,8 @@ CREATE TABLE IF NOT EXISTS submission_times(student_id TEXT PRIMARY KEY, submitt
 CREATE TABLE IF NOT EXISTS prior_late_days(student_id TEXT PRIMARY KEY, days_used INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS late_days(
     submission_id TEXT PRIMARY KEY, student_id TEXT NOT NULL, submitted_at TEXT, time_source TEXT NOT NULL,
-    late_days INTEGER NOT NULL, prior_used INTEGER NOT NULL, free_used INTEGER NOT NULL,
-    charged_days INTEGER NOT NULL, penalty_percent REAL NOT NULL, free_left INTEGER NOT NULL);
+    late_days INTEGER, prior_used INTEGER NOT NULL, free_used INTEGER,
+    charged_days INTEGER, penalty_percent REAL NOT NULL, free_left INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS intake_problems(entry TEXT NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS manual_score_log(
     id INTEGER PRIMARY KEY, submission_id TEXT NOT NULL, item_id TEXT NOT NULL, score REAL, previous_score REAL,
@@ -245,7 +250,7 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
         stored_used = {r["student_id"]: r["days_used"] for r in conn.execute("SELECT * FROM prior_late_days")}
         for r in results:
             _insert_result(conn, r, msubs.get(r.submission_id, {}))
-            late = _late(policy, r, msubs.get(r.submission_id, {}), stored_times, stored_used)
+            late = _late(policy, r, stored_times, stored_used)
             conn.execute("INSERT INTO late_days VALUES (?,?,?,?,?,?,?,?,?,?)",
                          (r.submission_id, r.student_id, *late))
         conn.executemany("INSERT INTO intake_problems VALUES (?, ?)",
@@ -262,9 +267,14 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
         for o in orphans:
             summary.warnings.append(f"a manual score for {o['submission_id']} / {o['item_id']} matches no graded item "
                                     "(kept, not counted)")
+        note = untimed_note(conn)
+        if note:
+            summary.warnings.append(note)
     summary.submissions = len(results)
     if export:
         summary.grades_csv, summary.items_csv = export_csvs(out_dir)
+        with _manual_lock(out_dir):
+            refresh_feedback(out_dir)
     return summary
 
 
@@ -288,21 +298,11 @@ def _insert_result(conn: sqlite3.Connection, r: SubmissionResult, m: Mapping) ->
                           int(c.public), c.weight, int(c.grader_error)))
 
 
-def _iso_time(value) -> dt.datetime | None:
-    """An ISO 8601 time with its zone from intake.json, or None when there is none (or it is not one)."""
-    try:
-        when = dt.datetime.fromisoformat(value) if isinstance(value, str) and value else None
-    except ValueError:
-        return None
-    return when if when is not None and when.tzinfo is not None else None
-
-
-def _late(policy, r: SubmissionResult, m: Mapping, times: Mapping[str, str], used: Mapping[str, int]) -> tuple:
+def _late(policy, r: SubmissionResult, times: Mapping[str, str], used: Mapping[str, int]) -> tuple:
+    """One ``late_days`` row: charged from the platform's time only (see the module docstring)."""
     prior = int(used.get(r.student_id, 0))
     if r.student_id in times:
         when, source = dt.datetime.fromisoformat(times[r.student_id]), "platform"
-    elif _iso_time(m.get("file_time")):
-        when, source = _iso_time(m.get("file_time")), "file time"
     else:
         when, source = None, "unknown"
     if policy is None:
@@ -310,6 +310,17 @@ def _late(policy, r: SubmissionResult, m: Mapping, times: Mapping[str, str], use
     c: LateCharge = policy.charge(when, prior)
     return (c.submitted_at, source, c.late_days, c.prior_used, c.free_used, c.charged_days, c.penalty_percent,
             c.free_left)
+
+
+def untimed_note(conn: sqlite3.Connection) -> str:
+    """The one line a TA reads when submissions have no trusted time ('' when none lacks one)."""
+    n = conn.execute("SELECT COUNT(*) FROM late_days WHERE time_source = 'unknown'").fetchone()[0]
+    if not n:
+        return ""
+    given = conn.execute("SELECT COUNT(*) FROM submission_times").fetchone()[0]
+    why = "not in the --times CSV" if given else \
+        "no --times CSV from the course platform; give one with: hw4 gradebook export DIR --times FILE"
+    return f"{n} submission(s) have no trusted submission time ({why}): no late penalty applied"
 
 
 # --- effective scores ------------------------------------------------------------------------
@@ -350,9 +361,9 @@ def grade_rows(conn: sqlite3.Connection) -> tuple[list[str], list[dict]]:
                           "LEFT JOIN late_days l USING(submission_id) ORDER BY s.submission_id"):
         by_sub[s["submission_id"]] = {
             "student_id": s["student_id"], "name": s["name"], "submission_id": s["submission_id"],
-            "parts": {}, "max": s["max"], "pending": 0.0, "late_days": s["late_days"] or 0,
-            "prior_used": s["prior_used"] or 0, "free_used": s["free_used"] or 0,
-            "charged_days": s["charged_days"] or 0, "penalty_percent": s["penalty_percent"] or 0.0,
+            "parts": {}, "max": s["max"], "pending": 0.0, "late_days": s["late_days"],  # None: no trusted time
+            "prior_used": s["prior_used"] or 0, "free_used": s["free_used"],
+            "charged_days": s["charged_days"], "penalty_percent": s["penalty_percent"] or 0.0,
             "free_left": s["free_left"], "submitted_at": s["submitted_at"] or "", "time_source": s["time_source"] or "",
             "notes": json.loads(s["notes"] or "[]"), "incomplete": bool(s["incomplete"])}
     part_names: dict[str, list[str]] = {sid: [] for sid in by_sub}
@@ -584,22 +595,63 @@ def after_manual_change(out_dir: Path, submission_ids: Iterable[str]) -> None:
     """Bring every view up to date after scores changed: grades.csv, items.csv, manual_scores.json, and
     the changed submissions' result.json and feedback. Serialised across processes (two TAs' servers).
     """
-    import fcntl
-
     from graders.manual.totals import apply_manual_scores
 
     out_dir = Path(out_dir)
     ids = sorted(set(submission_ids))
     if not ids:
         return
-    with open(out_dir / ".manual.lock", "a") as lock:
+    with _manual_lock(out_dir):
+        export_csvs(out_dir)
+        _write_manual_json(out_dir)
+        apply_manual_scores(out_dir, submission_ids=ids)
+        refresh_feedback(out_dir, ids)
+
+
+@contextmanager
+def _manual_lock(out_dir: Path):
+    """One writer of result.json and feedback at a time across processes (TAs' servers, a rebuild)."""
+    import fcntl
+
+    with open(Path(out_dir) / ".manual.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            export_csvs(out_dir)
-            _write_manual_json(out_dir)
-            apply_manual_scores(out_dir, submission_ids=ids)
+            yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def standings(conn: sqlite3.Connection) -> dict[str, Standing]:
+    """Submission id → its late days and final score as held here (not for a result that is not final)."""
+    _, rows = grade_rows(conn)
+    return {r["submission_id"]: Standing(r["final"], r["max"], r["late_days"], r["free_used"], r["charged_days"],
+                                         r["penalty_percent"], policy=r["time_source"] != "no late policy")
+            for r in rows if not r["incomplete"]}
+
+
+def refresh_feedback(out_dir: Path, submission_ids: Iterable[str] | None = None) -> None:
+    """Rewrite the feedback of every result (or those given) with the gradebook's late days and final score.
+
+    Only beside a readable result whose own submission id names its folder (a stray file in OUT cannot
+    send a write elsewhere). The caller holds ``_manual_lock``.
+    """
+    from graders.report import write_feedback
+
+    out_dir = Path(out_dir)
+    with closing(connect(out_dir)) as conn:
+        held = standings(conn)
+    if submission_ids is None:
+        paths = sorted(out_dir.glob("*/result.json"))
+    else:
+        paths = [out_dir / s / "result.json" for s in sorted(set(submission_ids))
+                 if s not in ("", ".", "..") and "/" not in s and "\0" not in s]
+    for path in paths:
+        try:
+            r = sanitised(load_submission(path))
+        except Exception:  # any file: load_results lists it as unreadable
+            continue
+        if r.submission_id == path.parent.name and not r.public_only and not malformed(r):
+            write_feedback(r, path.parent, late=held.get(r.submission_id))
 
 
 def score_history(conn: sqlite3.Connection, *, submission_id: str | None = None, item_id: str | None = None,

@@ -64,7 +64,8 @@ class Submission:
     scope: tuple[str, ...] = ()
     #: "notebook", "folder", "zip" or "notebooks" (loose notebooks of a class folder)
     kind: str = ""
-    #: latest modification time of what was submitted (ISO 8601, UTC): the fallback for late days
+    #: latest modification time of what was submitted (ISO 8601, UTC), kept in intake.json for a TA to read;
+    #: never a submission time: a clone, copy or download resets it (late days: ``graders.latedays``)
     file_time: str = ""
 
 

@@ -16,7 +16,13 @@ Dates: the deadline is written in the Jalali (Solar Hijri) calendar with a UTC o
 (``1402-10-15 23:59`` at ``+03:30`` = 2024-01-05 23:59 Tehran time); ``jalali_to_gregorian``
 converts it (the arithmetic of the jalaali algorithm — no dependency). Submission times are read
 from the course platform's CSV (ISO 8601 with an offset, or a naive Gregorian or Jalali date-time
-taken in the deadline's zone) or, without a CSV, from file modification times.
+taken in the deadline's zone).
+
+**Only a trusted time is charged.** The platform's CSV is the one source a TA can trust. A file's
+modification time is not one: a clone, a copy or a download dates the files to that day (a fresh
+clone made every submission 1,067 days late). Neither are a zip's member times (the student's own
+machine wrote them: any clock, any ``touch``, no time zone). Without a trusted time
+``charge(None)`` gives unknown late days and no penalty; the gradebook says so.
 """
 from __future__ import annotations
 
@@ -184,31 +190,53 @@ class LatePolicy:
         return math.ceil(late / dt.timedelta(days=1))
 
     def charge(self, submitted: dt.datetime | None, prior_used: int = 0) -> "LateCharge":
-        """The late days and penalty of one student for this homework."""
+        """The late days and penalty of one student for this homework.
+
+        ``submitted`` None (no trusted time known): the days are unknown (None) and nothing is
+        charged — a guessed time would punish or spare students at random.
+        """
         if prior_used < 0:
             raise LatePolicyError(f"days already used cannot be negative ({prior_used})")
-        days = self.late_days(submitted) if submitted is not None else 0
         remaining = max(0, self.free_late_days - prior_used)
+        if submitted is None:
+            return LateCharge("", None, prior_used, None, None, 0.0, remaining)
+        days = self.late_days(submitted)
         free_used = min(days, remaining)
         charged = days - free_used
         penalty = min(self.max_penalty_percent, charged * self.penalty_per_day_percent)
-        return LateCharge(submitted.isoformat() if submitted else "", days, prior_used, free_used, charged,
-                          float(penalty), remaining - free_used)
+        return LateCharge(submitted.isoformat(), days, prior_used, free_used, charged, float(penalty),
+                          remaining - free_used)
 
 
 @dataclass(frozen=True)
 class LateCharge:
+    #: ISO 8601; "" when no trusted time is known (then the day counts are None and nothing is charged)
     submitted_at: str
-    late_days: int
+    late_days: int | None
     prior_used: int
-    free_used: int
-    charged_days: int
+    free_used: int | None
+    charged_days: int | None
     penalty_percent: float
     #: free days left for the rest of the term after this homework
     free_left: int
 
     def apply(self, total: float) -> float:
         return round(total * (1 - self.penalty_percent / 100), 6)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One submission's late days and final score as the gradebook holds them: what its feedback shows."""
+
+    final: float
+    max: float
+    #: None: no trusted submission time is known (then nothing is charged)
+    late_days: int | None
+    free_used: int | None
+    charged_days: int | None
+    penalty_percent: float
+    #: False when the rubric has no late policy
+    policy: bool = True
 
 
 def policy_from_rubric(raw: Mapping) -> LatePolicy | None:

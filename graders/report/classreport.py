@@ -7,7 +7,8 @@ written answers (graded / pending per item, and per TA); late days; what intake 
 as given; and the pairs of submissions most alike (``graders.similarity``). Submissions whose
 result is incomplete (a grader error) are listed apart and left out of every number. Scores are
 the gradebook's effective scores (manual scores and
-overrides included, before the late penalty; the final column applies it).
+overrides included, before the late penalty; the final column applies it). Submissions without a
+trusted submission time are charged nothing; the page says how many, next to the mean after penalties.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders.gradebook import GradebookError, connect, grade_rows, item_rows, manual_progress
+from graders.gradebook import GradebookError, connect, grade_rows, item_rows, manual_progress, untimed_note
 from graders.similarity.report import class_report_section
 
 EPS = 1e-9
@@ -65,6 +66,7 @@ def collect(out_dir: Path) -> dict:
         checks = conn.execute("SELECT c.*, i.part FROM checks c JOIN items i USING(submission_id, item_id)").fetchall()
         problems = conn.execute("SELECT * FROM intake_problems ORDER BY entry").fetchall()
         progress = manual_progress(conn)
+        untimed = untimed_note(conn)
     if not rows:
         raise GradebookError(f"no graded submissions in the gradebook under {out_dir}: grade first")
     incomplete = [r for r in rows if r["incomplete"]]  # a grader error is not a grade: kept out of every number
@@ -111,7 +113,7 @@ def collect(out_dir: Path) -> dict:
     return {"parts": parts, "rows": rows, "part_stats": part_stats, "item_order": item_order, "item_meta": meta,
             "item_stats": item_stats, "failing": failing, "total": Stat.of(totals, top),
             "final": Stat.of(finals, top), "problems": [(p["entry"], p["reason"]) for p in problems],
-            "incomplete": incomplete, "manual_progress": progress}
+            "incomplete": incomplete, "manual_progress": progress, "untimed": untimed}
 
 
 def histogram(values: list[float], top: float, title: str, path: Path) -> Path:
@@ -176,6 +178,8 @@ def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
             f"{_f(data['total'].mean)} / {_f(data['total'].max)} (median {_f(data['total'].median)}); "
             f"mean after late penalties {_f(data['final'].mean)}. Scores include manual scores entered so far; "
             f"{sum(1 for r in data['rows'] if r['pending'])} submission(s) still have written answers to grade.</p>"]
+    if data["untimed"]:
+        body.append(f"<p class='warn'>{e(data['untimed'])}.</p>")
     if data["incomplete"]:
         body.append("<h2 class='warn'>Not final: grader errors</h2><p>These submissions hit a grader error; their "
                     "results are left out of every number below. Rerun <code>hw4 grade</code> to retry them.</p><ul>"
@@ -218,6 +222,8 @@ def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
                         f"<td>{e(r['submitted_at'])} ({e(r['time_source'])})</td><td>{r['late_days']}</td>"
                         f"<td>{r['free_used']}</td><td>{r['charged_days']}</td><td>{_f(r['penalty_percent'])}%</td>"
                         f"<td>{_f(r['total'])} → {_f(r['final'])}</td></tr>" for r in late) + "</table>")
+    elif data["untimed"]:
+        body.append("<p>No submission with a known submission time was late.</p>")
     else:
         body.append("<p>Nobody submitted late.</p>")
     noted = [r for r in data["rows"] if r["notes"]]

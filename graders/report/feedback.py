@@ -13,6 +13,7 @@ import html
 import re
 from pathlib import Path
 
+from graders.latedays import Standing
 from graders.report.feedback_model import Feedback, ItemView, Line, build
 from graders.results import SubmissionResult
 from graders.text import for_terminal, points_text
@@ -35,6 +36,22 @@ def _count(line: Line) -> str:
     return f" ({len(line.ids)} checks)" if len(line.ids) > 1 else ""
 
 
+def final_line(late: Standing, pending: bool) -> tuple[str, str]:
+    """(the final score, why: its late days) as the gradebook holds them, so grades.csv and the student agree."""
+    head = f"Final score{' so far' if pending else ''}: {_fmt(late.final)} / {_fmt(late.max)}"
+    if not late.policy:
+        return head, "no late policy"
+    if late.late_days is None:
+        return head, "no submission time known: no late penalty"
+    days = f"{late.late_days} late day{'' if late.late_days == 1 else 's'}"
+    if not late.charged_days:
+        why = f"{days}{f' ({late.free_used} free)' if late.free_used else ''}: no late penalty"
+    else:
+        why = (f"{days} ({late.free_used} free, {late.charged_days} charged): "
+               f"{_fmt(late.penalty_percent)} % late penalty")
+    return head, why
+
+
 # --- Markdown ----------------------------------------------------------------------------------
 
 def _md_line(line: Line) -> str:
@@ -50,12 +67,16 @@ def _md_items(label: str, items: list[tuple[ItemView, tuple[Line, ...]]]) -> lis
     return out
 
 
-def to_markdown(r: SubmissionResult) -> str:
+def to_markdown(r: SubmissionResult, late: Standing | None = None) -> str:
+    """``late``: the gradebook's late days and final score (None before the gradebook has them)."""
     fb = build(r)
     out = [f"# HW4 feedback — {fb.name} ({fb.student})", "",
            f"**{_title(fb)}: {_fmt(fb.total)} / {_fmt(fb.max)}**"
            + (f" — {_fmt(fb.manual_pending)} points of written answers still to be graded by a TA"
               if fb.manual_pending else ""), ""]
+    if late is not None:
+        head, why = final_line(late, bool(fb.manual_pending))
+        out += [f"**{head}** — {why}", ""]
     if fb.notes:
         out += ["## Submission", ""] + [f"- {n}" for n in fb.notes] + [""]
     out += ["| Part | Score | Max |", "|---|---:|---:|"]
@@ -95,13 +116,16 @@ def _html_line(line: Line, css: str = "") -> str:
     return f"<li{cls}>{what}{_h(line.reason)}{ids}</li>"
 
 
-def to_html(r: SubmissionResult) -> str:
+def to_html(r: SubmissionResult, late: Standing | None = None) -> str:
     e = html.escape
     fb = build(r)
     body = [f"<h1>HW4 feedback — {e(fb.name)} ({e(fb.student)})</h1>",
             f"<p class='total'><b>{e(_title(fb))}: {_fmt(fb.total)} / {_fmt(fb.max)}</b>"
             + (f" — {_fmt(fb.manual_pending)} points of written answers still to be graded" if fb.manual_pending else "")
             + "</p>"]
+    if late is not None:
+        head, why = final_line(late, bool(fb.manual_pending))
+        body.append(f"<p class='final'><b>{e(head)}</b> — {e(why)}</p>")
     if fb.notes:
         body.append("<h2>Submission</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in fb.notes) + "</ul>")
     body.append("<table><tr><th>Part</th><th>Score</th><th>Max</th></tr>" + "".join(
@@ -169,7 +193,7 @@ def _terminal_line(line: Line, lead: str = "") -> list[str]:
     return [f"       - {lead}{_t(line.description)}{_count(line)}", f"         {_t(line.reason)}"]
 
 
-def write_feedback(r: SubmissionResult, folder: Path) -> None:
+def write_feedback(r: SubmissionResult, folder: Path, late: Standing | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "feedback.md").write_text(to_markdown(r), encoding="utf-8")
-    (folder / "feedback.html").write_text(to_html(r), encoding="utf-8")
+    (folder / "feedback.md").write_text(to_markdown(r, late), encoding="utf-8")
+    (folder / "feedback.html").write_text(to_html(r, late), encoding="utf-8")

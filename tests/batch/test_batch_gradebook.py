@@ -40,12 +40,16 @@ def test_grades_csv_has_one_row_per_student_with_parts_total_late_days_and_final
     assert list(read_csv(batch / "grades.csv")[0])[:8] == ["student_id", "name", "submission_id", "status", "alpha",
                                                           "beta", "total", "max"]
     assert rows["401000001"]["status"] == "written answers pending"
-    assert {k: rows["401000001"][k] for k in ("alpha", "beta", "total", "manual_pending", "late_days", "final")} == \
-        {"alpha": "30", "beta": "60", "total": "90", "manual_pending": "10", "late_days": "0", "final": "90"}
+    # no platform times given: late days unknown, nothing charged, final = total
+    assert {k: rows["401000001"][k] for k in ("alpha", "beta", "total", "manual_pending", "late_days",
+                                               "free_late_days_used", "charged_late_days", "penalty_percent",
+                                               "final")} == \
+        {"alpha": "30", "beta": "60", "total": "90", "manual_pending": "10", "late_days": "", "free_late_days_used": "",
+         "charged_late_days": "", "penalty_percent": "0", "final": "90"}
     assert rows["401000002"]["total"] == "20"
-    # Mina's file time is 2024-01-07 13:30 Tehran: 2 days late, both free
+    # Mina's file time (2024-01-07 13:30 Tehran, 2 days after the deadline) is not a trusted time: not charged
     assert (rows["401000003"]["late_days"], rows["401000003"]["penalty_percent"], rows["401000003"]["final"]) == \
-        ("2", "0", "70")
+        ("", "0", "70")
     items = read_csv(batch / "items.csv")
     assert len(items) == 3 * 4
     assert {(i["item_id"], i["status"]) for i in items if i["student_id"] == "401000002"} == {

@@ -83,7 +83,10 @@ def test_grace_minutes_and_no_time():
     p = LatePolicy.from_mapping({"deadline": "1402-10-15 23:59", "grace_minutes": 10})
     assert p.late_days(DEADLINE + dt.timedelta(minutes=10)) == 0
     assert p.late_days(DEADLINE + dt.timedelta(minutes=11)) == 1
-    assert p.charge(None).late_days == 0
+    unknown = p.charge(None, prior_used=2)  # no trusted submission time: days unknown, nothing charged
+    assert (unknown.submitted_at, unknown.late_days, unknown.free_used, unknown.charged_days,
+            unknown.penalty_percent, unknown.free_left) == ("", None, None, None, 0.0, 3)
+    assert unknown.apply(78.5) == 78.5
 
 
 def test_policy_validation_names_the_bad_value():

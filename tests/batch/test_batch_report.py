@@ -18,8 +18,10 @@ ALL = {"t.double", "t.zero", "p1.triple"}
 def batch(tmp_path):
     out = write_fake_batch(tmp_path / "out", {
         "401000001_Ali": ALL, "401000002_Sara": {"t.double", "t.zero"}, "401000003_Mina": {"t.zero"},
-        "401000004_Omid": {"t.double", "p1.triple"}}, file_times={"401000003_Mina": "2024-01-12T10:00:00+00:00"})
-    build(out)
+        "401000004_Omid": {"t.double", "p1.triple"}})
+    times = tmp_path / "times.csv"
+    times.write_text("student_id,submitted_at\n401000003,2024-01-12T10:00:00+00:00\n")  # the platform's, for Mina
+    build(out, times_csv=times)
     sheet = tmp_path / "m.csv"
     sheet.write_text("student_id,item_id,score\n401000001,alpha.written,5\n401000002,alpha.written,3\n")
     import_manual(out, sheet)
@@ -52,6 +54,8 @@ def test_report_page_and_histograms(batch):
         assert f"src='{png}'" in text
     assert "Checks most students fail" in text and "p1.triple" in text and "expected 6, got 5" in text
     assert "401000003 Mina" in text and "Late days" in text  # Mina is 7 days late
+    assert text.count("3 submission(s) have no trusted submission time (not in the --times CSV): "
+                      "no late penalty applied") == 1
 
 
 @pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")), reason="no Chromium")
