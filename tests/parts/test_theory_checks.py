@@ -23,7 +23,7 @@ from graders.parts import theory
 from graders.parts.base import CheckContext
 from graders.parts.theory_math import SYMBOLS
 from graders.probe.spec import write_inputs
-from graders.probe.transport import read_outcomes
+from helpers import read_outcomes
 from graders.rubric import load_rubric
 from helpers import TEST_SECRET
 
