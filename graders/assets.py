@@ -95,12 +95,21 @@ def load_tokenizer(name: str):
     return AutoTokenizer.from_pretrained(model_path(name))
 
 
+#: transformers 5 picks a model's loss by its class name; ``GPT2LMHeadModel`` matches none, so every
+#: loss computed with ``labels=`` warned "`loss_type=None` was set in the config but it is unrecognized"
+#: before falling back to this very loss. The config cannot say it (transformers reads only the class
+#: name), so the loaders name it: the same loss, without the warning on every run's terminal.
+CAUSAL_LM_LOSS = "ForCausalLM"
+
+
 def load_causal_lm(name: str = "tiny-lm"):
     """A causal LM (tiny-lm or tiny-translator) in eval mode: dropout is 0.1 in training mode."""
     from transformers import AutoModelForCausalLM
 
     set_offline()
-    return AutoModelForCausalLM.from_pretrained(model_path(name)).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_path(name)).eval()
+    model.loss_type = CAUSAL_LM_LOSS
+    return model
 
 
 def load_seq2seq(name: str = "tiny-t5"):

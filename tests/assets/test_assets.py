@@ -273,3 +273,33 @@ def test_full_rebuild_is_byte_identical(tmp_path):
     for name in assets.MODEL_NAMES:
         for fname in MANIFEST["models"][name]["files"]:
             assert (out / "models" / name / fname).read_bytes() == (assets.MODELS_DIR / name / fname).read_bytes()
+
+
+def test_causal_lm_loss_with_labels_warns_nothing_and_is_the_causal_lm_loss(lm):
+    """Every run printed "`loss_type=None` was set in the config but it is unrecognized" (part 2's loss)."""
+    import logging
+
+    import torch
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    model, tok = lm
+    ids = tok("The king and the queen", return_tensors="pt")["input_ids"]
+    kept, transformers_logger = Keep(), logging.getLogger("transformers")
+    transformers_logger.addHandler(kept)
+    try:
+        with torch.no_grad():
+            loss = model(input_ids=ids, labels=ids).loss
+    finally:
+        transformers_logger.removeHandler(kept)
+    assert not [m for m in kept.messages if "loss_type" in m]
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits
+    expected = torch.nn.functional.cross_entropy(logits[0, :-1], ids[0, 1:])
+    assert torch.allclose(loss, expected, atol=1e-6)
