@@ -76,7 +76,7 @@ def _secret(secret_file, public_only):
 DATASET_ASSET = "data/sycophancy_on_nlp_survey.jsonl"
 
 
-def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbose_items,
+def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
          ci, junit, summary, fail_under, force=False, scheduler=None, dataset=None):
     try:
         kwargs = {"rubric_path": rubric_path} if rubric_path else {}
@@ -120,9 +120,6 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path, verbo
     for line in report.gradebook_warnings:
         click.echo(for_terminal(f"warning: {line}", 1000), err=True)
     results = report.results
-    if verbose_items:
-        for r in results:
-            _print_items(r)
     _print_table(results)
     if ci:
         junit = junit or (out_dir / "junit.xml")
@@ -178,7 +175,7 @@ def grade(paths, out_dir, parts, public_only, secret_file, jobs, rubric_path, fo
     """
     _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, secret=_secret(secret_file, public_only),
          jobs=jobs,
-         rubric_path=rubric_path, verbose_items=False, ci=ci, junit=junit, summary=summary, fail_under=fail_under,
+         rubric_path=rubric_path, ci=ci, junit=junit, summary=summary, fail_under=fail_under,
          force=force, scheduler=scheduler, dataset=dataset)
 
 
@@ -311,20 +308,6 @@ def release(out, force):
     except (ReleaseError, PlanError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Student bundle written to {path}")
-
-
-def _print_items(r) -> None:
-    click.echo(f"\n{for_terminal(r.submission_id)}")
-    for it in r.items:
-        mark = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ",
-                "manual-pending": "TA  ", "manual": "TA  ", "override": "TA  "}.get(it.status, "    ")
-        click.echo(f"  {mark} {for_terminal(it.title)}: {points_text(it.score)}/{points_text(it.max)}")
-        if it.status not in ("passed", "manual-pending", "manual"):
-            for c in it.checks:
-                if not c.passed:
-                    click.echo(f"         - {for_terminal(c.reason, 1000)}")
-            if not it.checks and it.reason:
-                click.echo(f"         - {for_terminal(it.reason, 1000)}")
 
 
 def _print_table(results) -> None:

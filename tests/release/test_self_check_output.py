@@ -6,7 +6,8 @@ The blank Part 4 notebook, checked twice as a student would (a subprocess, cwd t
 * a call that raised names every argument (`title`, `kept`: never "argument 5");
 * it speaks to the student: no batch words (submissions, workers, "unchanged since the last run
   (kept)"), and a second check of an unchanged notebook says so in the student's terms;
-* it says where it wrote the feedback page.
+* it says where it wrote the feedback page;
+* no library warning reaches the terminal (Part 2 printed transformers' `loss_type=None` one).
 """
 from __future__ import annotations
 
@@ -72,3 +73,12 @@ def test_it_speaks_to_the_student_and_says_where_the_page_is(checked):
     assert "has not changed" not in first.stdout
     assert [ln for ln in again.stdout.splitlines() if ln.startswith("       ")] == \
         [ln for ln in first.stdout.splitlines() if ln.startswith("       ")]
+
+
+def test_the_terminal_carries_no_library_warning(tmp_path):
+    """Part 2's expected loss (labels=) printed "[transformers] `loss_type=None` was set in the config
+    but it is unrecognized" on every run: it read as an error."""
+    proc = _check(blank_notebook("part2"), tmp_path / "hw4-check")
+    shown = proc.stdout + proc.stderr
+    assert "part2_loss_landscape.ipynb (part2): 0 / " in proc.stdout
+    assert "[transformers]" not in shown and "loss_type" not in shown
