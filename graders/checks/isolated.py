@@ -5,7 +5,9 @@ a separate Python process started with ``subprocess`` — not ``multiprocessing`
 forking the grader: a grading worker may have used torch's threads (libgomp deadlocks in a
 forked child) and a Dask worker under its nanny is a daemonic process that may not have
 children of its own. The checker is started once per grading thread and reused; a judgement
-that runs past its time limit kills it (the next one starts a fresh checker).
+that runs past its time limit kills it (the next one starts a fresh checker). A judgement's time
+limit counts the judgement alone: a new checker first says it is ready (its imports done), which
+on a loaded machine can take many seconds, under a start limit of its own (``START_SECONDS``).
 
 What crosses:
 
@@ -34,6 +36,9 @@ from typing import Any, Callable, Sequence
 
 #: memory a judgement may use on top of the checker's own footprint
 JUDGE_MEMORY = 2**30
+#: seconds a new checker may take to import what judgements need (not counted in any judgement's limit)
+START_SECONDS = 300.0
+_READY = b"R"
 _HEADER = struct.Struct("<Q")
 _BOOT = "import sys; sys.path[:0] = {paths!r}; from graders.checks.isolated import serve; serve()"
 
@@ -53,6 +58,13 @@ class _Checker:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
                                      env={**os.environ, "HW4_CHECKER_PARENT": str(os.getpid()),
                                           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+        try:
+            ready = self._read(len(_READY), time.monotonic() + START_SECONDS)
+        except EOFError:
+            ready = None
+        if ready != _READY:
+            self.close()
+            raise CheckerUnavailable(f"the checker process did not start within {START_SECONDS:g} s")
 
     def ask(self, payload: bytes, timeout: float) -> dict | None:
         """The checker's answer, or None if it did not answer within ``timeout`` seconds (it is killed)."""
@@ -219,11 +231,16 @@ def serve() -> None:
     """The checker's loop: read a request from stdin, answer on stdout, until stdin closes."""
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the grader, which kills us
-    import cloudpickle  # noqa: F401  (what the requests need, loaded before the memory limit)
+    import cloudpickle  # noqa: F401  (what the requests need, loaded before the memory limit and the ready)
     import sympy  # noqa: F401
+
+    import graders.checks.symbolic  # noqa: F401  (the judges' module)
+    import graders.probe.transport  # noqa: F401  (the decoder)
 
     _limit_memory()
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    stdout.write(_READY)
+    stdout.flush()
     while True:
         head = stdin.read(_HEADER.size)
         if len(head) < _HEADER.size:

@@ -7,7 +7,7 @@ import time
 import pytest
 import sympy as sp
 
-from graders.checks import Check
+from graders.checks import Check, isolated
 from graders.checks.isolated import JUDGE_MEMORY, CheckerUnavailable, run_isolated
 from graders.checks.symbolic import Symbolic
 from graders.probe.plain import to_plain
@@ -52,6 +52,13 @@ def test_values_cross_as_data_and_come_back_equal():
 def test_a_judgement_over_time_is_stopped_and_the_next_one_runs():
     assert run_isolated(_slow, [1], timeout=1) == (False, "took longer than 1 s to check (simplify your expression)")
     assert run_isolated(_kind, [sp.Symbol("z")]) == (True, "Symbol")
+
+
+def test_a_new_checkers_start_is_not_counted_in_a_judgements_time():
+    """A fresh checker imports sympy and the grader's judges (seconds on a loaded machine): a judgement
+    of milliseconds under a 2-second limit failed with "took longer than 10 s" when that counted."""
+    isolated._forget_checker()
+    assert run_isolated(_kind, [sp.Symbol("z")], timeout=2) == (True, "Symbol")
 
 
 def test_a_bug_in_a_judge_is_a_grader_error_not_a_grade():
