@@ -1,10 +1,10 @@
-"""Where the shipped models and data live, and how to load them offline.
+"""Where the active homework's shipped models and data live, and how to load them offline.
 
-This is the one place that knows the layout of ``assignments/`` (built by ``tools/build_assets.py``),
-so notebooks, the reference and the graders never hard-code a path. The embedded models load with
-``from_pretrained(local_path)`` and never touch the network. A user with a Hugging Face hub cache
-may point a model at a hub id or another folder with an environment variable, e.g.
-``HW4_MODEL_TINY_LM=gpt2`` or ``HW4_MODEL_TINY_T5=t5-small``.
+This is the one place that knows the layout of a homework's assignments folder (``models/<name>``,
+``data/<file>``; HW4's are built by ``tools/build_assets.py``), so notebooks, the reference and the
+graders never hard-code a path. The embedded models load with ``from_pretrained(local_path)`` and
+never touch the network. A user with a Hugging Face hub cache may point a model at a hub id or
+another folder with an environment variable, e.g. ``HW4_MODEL_TINY_LM=gpt2``.
 """
 from __future__ import annotations
 
@@ -12,14 +12,24 @@ import functools
 import os
 from pathlib import Path
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assignments"
-MODELS_DIR = ASSETS_DIR / "models"
-DATA_DIR = ASSETS_DIR / "data"
-MANIFEST_PATH = MODELS_DIR / "MANIFEST.json"
+from graders.homework import active
 
-MODEL_NAMES = ("tiny-lm", "tiny-t5", "tiny-translator")
-DATA_NAMES = ("sycophancy_on_nlp_survey.jsonl", "api_results.json", "part3_test.tsv")
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def models_dir() -> Path:
+    """The active homework's embedded models, one folder per model name."""
+    return active().assignments / "models"
+
+
+def data_dir() -> Path:
+    """The active homework's data files."""
+    return active().assignments / "data"
+
+
+def manifest_path() -> Path:
+    """What the build script recorded about the models (sizes, hashes, expected outputs)."""
+    return models_dir() / "MANIFEST.json"
 
 
 def _env_var(name: str) -> str:
@@ -29,30 +39,32 @@ def _env_var(name: str) -> str:
 
 def model_override(name: str) -> str | None:
     """The user's override for model ``name`` (a hub id or a folder), or None for the embedded one."""
-    if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}; expected one of {MODEL_NAMES}")
+    names = active().models
+    if name not in names:
+        raise ValueError(f"unknown model {name!r}; expected one of {names}")
     value = os.environ.get(_env_var(name), "").strip()
     return value or None
 
 
 def model_path(name: str) -> str:
     """What to pass to ``from_pretrained`` for model ``name``: the override if set, else the
-    embedded folder ``assignments/models/<name>``."""
+    embedded folder ``<assignments>/models/<name>``."""
     override = model_override(name)
-    return override if override is not None else str(MODELS_DIR / name)
+    return override if override is not None else str(models_dir() / name)
 
 
 def data_path(name: str) -> Path:
     """Path of a shipped data file, e.g. ``data_path("part3_test.tsv")``."""
-    path = DATA_DIR / name
-    if name not in DATA_NAMES and not path.exists():
-        raise ValueError(f"unknown data file {name!r}; shipped: {DATA_NAMES}")
+    path = data_dir() / name
+    if not path.is_file():
+        shipped = sorted(p.name for p in data_dir().glob("*")) if data_dir().is_dir() else []
+        raise ValueError(f"unknown data file {name!r}; shipped: {shipped}")
     return path
 
 
 def _uses_hub() -> bool:
     """True if some override names something that is not a local folder (then it needs the hub)."""
-    for name in MODEL_NAMES:
+    for name in active().models:
         value = model_override(name)
         if value is not None and not Path(value).exists():
             return True
@@ -102,8 +114,8 @@ def load_tokenizer(name: str):
 CAUSAL_LM_LOSS = "ForCausalLM"
 
 
-def load_causal_lm(name: str = "tiny-lm"):
-    """A causal LM (tiny-lm or tiny-translator) in eval mode: dropout is 0.1 in training mode."""
+def load_causal_lm(name: str):
+    """A shipped causal LM in eval mode (HW4's tiny models have dropout 0.1 in training mode)."""
     from transformers import AutoModelForCausalLM
 
     set_offline()
@@ -112,8 +124,8 @@ def load_causal_lm(name: str = "tiny-lm"):
     return model
 
 
-def load_seq2seq(name: str = "tiny-t5"):
-    """An encoder-decoder (tiny-t5) in eval mode with eager attention: transformers 5 defaults to
+def load_seq2seq(name: str):
+    """A shipped encoder-decoder in eval mode with eager attention: transformers 5 defaults to
     sdpa, which returns no attention weights for ``output_attentions=True``."""
     from transformers import AutoModelForSeq2SeqLM
 

@@ -18,6 +18,9 @@ from graders import gradebook
 from graders.manual import sheets
 from graders.batch import Progress, grade_class
 from graders.intake import scan_submissions
+from graders.homework import HomeworkError
+from graders.homework import active as active_homework
+from graders.homework import use as use_homework
 from graders.pipeline import PlanError, prepare
 from graders.secret import SECRET_ENV, SecretError, read_secret, readable_by_others, write_secret
 from graders.rubric import RubricError
@@ -26,10 +29,21 @@ from graders.text import for_terminal, points_text
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hw4")
-def main() -> None:
-    """Grade LLM HW4 notebooks: execute them, check the answers, score them against rubric.yaml."""
+@click.option("--homework", "homework_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=None, envvar="HW4_HOMEWORK", show_envvar=True,
+              help="The homework's folder (its homework.yaml); default: this repository's HW4.")
+def main(homework_dir) -> None:
+    """Grade homework notebooks: execute them, check the answers, score them against the rubric.
+
+    Every command works on one homework: this repository's (HW4) unless --homework DIR names another
+    folder with a homework.yaml (its parts, checks, rubric, notebooks and reference).
+    """
     from graders.assets import set_offline
 
+    try:
+        use_homework(homework_dir)
+    except HomeworkError as exc:
+        raise click.ClickException(str(exc)) from None
     set_offline()  # the embedded models never need the hub; no progress bars on stderr
 
 
@@ -44,13 +58,6 @@ def _ci_options(fn):
     fn = click.option("--fail-under", type=float, default=None,
                       help="Exit with status 1 if any submission scores below this many points.")(fn)
     return fn
-
-
-def _seed_replaced(value):
-    if value is not None:
-        raise click.UsageError("--hidden-seed was replaced by a course secret (a small integer seed could be "
-                               "recovered from one student's feedback): run `hw4 secret new --out FILE` once and "
-                               "pass --secret-file FILE")
 
 
 def _interrupt(signum, frame):
@@ -72,8 +79,22 @@ def _secret(secret_file, public_only):
     return secret
 
 
-#: the asset a TA may replace with --dataset (Part 1 reads it by this relative path)
-DATASET_ASSET = "data/sycophancy_on_nlp_survey.jsonl"
+def _dataset_overrides(given: tuple[str, ...]) -> dict[str, Path]:
+    """--dataset [NAME=]FILE → {asset path: FILE}, for the homework's replaceable datasets."""
+    datasets = active_homework().datasets
+    overrides = {}
+    for text in given:
+        name, _, file = text.rpartition("=") if "=" in text else ("", "", text)
+        if not name and len(datasets) == 1:
+            name = next(iter(datasets))
+        if name not in datasets:
+            known = ", ".join(sorted(datasets)) or "none"
+            raise click.BadParameter(f"{text!r}: name the dataset to replace as NAME=FILE (this homework's: {known})",
+                                     param_hint="--dataset")
+        if not Path(file).is_file():
+            raise click.BadParameter(f"{file}: no such file", param_hint="--dataset")
+        overrides[datasets[name]] = Path(file)
+    return overrides
 
 
 def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
@@ -81,7 +102,8 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
     try:
         kwargs = {"rubric_path": rubric_path} if rubric_path else {}
         if dataset:
-            kwargs["asset_overrides"] = {DATASET_ASSET: dataset}
+            kwargs["asset_overrides"] = _dataset_overrides(dataset)
+        kwargs["homework"] = active_homework().folder
         chosen = [p.strip() for p in parts.split(",") if p.strip()] or None
         plan = prepare(parts=chosen, secret=secret, public_only=public_only, **kwargs)
         intake = scan_submissions(list(paths), plan.parts, unpack_to=Path(out_dir) / ".unpacked")
@@ -143,21 +165,22 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
               help="Folder for results: OUT/<submission>/result.json, feedback.md, feedback.html.")
-@click.option("--parts", default="", help="Comma-separated parts to grade (theory,part1,…); default all.")
+@click.option("--parts", default="",
+              help="Comma-separated parts to grade (the homework's, as homework.yaml lists them); default all.")
 @click.option("--public-only", is_flag=True, help="Run only the public checks (an estimate; no course secret needed).")
 @click.option("--secret-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="File holding the course secret that hidden inputs are derived from (or set HW4_SECRET). "
                    "Make one with `hw4 secret new --out FILE`; never share it with students.")
-@click.option("--hidden-seed", hidden=True, default=None, expose_value=False, callback=lambda *a: _seed_replaced(a[2]))
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Submissions graded in parallel (at least 1).")
 @click.option("--rubric", "rubric_path", type=click.Path(exists=True, path_type=Path), default=None,
               help="Rubric file (default: the project's rubric.yaml).")
 @click.option("--force", is_flag=True,
               help="Regrade every submission, even those whose stored result is up to date.")
-@click.option("--dataset", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="A sycophancy dataset in the schema of Anthropic's sycophancy_on_nlp_survey.jsonl "
-                   "(e.g. the real file) given to Part 1 notebooks instead of the shipped one.")
+@click.option("--dataset", metavar="[NAME=]FILE", multiple=True,
+              help="Give the notebooks FILE instead of the homework's shipped dataset NAME (homework.yaml "
+                   "`datasets`; NAME may be left out when there is one), e.g. the real file of a dataset the "
+                   "homework ships a small stand-in of.")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Grade on a Dask distributed cluster (e.g. tcp://host:8786) instead of local workers; "
                    "workers need the grader installed and the same paths (shared file system).")
@@ -191,7 +214,7 @@ def check(notebooks, out_dir, ci, junit, summary, fail_under):
     and a TA's reading. Exit status 0 whatever the score, unless --fail-under is given.
     """
     from graders.intake import match_part
-    from graders.parts import all_parts
+    from graders.homework import all_parts
     from graders.report.feedback import to_terminal
 
     parts = all_parts()
@@ -304,7 +327,7 @@ def release(out, force):
     from graders.release import ReleaseError, build_bundle
 
     try:
-        path = build_bundle(out, force=force)
+        path = build_bundle(out, force=force, homework=active_homework().folder)
     except (ReleaseError, PlanError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Student bundle written to {path}")
@@ -459,7 +482,8 @@ def _similarity_default(name: str):
 @click.option("--threshold", type=float, default=None,
               help=f"List the pairs scoring this or more (0-1) on a function or answer "
                    f"[default: {_similarity_default('threshold')}].")
-@click.option("--parts", default="", help="Comma-separated parts to compare (theory,part1,…); default all.")
+@click.option("--parts", default="",
+              help="Comma-separated parts to compare (the homework's, as homework.yaml lists them); default all.")
 @click.option("--common-share", type=float, default=None,
               help=f"Ignore a fingerprint more than this share of the class has (and more than 10): code "
                    f"everybody writes [default: {_similarity_default('common_share')}].")

@@ -1,9 +1,10 @@
 """Provided (locked) cells: find what a student changed, and run the originals instead.
 
 The assignment notebooks mark the code a student must not change with the cell metadata
-``{"hw4": {"locked": true, "id": ID}}``; ``graders/parts/locked/<part>.json`` holds the sha256 of
-each such cell's source (both written by ``tools/build_notebooks.py``). The originals are read
-from the assignment notebook itself (``assignments/<notebook>``), which is what students got.
+``{"<metadata key>": {"locked": true, "id": ID}}``; ``<the homework's checks>/locked/<part>.json``
+holds the sha256 of each such cell's source (HW4's ``graders/parts/locked``, both written by
+``tools/build_notebooks.py``). The originals are read from the assignment notebook itself
+(``assignments/<notebook>``), which is what students got.
 
 Before a submission runs, ``restore`` compares its cells with the originals, nbgrader-style
 ("the original is what counts"):
@@ -32,11 +33,10 @@ from typing import Any, Sequence
 
 import nbformat
 
-from graders.nbmeta import KEY, locked_cell_id as locked_id  # noqa: F401  (locked_id: the name callers use)
+from graders.homework import active as active_homework
+from graders.nbmeta import locked_cell_id as locked_id  # noqa: F401  (locked_id: the name callers use)
 
 log = logging.getLogger("hw4.locked")
-
-LOCKED_DIR = Path(__file__).resolve().parent / "parts" / "locked"
 
 
 def sha256(source: str) -> str:
@@ -80,7 +80,7 @@ class ProvidedCells:
 @functools.lru_cache(maxsize=32)
 def _load(part: str, notebook: str, mtime: float) -> ProvidedCells | None:
     checksums = None
-    json_path = LOCKED_DIR / f"{part}.json"
+    json_path = active_homework().checks / "locked" / f"{part}.json"
     if json_path.is_file():
         try:
             checksums = {str(k): str(v) for k, v in json.loads(json_path.read_text(encoding="utf-8")).items()}
@@ -126,7 +126,7 @@ def restore(cells: Sequence[Any], provided: ProvidedCells | None
     def original(cid: str, like: Any = None) -> Any:
         cell = copy.deepcopy(like) if like is not None else nbformat.v4.new_code_cell()
         cell["source"] = originals[cid]
-        cell.setdefault("metadata", {})[KEY] = {"locked": True, "id": cid}
+        cell.setdefault("metadata", {})[active_homework().metadata_key] = {"locked": True, "id": cid}
         cell["outputs"], cell["execution_count"] = [], None
         return cell
 

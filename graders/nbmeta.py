@@ -1,8 +1,9 @@
-"""The homework's own notebook metadata (``metadata.hw4``), read in one place from any JSON.
+"""The homework's own notebook metadata (``metadata.<key>``), read in one place from any JSON.
 
-A submitted notebook is hostile JSON: ``metadata`` or ``hw4`` may be a list, a string or absent.
+The key is the homework's (``metadata_key`` in its spec; HW4's is ``hw4``, the examples below).
+A submitted notebook is hostile JSON: ``metadata`` or the key may be a list, a string or absent.
 Every reader goes through ``homework_meta``, which gives a dict whatever it finds. What the
-homework's notebooks carry (``tools/build_notebooks.py`` writes it):
+homework's notebooks carry (HW4's ``tools/build_notebooks.py`` writes it):
 
 * notebook: ``{"hw4": {"part": "part1", "format": 1}}`` — which part it is (``declared_part``);
 * cell: ``{"hw4": {"locked": true, "id": "load-model"}}`` — a provided cell (``locked_cell_id``);
@@ -13,14 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-#: the metadata key of this homework's notebooks and cells
-KEY = "hw4"
+from graders.homework import active
 
 
 def homework_meta(node: Any) -> dict:
-    """``node["metadata"]["hw4"]`` of a notebook or a cell, or {} when any level is not a dict."""
+    """``node["metadata"][<key>]`` of a notebook or a cell, or {} when any level is not a dict."""
     meta = node.get("metadata") if isinstance(node, dict) else None
-    found = meta.get(KEY) if isinstance(meta, dict) else None
+    found = meta.get(active().metadata_key) if isinstance(meta, dict) else None
     return found if isinstance(found, dict) else {}
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from graders import __version__, assets_dir
+from graders import ROOT, __version__
 from graders.checks.base import Check, unique_ids
 from graders.execute import NotebookRun, run_notebook
 from graders.probe.driver import CarryForward
@@ -26,12 +26,15 @@ from graders.locked import provided_cells
 from graders.sandbox import SandboxUnavailable
 from graders.sandbox import current as current_sandbox
 from graders.intake import Submission
-from graders.parts import all_parts
+from graders.homework import SPEC_FILE, Homework, HomeworkError, assets_dir
+from graders.homework import active as active_homework
+from graders.homework import load as load_homework
+from graders.homework import use as use_homework
 from graders.parts.base import CheckContext, PartSpec
 from graders.parts.calls import explain_call
 from graders.secret import SECRET_ENV, SecretError, checked, fingerprint_part, read_secret
 from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission, totals
-from graders.rubric import DEFAULT_RUBRIC, Limits, Rubric, load_rubric, score_item
+from graders.rubric import Limits, Rubric, load_rubric, score_item
 
 
 
@@ -97,19 +100,26 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     #: asset path → a file that replaces it in every kernel's folder (``hw4 grade --dataset``)
     asset_overrides: dict[str, Path] = field(default_factory=dict)
+    #: the homework graded (``graders.homework``); None: this repository's
+    homework: Homework | None = None
 
 
-def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | None = None,
+def prepare(*, rubric_path: Path | str | None = None, parts: Sequence[str] | None = None,
             secret: str | None = None, public_only: bool = False,
             reference_mode: str | None = None, record_folder: Path | None = None,
-            asset_overrides: Mapping[str, Path] | None = None) -> Plan:
-    """Load the rubric, decide the sandbox, and prepare the checks (built, with their expected
-    values, on first use — once per process); the rubric is validated against them then.
+            asset_overrides: Mapping[str, Path] | None = None, homework: Path | str | None = None) -> Plan:
+    """Activate the homework (its folder; None: this repository's), load its rubric, decide the
+    sandbox, and prepare the checks (built, with their expected values, on first use — once per
+    process); the rubric is validated against them then.
 
     ``asset_overrides``: asset path → replacement file for the kernels (e.g. the real dataset).
     """
-    rubric = load_rubric(rubric_path)
-    specs = all_parts()
+    try:
+        hw = use_homework(homework)
+        rubric = load_rubric(rubric_path or hw.rubric)
+        specs = hw.part_specs()
+    except HomeworkError as exc:
+        raise PlanError(str(exc)) from None
     chosen = list(parts) if parts else list(specs)
     unknown = [p for p in chosen if p not in specs]
     if unknown:
@@ -129,7 +139,7 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
     except SandboxUnavailable as exc:
         raise PlanError(str(exc)) from None
     if reference_mode is None:
-        reference_mode = "import" if reference_present() else "replay"
+        reference_mode = "import" if hw.has_reference() else "replay"
     if reference_mode == "replay" and not public_only:
         raise PlanError("the reference solutions are not here (student bundle): only --public-only checks can run")
     ctx = CheckContext(secret=secret, public_only=public_only,
@@ -144,11 +154,11 @@ def prepare(*, rubric_path: Path | str = DEFAULT_RUBRIC, parts: Sequence[str] | 
         overrides[rel] = path.resolve()
     override_hash = "|".join(f"{rel}={hashlib.sha256(p.read_bytes()).hexdigest()}" for rel, p in sorted(overrides.items()))
     fingerprint = hashlib.sha256(
-        f"{__version__}|{grader_content_hash()}|{grading_rubric_hash(rubric)}|{public_only}|{fingerprint_part(secret)}"
+        f"{__version__}|{grader_content_hash(hw.folder)}|{grading_rubric_hash(rubric)}|{public_only}|{fingerprint_part(secret)}"
         f"|{sorted(chosen)}"
         f"|{override_hash}".encode()).hexdigest()
     return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint,
-                asset_overrides=overrides)
+                asset_overrides=overrides, homework=hw)
 
 
 #: top-level rubric keys that do not change how a notebook is scored (a change does not force a regrade)
@@ -163,29 +173,20 @@ def grading_rubric_hash(rubric: Rubric) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=1)
-def grader_content_hash() -> str:
-    """Content hash of the grader code, the reference and the assignment assets (for resume)."""
-    from graders import ROOT
-
+@functools.lru_cache(maxsize=4)
+def grader_content_hash(homework_folder: Path) -> str:
+    """Content hash of the grader code and the homework (spec, checks, reference, assets), for resume."""
+    hw = load_homework(homework_folder)
     h = hashlib.sha256()
-    for top in ("graders", "reference", "assignments"):
-        base = ROOT / top
-        if not base.is_dir():
-            continue
-        for path in sorted(base.rglob("*")):
+    for base in dict.fromkeys((ROOT / "graders", hw.checks, hw.reference, hw.assignments, hw.folder / SPEC_FILE)):
+        paths = sorted(base.rglob("*")) if base.is_dir() else [base]
+        for path in paths:
             if "__pycache__" in path.parts or path.suffix == ".pyc" or not path.is_file() or path.is_symlink():
                 continue
-            h.update(str(path.relative_to(ROOT)).encode() + b"\0")
+            where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.relative_to(hw.folder)
+            h.update(str(where).encode() + b"\0")
             h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
-
-
-def reference_present() -> bool:
-    """True in the course repository, False in the student bundle (no ``reference/``)."""
-    from graders import ROOT
-
-    return (ROOT / "reference" / "__init__.py").is_file()
 
 
 # --- the steps -------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def execute_parts(sub: Submission, plan: Plan, *,
         if spec.cell_timeout:
             limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
         verdicts[name] = Verdicts(plan.checks[name])
-        reference = reference_source(name)
+        reference = reference_source((plan.homework or active_homework()).reference, name)
         carry = CarryForward(reference, verdicts[name].to_rerun) if reference is not None else None
         runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
                                   provided=provided_cells(name, assets_dir() / spec.notebook),
@@ -240,12 +241,10 @@ def execute_parts(sub: Submission, plan: Plan, *,
 
 
 @functools.lru_cache(maxsize=None)
-def reference_source(part: str) -> str | None:
-    """The source of ``reference/<part>.py`` (None in the bundle), from which a rerun's helpers are cut
-    out one by one in this process (``graders.reference_helpers``): it never reaches a kernel."""
-    from graders import ROOT
-
-    path = ROOT / "reference" / f"{part}.py"
+def reference_source(reference: Path, part: str) -> str | None:
+    """The source of the homework's ``reference/<part>.py`` (None in the bundle), from which a rerun's
+    helpers are cut out one by one in this process (``graders.reference_helpers``): it never reaches a kernel."""
+    path = reference / f"{part}.py"
     return path.read_text(encoding="utf-8") if path.is_file() else None
 
 

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from graders import sandbox as _sandbox
 from graders.probe.folders import AnswerArea
 from graders.sandbox import KernelPaths, make_home

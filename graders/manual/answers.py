@@ -23,13 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from graders import ROOT
+from graders.homework import active as active_homework
 from graders.nbmeta import answer_item, declared_part
 from graders.manual.cells import ANSWER_PLACEHOLDER, answer_cells, assignment_prose, unanswered_reason
 
 #: a notebook larger than this is not parsed for its answers (the TA is told to open it directly)
 MAX_NOTEBOOK_BYTES = 64 * 2**20
-REFERENCE_DIR = ROOT / "reference" / "solutions"
 
 
 @dataclass(frozen=True)
@@ -179,15 +178,15 @@ class Reference:
 
 
 def reference_for(item_id: str, part: str) -> Reference:
-    """The questions of ``item_id`` from the assignment notebook and its answer from ``reference/solutions``."""
-    from graders import assets_dir
-
+    """The questions of ``item_id`` from the assignment notebook and its answer from the homework's
+    solved notebooks (``reference/solutions``)."""
+    homework = active_homework()
     questions: list[str] = []
-    for nb in sorted(assets_dir().glob("*.ipynb")):
+    for nb in sorted(homework.assignments.glob("*.ipynb")):
         questions += _prompts(nb, item_id, part)
     answer = ""
-    if REFERENCE_DIR.is_dir():
-        for nb in sorted(REFERENCE_DIR.glob("*.ipynb")):
+    if homework.solutions.is_dir():
+        for nb in sorted(homework.solutions.glob("*.ipynb")):
             cells = (answer_cells(nb) or {}).get(item_id)
             if cells:
                 answer = "\n\n".join(c["source"] for c in cells if c["source"] and c["source"] != ANSWER_PLACEHOLDER)

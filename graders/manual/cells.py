@@ -17,7 +17,7 @@ ANSWER_PLACEHOLDER = "_Write your answer here._"
 
 def assignment_prose(part: str) -> set[str]:
     """The markdown cells of the assignment notebook of ``part`` (to tell them from a student's own)."""
-    from graders import assets_dir
+    from graders.homework import assets_dir
 
     prose: set[str] = set()
     for nb in sorted(assets_dir().glob("*.ipynb")):

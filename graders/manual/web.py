@@ -33,6 +33,7 @@ from markupsafe import Markup
 from graders.gradebook import (GradebookError, ScoreChange, add_to_bank, after_manual_change, comment_bank, connect,
                                current_entry, manual_progress, record_scores, score_history, score_versions,
                                stale_message, validate_score)
+from graders.homework import active as active_homework
 from graders.manual.answers import AnswerStore, clean_text, group_answers, reference_for
 from graders.manual.render import render_markdown
 from graders.text import points_text
@@ -106,7 +107,8 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
 
     @app.context_processor
     def common():
-        return {"grader": app.config["HW4_GRADER"], "csrf": session.get("csrf", ""), "out_dir": str(out_dir)}
+        return {"grader": app.config["HW4_GRADER"], "csrf": session.get("csrf", ""), "out_dir": str(out_dir),
+                "homework": active_homework().name}
 
     # --- pages ---------------------------------------------------------------------------------
 

@@ -6,14 +6,13 @@ values computed from the reference are computed once. Public checks use fixed in
 checks draw theirs from ``ctx.rng(name)``, seeded by a keyed derivation of the course secret
 (``graders.secret``: seeing one check's inputs tells nothing about another's, nor the secret).
 
-``ctx.reference(module)`` is the only door to the reference solutions (``reference/<module>.py``);
+``ctx.reference(module)`` is the only door to the reference solutions (the homework's
+``reference/<module>.py``, loaded by its path);
 in the student bundle it is closed and ``build_checks`` is asked for public checks only, whose
 expected values ship precomputed.
 """
 from __future__ import annotations
 
-import importlib
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -54,14 +53,12 @@ class CheckContext:
             except public_cache.StaleCache as exc:
                 raise ReferenceUnavailable(str(exc)) from exc
         else:
-            from graders import ROOT
+            from graders.homework import active
 
-            if str(ROOT) not in sys.path:  # reference/ is deliberately not installed with the package
-                sys.path.insert(0, str(ROOT))
             try:
-                ref = importlib.import_module(f"reference.{module}")
-            except ImportError as exc:
-                raise ReferenceUnavailable(f"reference.{module} cannot be imported: {exc}") from exc
+                ref = active().reference_module(module)
+            except (ImportError, FileNotFoundError) as exc:
+                raise ReferenceUnavailable(f"the reference of {module} cannot be loaded: {exc}") from exc
             if self.reference_mode == "record":
                 ref = public_cache.Recorder(ref, module, self.record_folder or public_cache.CACHE_DIR)
         self._cache[module] = ref

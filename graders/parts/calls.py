@@ -107,7 +107,7 @@ def explain_call(part: str, probe: Probe, outcome: Outcome) -> str | None:
 def notebook_signatures(notebook: str) -> dict[str, tuple[str, ...]]:
     """Function → its positional parameters, from the ``def``s of the assignment notebook ``notebook``
     (the blank one the students got: its signatures are the contract); {} when it cannot be read."""
-    from graders import assets_dir
+    from graders.homework import assets_dir
 
     try:
         cells = json.loads((assets_dir() / notebook).read_text(encoding="utf-8"))["cells"]

@@ -36,17 +36,17 @@ class Resource:
         return {"$resource": self.kind, "options": dict(self.options)}
 
 
-def causal_lm(name: str = "tiny-lm", *, train: bool = False) -> Resource:
+def causal_lm(name: str, *, train: bool = False) -> Resource:
     """A fresh eval-mode copy of a shipped causal LM (``train=True`` leaves it in train mode)."""
     return Resource("causal_lm", (("name", name), ("train", train)))
 
 
-def seq2seq(name: str = "tiny-t5") -> Resource:
+def seq2seq(name: str) -> Resource:
     """A fresh eval-mode copy of a shipped encoder-decoder, with eager attention."""
     return Resource("seq2seq", (("name", name),))
 
 
-def tokenizer(name: str = "tiny-lm", *, padding_side: str | None = None, pad_token: str | None = None) -> Resource:
+def tokenizer(name: str, *, padding_side: str | None = None, pad_token: str | None = None) -> Resource:
     """A fresh tokenizer; ``padding_side`` and ``pad_token`` (e.g. its EOS token) are set if given."""
     options = (("name", name), ("padding_side", padding_side))
     return Resource("tokenizer", options + ((("pad_token", pad_token),) if pad_token else ()))

@@ -12,6 +12,7 @@ from typing import Sequence
 
 from graders.report.feedback import _fmt
 from graders.results import SubmissionResult
+from graders.homework import active
 
 
 def junit_xml(results: Sequence[SubmissionResult]) -> str:
@@ -54,7 +55,7 @@ def junit_xml(results: Sequence[SubmissionResult]) -> str:
 
 
 def markdown_summary(results: Sequence[SubmissionResult]) -> str:
-    lines = ["## HW4 grading summary", ""]
+    lines = [f"## {active().name} grading summary", ""]
     if results and results[0].public_only:
         lines += ["_Estimated: public checks only, written answers not included._", ""]
     lines += ["| Submission | Score | Written answers pending | Failed checks |", "|---|---:|---:|---:|"]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from graders.gradebook import GradebookError, connect, grade_rows, item_rows, manual_progress, untimed_note
 from graders.similarity.report import class_report_section
+from graders.homework import active
 
 EPS = 1e-9
 
@@ -174,7 +175,7 @@ def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
         images.append(histogram(vals, data["part_stats"][p].max, f"{p} (n={len(vals)})", folder / f"hist_{p}.png"))
     images.append(histogram([r["total"] for r in data["rows"]], data["total"].max,
                             f"total (n={len(data['rows'])})", folder / "hist_total.png"))
-    body = [f"<h1>HW4 class report</h1><p>{len(data['rows'])} submission(s). Mean total "
+    body = [f"<h1>{e(active().name)} class report</h1><p>{len(data['rows'])} submission(s). Mean total "
             f"{_f(data['total'].mean)} / {_f(data['total'].max)} (median {_f(data['total'].median)}); "
             f"mean after late penalties {_f(data['final'].mean)}. Scores include manual scores entered so far; "
             f"{sum(1 for r in data['rows'] if r['pending'])} submission(s) still have written answers to grade.</p>"]
@@ -236,7 +237,7 @@ def write_report(out_dir: Path, *, top_checks: int = 15) -> Path:
     style = ("body{font-family:sans-serif;max-width:72em;margin:2em auto;color:#222}table{border-collapse:collapse;"
              "margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}"
              "th{background:#eef2f7}.hists img{margin:.3em;border:1px solid #ddd}.n{color:#777}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>HW4 class report</title><style>{style}</style>"
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(active().name)} class report</title><style>{style}</style>"
             f"</head><body>{''.join(body)}</body></html>\n")
     path = folder / "index.html"
     path.write_text(page, encoding="utf-8")

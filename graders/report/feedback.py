@@ -17,6 +17,7 @@ from graders.latedays import Standing
 from graders.report.feedback_model import Feedback, ItemView, Line, build
 from graders.results import SubmissionResult
 from graders.text import for_terminal, points_text
+from graders.homework import active
 
 STATUS_MARK = {"passed": "✅", "partial": "🟡", "failed": "❌", "error": "⚠️", "manual-pending": "📝", "manual": "📝",
                "override": "✍️"}
@@ -70,7 +71,7 @@ def _md_items(label: str, items: list[tuple[ItemView, tuple[Line, ...]]]) -> lis
 def to_markdown(r: SubmissionResult, late: Standing | None = None) -> str:
     """``late``: the gradebook's late days and final score (None before the gradebook has them)."""
     fb = build(r)
-    out = [f"# HW4 feedback — {fb.name} ({fb.student})", "",
+    out = [f"# {active().name} feedback — {fb.name} ({fb.student})", "",
            f"**{_title(fb)}: {_fmt(fb.total)} / {_fmt(fb.max)}**"
            + (f" — {_fmt(fb.manual_pending)} points of written answers still to be graded by a TA"
               if fb.manual_pending else ""), ""]
@@ -119,7 +120,7 @@ def _html_line(line: Line, css: str = "") -> str:
 def to_html(r: SubmissionResult, late: Standing | None = None) -> str:
     e = html.escape
     fb = build(r)
-    body = [f"<h1>HW4 feedback — {e(fb.name)} ({e(fb.student)})</h1>",
+    body = [f"<h1>{e(active().name)} feedback — {e(fb.name)} ({e(fb.student)})</h1>",
             f"<p class='total'><b>{e(_title(fb))}: {_fmt(fb.total)} / {_fmt(fb.max)}</b>"
             + (f" — {_fmt(fb.manual_pending)} points of written answers still to be graded" if fb.manual_pending else "")
             + "</p>"]
@@ -149,7 +150,7 @@ def to_html(r: SubmissionResult, late: Standing | None = None) -> str:
              "td,th{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}.passed td:nth-child(3){color:#070}"
              ".failed td:nth-child(3),.error td:nth-child(3){color:#a00}.partial td:nth-child(3){color:#a60}"
              "li{margin:.3em 0}.what{font-weight:600}.ids{color:#777;font-size:.75em}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>HW4 feedback</title><style>{style}</style>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(active().name)} feedback</title><style>{style}</style>"
             f"</head><body>{''.join(body)}</body></html>\n")
 
 

@@ -152,9 +152,9 @@ def analyse(out_dir: Path, *, parts: Sequence[str] | None = None, threshold: flo
             window: int = 4, shingle: int = 5, min_code: int = 8, min_written: int = 10,
             common_share: float = 0.2) -> Analysis:
     """Compare every pair of submissions graded into ``out_dir``, per part and per unit."""
-    from graders import assets_dir
+    from graders.homework import assets_dir
     from graders.manual.cells import answer_in_cells, assignment_prose
-    from graders.parts import all_parts
+    from graders.homework import all_parts
 
     if not 0 < threshold <= 1:
         raise SimilarityError(f"the threshold must be in (0, 1], got {threshold}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from graders.similarity.analysis import Analysis, Pair
+from graders.homework import active
 
 #: characters of one side shown on the page (the CSV and the scores use all of it)
 SHOWN_CHARS = 20_000
@@ -136,7 +137,7 @@ def page(analysis: Analysis, *, histogram_name: str = "histogram.png", detailed:
     s = analysis.settings
     groups = by_pair(analysis)
     anchor = {(p.part, p.unit, p.a, p.b): f"u{i}" for i, p in enumerate(analysis.flagged)}
-    body = ["<h1>HW4 similarity report</h1>",
+    body = [f"<h1>{e(active().name)} similarity report</h1>",
             "<p class='note'><b>To be looked at by a person.</b> A pair listed here shares more of its own "
             "code or writing than the threshold, which can have innocent causes (a common source, the "
             "obvious way to write a short function, working together where that was allowed). "
@@ -183,7 +184,7 @@ def page(analysis: Analysis, *, histogram_name: str = "histogram.png", detailed:
                 "<th>submissions</th><th>pairs scored</th><th>listed</th></tr>" + "".join(
                     f"<tr><td>{e(c.part)}</td><td>{e(c.unit)}</td><td>{e(c.kind)}</td><td>{c.submissions}</td>"
                     f"<td>{c.pairs:,}</td><td>{c.flagged}</td></tr>" for c in analysis.compared) + "</table></details>")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>HW4 similarity report</title>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{e(active().name)} similarity report</title>"
             f"<style>{STYLE}</style></head><body>{''.join(body)}</body></html>\n")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from helpers import grade, plan_for
 from thieves import THIEVES, thief_checks, thief_notebook
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from graders.secret import new_secret
 
 HERE = Path(__file__).resolve().parent

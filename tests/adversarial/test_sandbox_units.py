@@ -210,7 +210,7 @@ def test_a_copy_without_metadata_is_a_student_cell_and_the_original_is_restored(
 
 def test_the_real_assignments_and_solutions_match_their_provided_cells():
     from graders.locked import provided_cells
-    from graders.parts import all_parts
+    from graders.homework import all_parts
 
     try:
         parts = all_parts()

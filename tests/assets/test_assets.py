@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from graders import assets
+from graders.homework import active as active_homework
 from tools import build_assets as build
 
-MANIFEST = json.loads(assets.MANIFEST_PATH.read_text(encoding="utf-8"))
+MANIFEST = json.loads(assets.manifest_path().read_text(encoding="utf-8"))
+MODEL_NAMES = active_homework().models  # HW4's: tiny-lm, tiny-t5, tiny-translator
 
 
 def _sha256(path: Path) -> str:
@@ -36,7 +38,7 @@ def offline():
         mp.setattr(socket, "create_connection", refuse)
         mp.setenv("HF_HUB_OFFLINE", "1")
         mp.setenv("TRANSFORMERS_OFFLINE", "1")
-        for name in assets.MODEL_NAMES:
+        for name in MODEL_NAMES:
             mp.delenv(assets._env_var(name), raising=False)
         yield
 
@@ -63,9 +65,9 @@ def rows():
 
 
 # ---------------------------------------------------------------------------------- files
-@pytest.mark.parametrize("name", assets.MODEL_NAMES)
+@pytest.mark.parametrize("name", MODEL_NAMES)
 def test_model_files_match_manifest(name):
-    folder = assets.MODELS_DIR / name
+    folder = assets.models_dir() / name
     recorded = MANIFEST["models"][name]["files"]
     present = sorted(p.name for p in folder.iterdir() if p.is_file())
     assert present == sorted(recorded), f"{name}: files differ from MANIFEST.json"
@@ -79,7 +81,7 @@ def test_model_files_match_manifest(name):
 
 def test_data_files_match_manifest():
     for fname, info in MANIFEST["data"]["files"].items():
-        path = assets.DATA_DIR / fname
+        path = assets.data_dir() / fname
         assert _sha256(path) == info["sha256"], f"data/{fname} changed; rebuild with tools/build_assets.py"
         assert path.stat().st_mode & stat.S_IROTH
 
@@ -91,7 +93,7 @@ def test_total_size_is_small():
 
 def test_model_path_override(monkeypatch):
     monkeypatch.delenv("HW4_MODEL_TINY_LM", raising=False)
-    assert assets.model_path("tiny-lm") == str(assets.MODELS_DIR / "tiny-lm")
+    assert assets.model_path("tiny-lm") == str(assets.models_dir() / "tiny-lm")
     monkeypatch.setenv("HW4_MODEL_TINY_LM", "gpt2")
     assert assets.model_path("tiny-lm") == "gpt2"
     assert assets._uses_hub()
@@ -260,7 +262,7 @@ def _rebuild(tmp_path: Path, only: str) -> Path:
 def test_rebuild_data_is_byte_identical(tmp_path):
     out = _rebuild(tmp_path, "data")
     for fname in MANIFEST["data"]["files"]:
-        assert (out / "data" / fname).read_bytes() == (assets.DATA_DIR / fname).read_bytes(), fname
+        assert (out / "data" / fname).read_bytes() == (assets.data_dir() / fname).read_bytes(), fname
     rebuilt = json.loads((out / "models" / "MANIFEST.json").read_text(encoding="utf-8"))
     assert rebuilt["data"] == MANIFEST["data"]
 
@@ -269,10 +271,10 @@ def test_rebuild_data_is_byte_identical(tmp_path):
 @pytest.mark.skipif(os.environ.get("HW4_FULL_REBUILD") != "1", reason="set HW4_FULL_REBUILD=1 (takes minutes)")
 def test_full_rebuild_is_byte_identical(tmp_path):
     out = _rebuild(tmp_path, "data,lm,t5,translator")
-    assert (out / "models" / "MANIFEST.json").read_bytes() == assets.MANIFEST_PATH.read_bytes()
-    for name in assets.MODEL_NAMES:
+    assert (out / "models" / "MANIFEST.json").read_bytes() == assets.manifest_path().read_bytes()
+    for name in MODEL_NAMES:
         for fname in MANIFEST["models"][name]["files"]:
-            assert (out / "models" / name / fname).read_bytes() == (assets.MODELS_DIR / name / fname).read_bytes()
+            assert (out / "models" / name / fname).read_bytes() == (assets.models_dir() / name / fname).read_bytes()
 
 
 def test_causal_lm_loss_with_labels_warns_nothing_and_is_the_causal_lm_loss(lm):

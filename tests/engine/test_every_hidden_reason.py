@@ -22,7 +22,7 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from graders.probe.transport import HUNG_EARLIER, KernelArray, Outcome, Record
 from graders.reasons import texts_in
 from helpers import plan_for

@@ -8,7 +8,8 @@ import nbformat
 from adversarial.round2_manual import (SLOPE_POSITIVE, SLOPE_POSITIVE_RESPACED, SLOPE_ZERO, long_formula,
                                        math_answer_notebooks)
 
-from graders.manual.answers import REFERENCE_DIR, Answer, AnswerStore, group_answers, normalise, reference_for
+from graders.homework import active as active_homework
+from graders.manual.answers import Answer, AnswerStore, group_answers, normalise, reference_for
 from graders.manual.cells import answer_cells
 from graders.manual.render import MATH_BUDGET, MAX_ANSWER_CHARS, render_markdown
 
@@ -64,7 +65,7 @@ def test_the_math_budget_is_for_the_whole_answer():
 
 def test_every_reference_answer_is_typeset_whole():
     answers = {}
-    for nb in sorted(REFERENCE_DIR.glob("*.ipynb")):
+    for nb in sorted(active_homework().solutions.glob("*.ipynb")):
         answers.update(answer_cells(nb) or {})
     pages = {item: render_markdown("\n\n".join(c["source"] for c in cells)) for item, cells in answers.items()}
     assert sum('class="math-tex' in html for html in pages.values()) >= 9  # the nine theory answers

@@ -16,7 +16,7 @@ import re
 import nbformat
 import pytest
 
-from graders.parts import all_parts
+from graders.homework import all_parts
 from graders.parts.base import CheckContext
 from helpers import TEST_SECRET, blank_notebook
 

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from graders.reasons import texts_in
 from graders.report.feedback import to_html, to_markdown
 from helpers import grade, plan_for, with_cell

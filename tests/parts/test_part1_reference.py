@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import torch
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from graders.parts import part1 as grader
 from graders.parts.base import CheckContext
 from helpers import ROOT, TEST_SECRET

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from graders import assets_dir
+from graders.homework import assets_dir
 
 ALTERNATIVE_1 = {
     "beam_search_decoder": '''

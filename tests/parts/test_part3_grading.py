@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from helpers import (assert_full_auto_marks, assert_mistakes_cost_their_items, auto_max, blank_notebook,
                      failed_checks, grade, lost_items, mutant, solved_notebook)
 from reference import part3 as ref

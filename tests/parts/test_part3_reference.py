@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from graders.parts import part3 as grader
 from reference import part3 as ref
 

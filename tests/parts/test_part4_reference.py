@@ -16,14 +16,14 @@ import torch
 from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 import reference.part4 as ref
-from graders.assets import MODELS_DIR
+from graders.assets import models_dir
 from graders.checks.statistical import SamplerFits, goodness_of_fit
 from graders.parts import part4 as grader
 from graders.parts import part4_inputs, part4_judges
 from graders.probe.spec import Probe, write_inputs
 from graders.probe.transport import read_one
 
-MODEL_DIR = MODELS_DIR / "tiny-lm"
+MODEL_DIR = models_dir() / "tiny-lm"
 
 
 def random_logits(rng: np.random.Generator, i: int) -> torch.Tensor:

@@ -77,8 +77,8 @@ def _bundle_env(bundle: Path) -> dict:
 
 
 def test_graders_in_the_bundle_are_the_bundles_own(bundle):
-    out = subprocess.run([sys.executable, "-c", "import graders, graders.pipeline as p; "
-                          "print(graders.__file__); print(p.reference_present())"],
+    out = subprocess.run([sys.executable, "-c", "import graders, graders.homework as h; "
+                          "print(graders.__file__); print(h.active().has_reference())"],
                          cwd=bundle, env=_bundle_env(bundle), capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == [str(bundle / "graders" / "__init__.py"), "False"]
 

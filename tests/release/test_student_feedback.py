@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from graders.parts import all_parts
+from graders.homework import all_parts
 from graders.parts.base import CheckContext
 from graders.report.feedback import to_html, to_markdown
 from graders.results import CheckResult, ItemResult, PartResult, SubmissionResult

@@ -64,7 +64,7 @@ def test_installed_package_finds_its_rubric_and_assets(tmp_path):
     """Imported from outside the repository (so not the cwd's copy), as `hw4` in a tox env is."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     code = ("import json, graders, graders.assets as a, graders.rubric as r; "
-            "print(json.dumps([graders.__file__, str(r.DEFAULT_RUBRIC), str(a.MODELS_DIR), str(a.DATA_DIR)]))")
+            "print(json.dumps([graders.__file__, str(r.DEFAULT_RUBRIC), str(a.models_dir()), str(a.data_dir())]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True).stdout
     package, rubric, models, data = map(Path, json.loads(out))

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import nbformat
 
-from graders.parts import all_parts
+from graders.homework import all_parts
 from graders.similarity.tokens import bound_names
 from helpers import ROOT, blank_notebook, mutant, solved_notebook
 

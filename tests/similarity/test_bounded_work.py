@@ -5,8 +5,8 @@ import nbformat
 
 from adversarial.round2_similarity import FUNCTION, STUDENTS, attacked_source, write_attack
 from class_kit import write_intake
-from graders import assets_dir
-from graders.parts import all_parts
+from graders.homework import assets_dir
+from graders.homework import all_parts
 from graders.similarity import analyse, tokens, units
 from graders.similarity.tokens import STRING, code_tokens
 from graders.similarity.units import MAX_UNIT_CHARS, notebook_units, read_template

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from graders import assets_dir
+from graders.homework import assets_dir
 from graders.manual.cells import answer_in_cells
-from graders.parts import all_parts
+from graders.homework import all_parts
 from graders.similarity.units import MAX_CELL_CHARS, notebook_units, read_template
 
 
