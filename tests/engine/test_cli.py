@@ -51,3 +51,16 @@ def test_missing_dataset_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(main, ["grade", str(tmp_path), "--out", str(tmp_path / "o"), "--public-only",
                                        "--dataset", str(tmp_path / "nope.jsonl")])
     assert result.exit_code != 0 and "nope.jsonl" in result.output
+
+
+def test_a_dataset_is_named_by_the_homeworks_spec(tmp_path):
+    """--dataset [NAME=]FILE: NAME is one of homework.yaml's datasets (HW4 has one, so it may be left out)."""
+    from graders.cli import _dataset_overrides
+
+    real = tmp_path / "real.jsonl"
+    real.write_text("{}\n")
+    assert _dataset_overrides((str(real),)) == {"data/sycophancy_on_nlp_survey.jsonl": real}
+    assert _dataset_overrides((f"sycophancy={real}",)) == {"data/sycophancy_on_nlp_survey.jsonl": real}
+    result = CliRunner().invoke(main, ["grade", str(tmp_path), "--out", str(tmp_path / "o"), "--public-only",
+                                       "--dataset", f"squad={real}"])
+    assert result.exit_code == 2 and "this homework's: sycophancy" in result.output
