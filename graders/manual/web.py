@@ -61,8 +61,15 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
     app.jinja_env.finalize = lambda v: (Markup(clean_text(v)) if isinstance(v, Markup)
                                         else clean_text(v) if isinstance(v, str) else v)
     app.jinja_env.filters["pts"] = points_text
-    store = AnswerStore(Path(out_dir))
 
+    _guard(app, Path(out_dir))
+    _Pages(app, AnswerStore(Path(out_dir))).register()
+    return app
+
+
+def _guard(app: Flask, out_dir: Path) -> None:
+    """Every request: only from this machine, with the token's session, forms with their CSRF token;
+    every response: a strict content policy; the gradebook connection closed after each request."""
     @app.before_request
     def guard():
         port = app.config["HW4_PORT"]
@@ -110,21 +117,35 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
         return {"grader": app.config["HW4_GRADER"], "csrf": session.get("csrf", ""), "out_dir": str(out_dir),
                 "homework": active_homework().name}
 
-    # --- pages ---------------------------------------------------------------------------------
 
-    @app.get("/")
-    def index():
-        progress = manual_progress(_db())
+class _Pages:
+    """The grading pages and forms of one batch, over its gradebook (a connection per request)."""
+
+    def __init__(self, app: Flask, store: AnswerStore):
+        self.app, self.store = app, store
+
+    def register(self) -> None:
+        app = self.app
+        app.add_url_rule("/", "index", self.index, methods=["GET"])
+        app.add_url_rule("/item/<item_id>", "item", self.item, methods=["GET"])
+        app.add_url_rule("/answer", "answer", self.answer, methods=["GET"])
+        app.add_url_rule("/answer", "save_answer", self.save_answer, methods=["POST"])
+        app.add_url_rule("/group", "save_group", self.save_group, methods=["POST"])
+        app.add_url_rule("/bank", "bank", self.bank, methods=["POST"])
+        app.add_url_rule("/favicon.ico", "favicon", self.favicon, methods=["GET"])
+        app.add_url_rule("/history", "history", self.history, methods=["GET"])
+
+    def index(self):
+        progress = manual_progress(self._db())
         graders = sorted({t for p in progress for t in p["by_grader"]})
         return render_template("index.html", progress=progress, graders=graders,
                                answers=sum(p["answers"] for p in progress), graded=sum(p["graded"] for p in progress))
 
-    @app.get("/item/<item_id>")
-    def item(item_id: str):
-        rows = _item_rows(item_id)
-        answers = {a.submission_id: a for a in store.answers(rows)}
-        entries = _entries(item_id)
-        versions = score_versions(_db())
+    def item(self, item_id: str):
+        rows = self._item_rows(item_id)
+        answers = {a.submission_id: a for a in self.store.answers(rows)}
+        entries = self._entries(item_id)
+        versions = score_versions(self._db())
         groups = []
         for grp in group_answers(list(answers.values())):
             members = [{"answer": a, "entry": entries.get(a.submission_id),
@@ -135,18 +156,16 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
                            "score": scores.pop() if len(scores) == 1 else None,
                            "html": _answer_html(grp.answers[0]),
                            "versions": json.dumps({m["answer"].submission_id: m["version"] for m in members})})
-        return render_template("item.html", item=rows[0], groups=groups, bank=comment_bank(_db(), item_id),
+        return render_template("item.html", item=rows[0], groups=groups, bank=comment_bank(self._db(), item_id),
                                graded=len(entries), total=len(rows), first_pending=_next_pending(rows, entries, None))
 
-    @app.get("/answer")
-    def answer():
+    def answer(self):
         item_id, sub = request.args.get("item", ""), request.args.get("sub", "")
-        return _answer_page(item_id, sub)
+        return self._answer_page(item_id, sub)
 
-    @app.post("/answer")
-    def save_answer():
+    def save_answer(self):
         item_id, sub = request.form.get("item", ""), request.form.get("sub", "")
-        row = _item_row(item_id, sub)
+        row = self._item_row(item_id, sub)
         raw = request.form.get("score", "").strip()
         comment = request.form.get("comment", "").strip()
         clear = request.form.get("action") == "clear"
@@ -155,32 +174,32 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
         except ValueError:
             abort(400)
         if not clear and not raw:
-            return _answer_page(item_id, sub, error=f"Type a score from 0 to {points_text(row['max'])}, then Enter.",
-                                attempt={"score": raw, "comment": comment}, status=400)
+            return self._answer_page(item_id, sub,
+                                     error=f"Type a score from 0 to {points_text(row['max'])}, then Enter.",
+                                     attempt={"score": raw, "comment": comment}, status=400)
         try:
             score = None if clear else validate_score(row, raw)
         except GradebookError as exc:
-            return _answer_page(item_id, sub, error=f"Not saved: {exc}.", attempt={"score": raw, "comment": comment},
-                                status=400)
+            return self._answer_page(item_id, sub, error=f"Not saved: {exc}.",
+                                     attempt={"score": raw, "comment": comment}, status=400)
         change = ScoreChange(sub, item_id, score, "" if clear else comment, expected_version=version)
-        outcome = record_scores(_db(), [change], grader=app.config["HW4_GRADER"], source="web")
+        outcome = record_scores(self._db(), [change], grader=self.app.config["HW4_GRADER"], source="web")
         if outcome.stale:
-            return _answer_page(item_id, sub, stale=stale_message(outcome.stale[0]) + ". Yours was not saved.",
-                                attempt={"score": raw, "comment": comment}, status=409)
+            return self._answer_page(item_id, sub, stale=stale_message(outcome.stale[0]) + ". Yours was not saved.",
+                                     attempt={"score": raw, "comment": comment}, status=409)
         if outcome.written:
-            after_manual_change(app.config["HW4_OUT"], [sub])
+            after_manual_change(self.app.config["HW4_OUT"], [sub])
             flash(f"Saved: {sub} {'cleared' if clear else points_text(score)} on {item_id}.")
-        rows = _item_rows(item_id)
-        nxt = _next_pending(rows, _entries(item_id), sub)
+        rows = self._item_rows(item_id)
+        nxt = _next_pending(rows, self._entries(item_id), sub)
         if nxt is None:
             flash(f"Every answer of {item_id} has a score.")
             return redirect(url_for("item", item_id=item_id))
         return redirect(url_for("answer", item=item_id, sub=nxt))
 
-    @app.post("/group")
-    def save_group():
+    def save_group(self):
         item_id = request.form.get("item", "")
-        rows = {r["submission_id"]: r for r in _item_rows(item_id)}
+        rows = {r["submission_id"]: r for r in self._item_rows(item_id)}
         try:
             seen = json.loads(request.form.get("versions", "{}"))
             assert isinstance(seen, dict) and all(isinstance(v, int) for v in seen.values())
@@ -196,70 +215,68 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
             flash(f"Not saved: {exc}.", "error")
             return redirect(url_for("item", item_id=item_id))
         changes = [ScoreChange(s, item_id, score, comment, expected_version=v) for s, v in seen.items()]
-        outcome = record_scores(_db(), changes, grader=app.config["HW4_GRADER"], source="web group", partial=True)
+        outcome = record_scores(self._db(), changes, grader=self.app.config["HW4_GRADER"], source="web group",
+                                partial=True)
         if outcome.written:
-            after_manual_change(app.config["HW4_OUT"], [c.submission_id for c in outcome.written])
+            after_manual_change(self.app.config["HW4_OUT"], [c.submission_id for c in outcome.written])
         flash(f"Group scored {points_text(score)}: {len(outcome.written)} saved, {len(outcome.unchanged)} already so"
               + (f", {len(outcome.stale)} refused" if outcome.stale else "") + ".")
         for cur in outcome.stale:
             flash(stale_message(cur) + "; not changed.", "error")
         return redirect(url_for("item", item_id=item_id))
 
-    @app.post("/bank")
-    def bank():
+    def bank(self):
         item_id = request.form.get("item", "")
-        _item_rows(item_id)
+        self._item_rows(item_id)
         try:
-            add_to_bank(_db(), item_id, request.form.get("text", ""), grader=app.config["HW4_GRADER"])
+            add_to_bank(self._db(), item_id, request.form.get("text", ""), grader=self.app.config["HW4_GRADER"])
         except GradebookError as exc:
             flash(str(exc), "error")
         return redirect(local_path(request.form.get("back", "")) or url_for("item", item_id=item_id))
 
-    @app.get("/favicon.ico")
-    def favicon():
+    def favicon(self):
         return "", 204
 
-    @app.get("/history")
-    def history():
+    def history(self):
         item_id, sub = request.args.get("item") or None, request.args.get("sub") or None
-        return render_template("history.html", rows=score_history(_db(), item_id=item_id, submission_id=sub),
+        return render_template("history.html", rows=score_history(self._db(), item_id=item_id, submission_id=sub),
                                item_id=item_id, sub=sub)
 
-    # --- helpers -------------------------------------------------------------------------------
-
-    def _db():
+    def _db(self):
         if "db" not in g:
-            g.db = connect(app.config["HW4_OUT"])
+            g.db = connect(self.app.config["HW4_OUT"])
         return g.db
 
-    def _item_rows(item_id: str) -> list:
-        rows = _db().execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s USING(submission_id) "
-                             "WHERE i.item_id = ? AND i.manual = 1 ORDER BY i.submission_id", (item_id,)).fetchall()
+    def _item_rows(self, item_id: str) -> list:
+        rows = self._db().execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s "
+                                  "USING(submission_id) WHERE i.item_id = ? AND i.manual = 1 ORDER BY i.submission_id",
+                                  (item_id,)).fetchall()
         if not rows:
             abort(404)
         return rows
 
-    def _item_row(item_id: str, sub: str):
-        row = _db().execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s USING(submission_id) "
-                            "WHERE i.item_id = ? AND i.submission_id = ? AND i.manual = 1", (item_id, sub)).fetchone()
+    def _item_row(self, item_id: str, sub: str):
+        row = self._db().execute("SELECT i.*, s.student_id, s.name FROM items i JOIN submissions s "
+                                 "USING(submission_id) WHERE i.item_id = ? AND i.submission_id = ? AND i.manual = 1",
+                                 (item_id, sub)).fetchone()
         if row is None:
             abort(404)
         return row
 
-    def _entries(item_id: str) -> dict[str, Any]:
+    def _entries(self, item_id: str) -> dict[str, Any]:
         return {r["submission_id"]: dict(r) for r in
-                _db().execute("SELECT * FROM manual_scores WHERE item_id = ?", (item_id,))}
+                self._db().execute("SELECT * FROM manual_scores WHERE item_id = ?", (item_id,))}
 
-    def _answer_page(item_id: str, sub: str, *, error: str = "", stale: str = "", attempt: dict | None = None,
+    def _answer_page(self, item_id: str, sub: str, *, error: str = "", stale: str = "", attempt: dict | None = None,
                      status: int = 200):
-        row = _item_row(item_id, sub)
-        rows = _item_rows(item_id)
+        row = self._item_row(item_id, sub)
+        rows = self._item_rows(item_id)
         ids = [r["submission_id"] for r in rows]
         pos = ids.index(sub)
-        entries = _entries(item_id)
-        entry = current_entry(_db(), sub, item_id)
-        ans = store.answers([row])[0]
-        all_answers = store.answers(rows)
+        entries = self._entries(item_id)
+        entry = current_entry(self._db(), sub, item_id)
+        ans = self.store.answers([row])[0]
+        all_answers = self.store.answers(rows)
         group = [a.submission_id for a in all_answers if a.group_key == ans.group_key]
         ref = reference_for(item_id, row["part"])
         shown = attempt or {"score": points_text(entry["score"]) if entry["score"] is not None else "",
@@ -270,10 +287,9 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
             error=error, stale=stale, position=pos + 1, total=len(ids), graded=len(entries),
             prev_sub=ids[pos - 1] if pos > 0 else None, next_sub=ids[pos + 1] if pos + 1 < len(ids) else None,
             skip_sub=nxt, questions=[render_markdown(q) for q in ref.questions],
-            reference=render_markdown(ref.answer) if ref.answer else None, bank=comment_bank(_db(), item_id),
-            history=score_history(_db(), submission_id=sub, item_id=item_id, limit=20), group_size=len(group)), status
-
-    return app
+            reference=render_markdown(ref.answer) if ref.answer else None, bank=comment_bank(self._db(), item_id),
+            history=score_history(self._db(), submission_id=sub, item_id=item_id, limit=20),
+            group_size=len(group)), status
 
 
 def _answer_html(answer) -> Markup:
