@@ -34,9 +34,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from graders.gradebook import DB_NAME, GradebookError
 from graders.grading_task import Graded, grade_remote, grade_with
 from graders.intake import Intake, Submission
+from graders.manual.totals import apply_manual_scores
 from graders.pipeline import Plan, record, stopped_result, submission_input_hash
+from graders.refresh import rebuild
 from graders.results import SubmissionResult, load_submission, write_json_atomic
 from graders.text import for_terminal, points_text
 from graders.workers import WorkerPool
@@ -193,15 +196,13 @@ def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, for
         if result is not None:
             report.results.append(result)
     if not plan.public_only:
-        from graders import gradebook
-
         report.manifest = write_manifest(out_dir, intake, rubric_path=rubric_path)
         report.results = with_manual_scores(out_dir, report.results)  # before the rebuild, which writes the feedback
         try:
-            book = gradebook.build(out_dir, rubric_path=rubric_path)
-            report.gradebook_files = [Path(out_dir) / gradebook.DB_NAME, book.grades_csv, book.items_csv]
+            book = rebuild(out_dir, rubric_path=rubric_path)
+            report.gradebook_files = [Path(out_dir) / DB_NAME, book.grades_csv, book.items_csv]
             report.gradebook_warnings = list(book.warnings)
-        except gradebook.GradebookError as exc:
+        except GradebookError as exc:
             report.gradebook_error = str(exc)
     report.results.sort(key=lambda r: r.submission_id)
     return report
@@ -215,8 +216,6 @@ def _why_nothing(sub: Submission) -> str:
 
 def with_manual_scores(out_dir: Path, results: list[SubmissionResult]) -> list[SubmissionResult]:
     """Fold the TAs' scores kept in the gradebook into the fresh results (they survive a regrade)."""
-    from graders.manual.totals import apply_manual_scores
-
     changed = set(apply_manual_scores(out_dir))
     return [load_submission(Path(out_dir) / r.submission_id / "result.json") if r.submission_id in changed else r
             for r in results]

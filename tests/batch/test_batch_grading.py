@@ -20,6 +20,7 @@ from batch_kit import BAD, GOOD, HERE, PARTS, make_plan, notebook, student_folde
 from graders import gradebook, grading_task
 from graders.batch import grade_all, split_done, write_manifest
 from graders.grading_task import Graded
+from graders.refresh import rebuild
 from graders.intake import scan_submissions
 from graders.results import load_submission
 
@@ -40,7 +41,7 @@ def grade_batch(root: Path, out: Path, *, jobs: int = 1, force: bool = False) ->
     events = list(grade_all(intake.submissions, plan, out, jobs=jobs, force=force,
                             plan_factory=functools.partial(make_plan)))
     write_manifest(out, intake)
-    gradebook.build(out, rubric_path=HERE / "fixtures" / "rubric_small.yaml")
+    rebuild(out, rubric_path=HERE / "fixtures" / "rubric_small.yaml")
     return events
 
 
