@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
-from graders import gradebook  # noqa: E402
 from graders.batch import grade_all, write_manifest  # noqa: E402
 from graders.intake import scan_submissions  # noqa: E402
 from graders.pipeline import prepare  # noqa: E402
+from graders.refresh import rebuild  # noqa: E402
 from graders.secret import new_secret, read_secret  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def timed_batch(cls: Path, plan, factory, out: Path, jobs: int, rubric_path: Pat
         skipped += event.skipped
         graded += not event.skipped
     write_manifest(out, intake, rubric_path=rubric_path)
-    gradebook.build(out, rubric_path=rubric_path)
+    rebuild(out, rubric_path=rubric_path)
     return time.perf_counter() - start, graded, skipped
 
 

@@ -32,7 +32,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "batch"), str(ROOT / "tests" / "
 from batch_kit import GOOD, PARTS, notebook, write_fake_batch  # noqa: E402
 from round2_manual import LONG_FORMULA_CHARS, REFERENCE, SPLIT_FORMULA_CHARS, long_formula  # noqa: E402
 
-from graders.gradebook import build  # noqa: E402
+from graders.refresh import rebuild  # noqa: E402
 from graders.manual.server import make_grading_server  # noqa: E402
 
 STUDENT = "401000001_Ali"
@@ -62,7 +62,7 @@ def make_batch(root: Path, text: str) -> Path:
     for part in PARTS:
         (root / "nbs" / STUDENT / PARTS[part].notebook).write_text(notebook(part, GOOD[part], answer=text),
                                                                    encoding="utf-8")
-    build(out)
+    rebuild(out)
     return out
 
 

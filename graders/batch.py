@@ -1,7 +1,7 @@
 """Grade many submissions: in this process, in a pool of spawned workers, or on a Dask cluster.
 
-Each submission is graded in isolation: anything that goes wrong with one becomes its own
-result, never the batch's end.
+Each submission is graded in isolation (``graders.grading_task``, what any worker runs for one
+submission): anything that goes wrong with one becomes its own result, never the batch's end.
 
 **Workers.** With more than one submission to grade (or ``jobs`` > 1) and a ``plan_factory`` (a
 picklable callable such as ``functools.partial(prepare, ...)``), submissions are graded by
@@ -30,38 +30,19 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field
-import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from graders.gradebook import DB_NAME, GradebookError
+from graders.grading_task import Graded, grade_remote, grade_with
 from graders.intake import Intake, Submission
-from graders.pipeline import Plan, grade_submission, record, stopped_result, submission_input_hash
+from graders.manual.totals import apply_manual_scores
+from graders.pipeline import Plan, record, stopped_result, submission_input_hash
+from graders.refresh import rebuild
 from graders.results import SubmissionResult, load_submission, write_json_atomic
 from graders.text import for_terminal, points_text
-
-
-class Graded(tuple):
-    """``(submission id, result or None, grader error text)``; ``.skipped`` is True for a resumed result."""
-
-    skipped: bool
-
-    def __new__(cls, sid: str, result: SubmissionResult | None, error: str, skipped: bool = False):
-        self = super().__new__(cls, (sid, result, error))
-        self.skipped = skipped
-        return self
-
-    def __reduce__(self):  # crosses process boundaries (pool, Dask) intact
-        return (Graded, (*self, self.skipped))
-
-
-def grade_with(sub: Submission, plan: Plan, out_dir: Path | None) -> Graded:
-    """Grade one submission; a grader bug becomes a ``Graded`` with the error text, never an exception."""
-    try:
-        return Graded(sub.id, grade_submission(sub, plan, out_dir), "")
-    except Exception:  # a grader bug: report it, keep going with the others
-        return Graded(sub.id, None, traceback.format_exc(limit=8))
+from graders.workers import WorkerPool
 
 
 def stored_result(sub: Submission, plan: Plan, out_dir: Path | None) -> SubmissionResult | None:
@@ -114,8 +95,6 @@ def grade_all(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, j
             raise ValueError("grading on a Dask cluster needs plan_factory (workers build the plan themselves)")
         yield from _grade_dask(todo, plan, out_dir, scheduler, plan_factory)
     elif plan_factory is not None and (jobs > 1 or len(todo) > 1):
-        from graders.workers import WorkerPool
-
         def stopped(sub: Submission, seconds: float) -> SubmissionResult:
             result = stopped_result(sub, plan, f"grading stopped after {seconds:.0f} s: the grader had to stop this "
                                                "submission (rerun to retry it)",
@@ -136,32 +115,6 @@ def grade_all(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, j
 
 
 # --- Dask --------------------------------------------------------------------------------------
-
-_WORKER_PLANS: dict[str, Plan] = {}
-_WORKER_LOCK = threading.Lock()
-
-
-def build_worker_plan(factory: Callable[[], Plan], fingerprint: str) -> Plan:
-    """The plan of this worker process (built once per fingerprint), refused if it differs from the client's."""
-    with _WORKER_LOCK:
-        plan = _WORKER_PLANS.get(fingerprint)
-        if plan is None:
-            plan = factory()
-            if plan.fingerprint != fingerprint:
-                raise RuntimeError("this Dask worker built a different plan than the client (grader code, rubric, "
-                                   "assets or seed differ): install the same version of the grader on every worker")
-            _WORKER_PLANS[fingerprint] = plan
-        return plan
-
-
-def grade_remote(sub: Submission, factory: Callable[[], Plan], fingerprint: str, out_dir: Path | None) -> Graded:
-    """The task a Dask worker runs: build (once) or reuse the plan, then grade one submission."""
-    try:
-        plan = build_worker_plan(factory, fingerprint)
-    except Exception:
-        return Graded(sub.id, None, traceback.format_exc(limit=8))
-    return grade_with(sub, plan, out_dir)
-
 
 def _grade_dask(todo: Sequence[Submission], plan: Plan, out_dir: Path | None, scheduler: Any,
                 factory: Callable[[], Plan]) -> Iterator[Graded]:
@@ -243,15 +196,13 @@ def grade_class(intake: Intake, plan: Plan, out_dir: Path, *, jobs: int = 1, for
         if result is not None:
             report.results.append(result)
     if not plan.public_only:
-        from graders import gradebook
-
         report.manifest = write_manifest(out_dir, intake, rubric_path=rubric_path)
         report.results = with_manual_scores(out_dir, report.results)  # before the rebuild, which writes the feedback
         try:
-            book = gradebook.build(out_dir, rubric_path=rubric_path)
-            report.gradebook_files = [Path(out_dir) / gradebook.DB_NAME, book.grades_csv, book.items_csv]
+            book = rebuild(out_dir, rubric_path=rubric_path)
+            report.gradebook_files = [Path(out_dir) / DB_NAME, book.grades_csv, book.items_csv]
             report.gradebook_warnings = list(book.warnings)
-        except gradebook.GradebookError as exc:
+        except GradebookError as exc:
             report.gradebook_error = str(exc)
     report.results.sort(key=lambda r: r.submission_id)
     return report
@@ -265,8 +216,6 @@ def _why_nothing(sub: Submission) -> str:
 
 def with_manual_scores(out_dir: Path, results: list[SubmissionResult]) -> list[SubmissionResult]:
     """Fold the TAs' scores kept in the gradebook into the fresh results (they survive a regrade)."""
-    from graders.manual.totals import apply_manual_scores
-
     changed = set(apply_manual_scores(out_dir))
     return [load_submission(Path(out_dir) / r.submission_id / "result.json") if r.submission_id in changed else r
             for r in results]

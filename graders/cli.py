@@ -22,6 +22,7 @@ from graders.homework import HomeworkError
 from graders.homework import active as active_homework
 from graders.homework import use as use_homework
 from graders.pipeline import PlanError, prepare
+from graders.refresh import rebuild
 from graders.secret import SECRET_ENV, SecretError, read_secret, readable_by_others, write_secret
 from graders.rubric import RubricError
 from graders.text import for_terminal, points_text
@@ -371,7 +372,7 @@ def gradebook_export(out_dir, times_csv, days_used_csv, rubric_path):
     grades.csv has one row per student: id, name, each part, total, late days, penalty, final.
     """
     try:
-        book = gradebook.build(out_dir, rubric_path=rubric_path, times_csv=times_csv, days_used_csv=days_used_csv)
+        book = rebuild(out_dir, rubric_path=rubric_path, times_csv=times_csv, days_used_csv=days_used_csv)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     for line in book.unreadable:
@@ -455,7 +456,7 @@ def report(out_dir):
     from contextlib import closing
 
     try:
-        book = gradebook.build(out_dir)
+        book = rebuild(out_dir)
         path = write_report(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None

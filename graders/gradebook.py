@@ -1,4 +1,4 @@
-"""The gradebook: ``OUT/gradebook.sqlite`` (stdlib sqlite3), its CSV exports, manual scores, late days.
+"""The gradebook: ``OUT/gradebook.sqlite`` (stdlib sqlite3): its tables, their rebuild, and the reads others share.
 
 The gradebook is a **view**: ``build`` rebuilds every table from the ``result.json`` files under
 OUT (automatic scores and check results), ``OUT/intake.json`` (what each submission was graded
@@ -17,46 +17,36 @@ the term's late-day ledger once given.
 3. A regrade changes automatic scores only; manual scores and overrides stay attached to the
    submission id and item id, so they survive ``--force``.
 
-Scores are validated on import (unknown submission or item, a score outside [0, max], a
-duplicate row → a clear error naming the line); one bad row means nothing is written.
-
-**One way in.** Every manual score — from a CSV sheet (``graders.manual.sheets``) or the grading
-page (``graders.manual.web``) —
-is checked by ``validate_score`` and written by ``record_scores``, which keeps each change in
-``manual_score_log`` (the audit trail: who, when, from what to what) and refuses a stale write:
-each score has a version (the id of its latest change), and a change made against an older
-version than the current one is refused with the current value. ``after_manual_change`` then
-refreshes the CSV exports and the submissions' ``result.json`` and feedback.
+This module holds the data and reads it; others write the rest, each from above it: manual scores
+go in through one way in (``graders.manual.ledger``: validation, versions, the audit trail), the
+CSV exports are ``graders.gradebook_export``'s, and ``graders.refresh`` rewrites every file made
+from the gradebook (exports, result.json, feedback) after a rebuild or a TA's change.
 
 Totals (``results.totals``): part = sum of its items' effective scores; total = their sum; ``final = total × (1 −
 penalty_percent / 100)`` with the late-day penalty from ``graders.latedays``. Late days are charged only
 from a trusted submission time — the platform's CSV (``--times``), never a file's modification time
 (a clone or a download resets it): a submission without one has unknown late days, no penalty, and
 ``build`` says how many there are (``untimed_note``). Each feedback file shows the late days and the
-final score held here (``refresh_feedback``), so the student reads the number grades.csv holds.
-
-Exports: ``OUT/grades.csv`` (one row per submission — normally one per student: id, name, each
-part, total, late days, penalty, final) and ``OUT/items.csv`` (one row per submission × item).
+final score held here (``standings``, written by ``refresh.refresh_feedback``), so the student reads the
+number grades.csv holds.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import json
 import math
 import sqlite3
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Mapping
 
 from graders.latedays import (LateCharge, LatePolicyError, Standing, policy_from_rubric, read_days_used,
                               read_submission_times)
-from graders.results import (ItemResult, SubmissionResult, automatic_verdict, load_submission, sanitised, totals,
-                             write_json_atomic)
-from graders.rubric import DEFAULT_RUBRIC, RubricError, load_rubric
-from graders.text import clean_data, csv_cell, escaped, points_text, valid_utf8
+from graders.results import ItemResult, SubmissionResult, automatic_verdict, load_submission, sanitised, totals
+from graders.homework import active as active_homework
+from graders.rubric import RubricError, load_rubric
+from graders.text import clean_data, escaped, valid_utf8
 
 DB_NAME = "gradebook.sqlite"
 
@@ -114,6 +104,7 @@ class BuildSummary:
     submissions: int = 0
     unreadable: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: the exports, once ``refresh.rebuild`` wrote them
     grades_csv: Path | None = None
     items_csv: Path | None = None
 
@@ -126,10 +117,6 @@ def connect(out_dir: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.executescript(SCHEMA)
     return conn
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def read_manifest(out_dir: Path) -> dict:
@@ -154,7 +141,7 @@ def rubric_path_for(out_dir: Path, rubric_path: Path | None = None) -> Path:
     if rubric_path:
         return Path(rubric_path)
     recorded = read_manifest(out_dir).get("rubric")
-    return Path(recorded) if isinstance(recorded, str) and recorded and Path(recorded).is_file() else DEFAULT_RUBRIC
+    return Path(recorded) if isinstance(recorded, str) and recorded and Path(recorded).is_file() else active_homework().rubric
 
 
 def load_results(out_dir: Path) -> tuple[list[SubmissionResult], list[str]]:
@@ -216,8 +203,9 @@ def malformed(r: SubmissionResult) -> str:
 # --- build -----------------------------------------------------------------------------------
 
 def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | None = None,
-          days_used_csv: Path | None = None, export: bool = True) -> BuildSummary:
-    """Rebuild the gradebook from the results under ``out_dir``; write the CSV exports.
+          days_used_csv: Path | None = None) -> BuildSummary:
+    """Rebuild the gradebook's tables from the results under ``out_dir`` (``refresh.rebuild`` also
+    rewrites the CSV exports and the feedback).
 
     ``times_csv`` (the platform's submission times) and ``days_used_csv`` (late days already used
     this term) replace what the gradebook held before; without them the stored ones are used.
@@ -271,10 +259,6 @@ def build(out_dir: Path, *, rubric_path: Path | None = None, times_csv: Path | N
         if note:
             summary.warnings.append(note)
     summary.submissions = len(results)
-    if export:
-        summary.grades_csv, summary.items_csv = export_csvs(out_dir)
-        with _manual_lock(out_dir):
-            refresh_feedback(out_dir)
     return summary
 
 
@@ -380,293 +364,12 @@ def grade_rows(conn: sqlite3.Connection) -> tuple[list[str], list[dict]]:
     return parts, list(by_sub.values())
 
 
-# --- exports ---------------------------------------------------------------------------------
-
-def export_csvs(out_dir: Path) -> tuple[Path, Path]:
-    """``OUT/grades.csv`` and ``OUT/items.csv`` from the gradebook."""
-    out_dir = Path(out_dir)
-    with closing(connect(out_dir)) as conn:
-        parts, rows = grade_rows(conn)
-        items = item_rows(conn)
-    grades = out_dir / "grades.csv"
-    header = ["student_id", "name", "submission_id", "status", *parts, "total", "max", "manual_pending",
-              "late_days", "free_late_days_used", "charged_late_days", "penalty_percent", "final"]
-    write_csv(grades, header, [_grade_line(r, parts) for r in rows])
-    items_csv = out_dir / "items.csv"
-    write_csv(items_csv, ["student_id", "name", "submission_id", "part", "item_id", "title", "score", "max",
-                           "status", "reason"],
-               [[i["student_id"], i["name"], i["submission_id"], i["part"], i["item_id"], i["title"],
-                 points_text(i["score"]), points_text(i["max"]), i["status"], i["reason"]] for i in items])
-    return grades, items_csv
-
-
-#: grades.csv's status of a submission whose result holds a grader error (no total is shown for it)
-INCOMPLETE = "INCOMPLETE: grader error, not a grade (rerun hw4 grade)"
-
-
-def _grade_line(r: dict, parts: list[str]) -> list:
-    """One grades.csv line; an incomplete result shows its status instead of any score."""
-    if r["incomplete"]:
-        return [r["student_id"], r["name"], r["submission_id"], INCOMPLETE, *([""] * len(parts)), "",
-                points_text(r["max"]), "", r["late_days"], r["free_used"], r["charged_days"], points_text(r["penalty_percent"]), ""]
-    return [r["student_id"], r["name"], r["submission_id"], "final" if not r["pending"] else "written answers pending",
-            *(points_text(r["parts"][p]) if p in r["parts"] else "" for p in parts), points_text(r["total"]), points_text(r["max"]),
-            points_text(r["pending"]), r["late_days"], r["free_used"], r["charged_days"], points_text(r["penalty_percent"]),
-            points_text(r["final"])]
-
-
-#: columns of our CSVs that hold text (from a submission or a TA): neutralised against formula injection
-TEXT_COLUMNS = {"student_id", "name", "submission_id", "part", "item_id", "title", "status", "reason", "comment",
-                "override_reason", "answer"}
-
-
-def write_csv(path: Path, header: list[str], rows: Iterable[list]) -> None:
-    """Write a CSV atomically; cells of ``TEXT_COLUMNS`` pass through ``text.csv_cell`` (OWASP CSV injection)."""
-    text = [h in TEXT_COLUMNS for h in header]
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows([csv_cell(v) if t else v for v, t in zip(row, text)] for row in rows)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(buf.getvalue(), encoding="utf-8")
-    tmp.replace(path)
-
-
-def dump(out_dir: Path, *, include_manual_times: bool = False) -> dict[str, list[tuple]]:
-    """Every table's rows, sorted (for comparing two gradebooks; ``entered_at`` left out by default)."""
-    with closing(connect(out_dir)) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
-        out = {}
-        for t in tables:
-            rows = [dict(r) for r in conn.execute(f"SELECT * FROM {t}")]
-            if t in ("manual_scores", "manual_score_log", "comment_bank") and not include_manual_times:
-                for r in rows:
-                    r.pop("entered_at", None)
-                    r.pop("added_at", None)
-            out[t] = sorted(tuple(sorted(r.items())) for r in rows)
-    return out
-
-
-def _write_manual_json(out_dir: Path) -> None:
-    """``OUT/manual_scores.json``: a plain-data copy of every entered score (a readable backup)."""
-    with closing(connect(out_dir)) as conn:
-        rows = [dict(r) for r in conn.execute("SELECT * FROM manual_scores ORDER BY submission_id, item_id")]
-    write_json_atomic(Path(out_dir) / "manual_scores.json", rows)
-
-
-# --- one way in for every manual score: validation, versions, the audit trail ------------------
-
-@dataclass(frozen=True)
-class ScoreChange:
-    """A score a TA wants recorded for one submission's item (``score`` None: clear it, pending again)."""
-
-    submission_id: str
-    item_id: str
-    score: float | None
-    comment: str = ""
-    #: why an automatic item's score is overridden (required for those, unused for written answers)
-    override_reason: str = ""
-    #: the score's version the TA saw (``score_versions``); None: do not check (a hand-made sheet)
-    expected_version: int | None = None
-
-    def kind(self, item: Mapping) -> str:
-        return "manual" if item["manual"] else "override"
-
-
-@dataclass
-class RecordOutcome:
-    written: list[ScoreChange] = field(default_factory=list)
-    unchanged: list[ScoreChange] = field(default_factory=list)
-    #: changes refused because the score changed since the TA saw it: the current entry of each
-    stale: list[dict] = field(default_factory=list)
-
-
-def validate_score(item: Mapping, raw: str | float, *, override_reason: str = "") -> float:
-    """The score ``raw`` for ``item`` (an ``items`` row) under the manual/override rule, or GradebookError.
-
-    The one validation of an entered score, for the CSV import and the web page alike.
-    """
-    try:
-        score = float(raw)
-    except (TypeError, ValueError):
-        raise GradebookError(f"score {raw!r} is not a number") from None
-    if math.isnan(score) or not 0 <= score <= item["max"]:
-        raise GradebookError(f"score {raw} for {item['item_id']} is outside [0, {points_text(item['max'])}]")
-    if not item["manual"] and not override_reason.strip():
-        raise GradebookError(f"{item['item_id']} is graded automatically; to override it, give an override_reason")
-    return score
-
-
-def score_versions(conn: sqlite3.Connection) -> dict[tuple[str, str], int]:
-    """(submission id, item id) → version of its manual score: the id of its latest change (0: never changed)."""
-    return {(r[0], r[1]): r[2] for r in conn.execute(
-        "SELECT submission_id, item_id, MAX(id) FROM manual_score_log GROUP BY submission_id, item_id")}
-
-
-def current_entry(conn: sqlite3.Connection, submission_id: str, item_id: str) -> dict:
-    """The manual score of one submission's item as recorded now, with its version (score None: none)."""
-    row = conn.execute("SELECT * FROM manual_scores WHERE submission_id = ? AND item_id = ?",
-                       (submission_id, item_id)).fetchone()
-    version = conn.execute("SELECT MAX(id) FROM manual_score_log WHERE submission_id = ? AND item_id = ?",
-                           (submission_id, item_id)).fetchone()[0] or 0
-    entry = dict(row) if row is not None else {"submission_id": submission_id, "item_id": item_id, "score": None,
-                                                "kind": "", "reason": "", "comment": "", "grader": "",
-                                                "entered_at": ""}
-    entry["version"] = version
-    return entry
-
-
-def untouched_since(conn: sqlite3.Connection, change: ScoreChange) -> bool:
-    """True when the score changed after version ``expected_version`` and ``change`` still holds that old value."""
-    now = current_entry(conn, change.submission_id, change.item_id)
-    if now["version"] == change.expected_version:
-        return False
-    if change.expected_version:
-        then = conn.execute("SELECT score, comment FROM manual_score_log WHERE id = ? AND submission_id = ? "
-                            "AND item_id = ?", (change.expected_version, change.submission_id, change.item_id)
-                            ).fetchone()
-    else:  # version 0: before the first logged change
-        then = conn.execute("SELECT previous_score AS score, previous_comment AS comment FROM manual_score_log "
-                            "WHERE submission_id = ? AND item_id = ? ORDER BY id LIMIT 1",
-                            (change.submission_id, change.item_id)).fetchone()
-    return then is not None and then["score"] == change.score and (then["comment"] or "") == change.comment
-
-
-def stale_message(entry: Mapping) -> str:
-    """What a TA reads when their change is refused: who changed the score, when, and to what."""
-    now = "cleared it" if entry["score"] is None else f"set it to {points_text(entry['score'])}"
-    who = entry["grader"] or "someone"
-    when = f" at {entry['entered_at']}" if entry["entered_at"] else ""
-    comment = f" (comment: {entry['comment']!r})" if entry["comment"] else ""
-    return (f"{entry['submission_id']} / {entry['item_id']} was changed after you loaded it: {who} {now}{when}"
-            f"{comment}")
-
-
-def record_scores(conn: sqlite3.Connection, changes: Iterable[ScoreChange], *, grader: str, source: str,
-                  partial: bool = False) -> RecordOutcome:
-    """Record validated changes in one transaction, each with who, when and what it replaced (the audit trail).
-
-    A change whose ``expected_version`` is not the score's current version is stale: refused (the
-    current entry goes in ``outcome.stale``) unless it asks for exactly what is recorded. With a
-    stale change nothing is written, unless ``partial`` (then the others are). A change equal to
-    what is recorded is not written again.
-    """
-    outcome = RecordOutcome()
-    now = _now()
-    with conn:
-        if not conn.in_transaction:
-            conn.execute("BEGIN IMMEDIATE")  # no other writer between reading the versions and writing
-        todo = []
-        for c in changes:
-            item = conn.execute("SELECT * FROM items WHERE submission_id = ? AND item_id = ?",
-                                (c.submission_id, c.item_id)).fetchone()
-            if item is None:
-                raise GradebookError(f"{c.submission_id} / {c.item_id} is not in the gradebook")
-            cur = current_entry(conn, c.submission_id, c.item_id)
-            reason = c.override_reason if c.kind(item) == "override" else ""
-            same = (cur["score"] is None and c.score is None) or (
-                cur["score"] is not None and c.score is not None and cur["score"] == c.score
-                and cur["comment"] == c.comment and cur["reason"] == reason)
-            if same:
-                outcome.unchanged.append(c)
-            elif c.expected_version is not None and c.expected_version != cur["version"]:
-                outcome.stale.append(cur)
-            else:
-                todo.append((c, item, cur, reason))
-        if outcome.stale and not partial:
-            return outcome
-        for c, item, cur, reason in todo:
-            kind = c.kind(item)
-            if c.score is None:
-                conn.execute("DELETE FROM manual_scores WHERE submission_id = ? AND item_id = ?",
-                             (c.submission_id, c.item_id))
-            else:
-                conn.execute("INSERT OR REPLACE INTO manual_scores VALUES (?,?,?,?,?,?,?,?)",
-                             (c.submission_id, c.item_id, c.score, kind, reason, c.comment, grader, now))
-            conn.execute("INSERT INTO manual_score_log (submission_id, item_id, score, previous_score, kind, reason, "
-                         "comment, previous_comment, grader, entered_at, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                         (c.submission_id, c.item_id, c.score, cur["score"], kind, reason, c.comment,
-                          cur["comment"] or "", grader, now, source))
-            outcome.written.append(c)
-    return outcome
-
-
-def after_manual_change(out_dir: Path, submission_ids: Iterable[str]) -> None:
-    """Bring every view up to date after scores changed: grades.csv, items.csv, manual_scores.json, and
-    the changed submissions' result.json and feedback. Serialised across processes (two TAs' servers).
-    """
-    from graders.manual.totals import apply_manual_scores
-
-    out_dir = Path(out_dir)
-    ids = sorted(set(submission_ids))
-    if not ids:
-        return
-    with _manual_lock(out_dir):
-        export_csvs(out_dir)
-        _write_manual_json(out_dir)
-        apply_manual_scores(out_dir, submission_ids=ids)
-        refresh_feedback(out_dir, ids)
-
-
-@contextmanager
-def _manual_lock(out_dir: Path):
-    """One writer of result.json and feedback at a time across processes (TAs' servers, a rebuild)."""
-    import fcntl
-
-    with open(Path(out_dir) / ".manual.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def standings(conn: sqlite3.Connection) -> dict[str, Standing]:
     """Submission id → its late days and final score as held here (not for a result that is not final)."""
     _, rows = grade_rows(conn)
     return {r["submission_id"]: Standing(r["final"], r["max"], r["late_days"], r["free_used"], r["charged_days"],
                                          r["penalty_percent"], policy=r["time_source"] != "no late policy")
             for r in rows if not r["incomplete"]}
-
-
-def refresh_feedback(out_dir: Path, submission_ids: Iterable[str] | None = None) -> None:
-    """Rewrite the feedback of every result (or those given) with the gradebook's late days and final score.
-
-    Only beside a readable result whose own submission id names its folder (a stray file in OUT cannot
-    send a write elsewhere). The caller holds ``_manual_lock``.
-    """
-    from graders.report import write_feedback
-
-    out_dir = Path(out_dir)
-    with closing(connect(out_dir)) as conn:
-        held = standings(conn)
-    if submission_ids is None:
-        paths = sorted(out_dir.glob("*/result.json"))
-    else:
-        paths = [out_dir / s / "result.json" for s in sorted(set(submission_ids))
-                 if s not in ("", ".", "..") and "/" not in s and "\0" not in s]
-    for path in paths:
-        try:
-            r = sanitised(load_submission(path))
-        except Exception:  # any file: load_results lists it as unreadable
-            continue
-        if r.submission_id == path.parent.name and not r.public_only and not malformed(r):
-            write_feedback(r, path.parent, late=held.get(r.submission_id))
-
-
-def score_history(conn: sqlite3.Connection, *, submission_id: str | None = None, item_id: str | None = None,
-                  limit: int = 500) -> list[dict]:
-    """The audit trail, newest first: every change of a manual score (who, when, from what to what, how)."""
-    where, args = [], []
-    if submission_id is not None:
-        where.append("submission_id = ?")
-        args.append(submission_id)
-    if item_id is not None:
-        where.append("item_id = ?")
-        args.append(item_id)
-    sql = ("SELECT * FROM manual_score_log" + (" WHERE " + " AND ".join(where) if where else "")
-           + " ORDER BY id DESC LIMIT ?")
-    return [dict(r) for r in conn.execute(sql, (*args, limit))]
 
 
 def manual_progress(conn: sqlite3.Connection) -> list[dict]:
@@ -685,19 +388,16 @@ def manual_progress(conn: sqlite3.Connection) -> list[dict]:
              "by_grader": by_ta.get(r["item_id"], {})} for r in items]
 
 
-def comment_bank(conn: sqlite3.Connection, item_id: str, *, limit: int = 30) -> list[str]:
-    """Reusable comments of an item: the ones added to its bank, then those already given, most used first."""
-    bank = [r[0] for r in conn.execute("SELECT text FROM comment_bank WHERE item_id = ? ORDER BY added_at, text",
-                                       (item_id,))]
-    used = [r[0] for r in conn.execute("SELECT comment FROM manual_scores WHERE item_id = ? AND comment != '' "
-                                       "GROUP BY comment ORDER BY COUNT(*) DESC, comment", (item_id,))]
-    return list(dict.fromkeys(bank + used))[:limit]
-
-
-def add_to_bank(conn: sqlite3.Connection, item_id: str, text: str, *, grader: str) -> None:
-    """Add a reusable comment to an item's bank (once)."""
-    text = text.strip()
-    if not text:
-        raise GradebookError("an empty comment cannot go in the bank")
-    with conn:
-        conn.execute("INSERT OR IGNORE INTO comment_bank VALUES (?, ?, ?, ?)", (item_id, text, grader, _now()))
+def dump(out_dir: Path, *, include_manual_times: bool = False) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted (for comparing two gradebooks; ``entered_at`` left out by default)."""
+    with closing(connect(out_dir)) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        out = {}
+        for t in tables:
+            rows = [dict(r) for r in conn.execute(f"SELECT * FROM {t}")]
+            if t in ("manual_scores", "manual_score_log", "comment_bank") and not include_manual_times:
+                for r in rows:
+                    r.pop("entered_at", None)
+                    r.pop("added_at", None)
+            out[t] = sorted(tuple(sorted(r.items())) for r in rows)
+    return out

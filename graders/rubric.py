@@ -19,7 +19,6 @@ import yaml
 from graders.homework import active as active_homework
 from graders.results import CheckResult, ItemResult
 
-DEFAULT_RUBRIC = Path(__file__).resolve().parent.parent / "rubric.yaml"
 
 
 class RubricError(ValueError):

@@ -27,8 +27,10 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from graders.grading_task import Graded, build_worker_plan, grade_with
 from graders.intake import Submission
 from graders.pipeline import Plan
+from graders.sandbox import die_with_parent
 
 #: seconds a worker may run past a submission's budget (scoring, recording, shutting kernels down)
 GRACE = 120.0
@@ -43,9 +45,6 @@ class PoolError(RuntimeError):
 def worker_main(conn: Connection, factory: Callable[[], Plan], fingerprint: str, out_dir: Path | None,
                 parent_pid: int) -> None:
     """A worker's life: build the plan, then grade what the main process sends until it sends None."""
-    from graders.batch import build_worker_plan, grade_with
-    from graders.sandbox import die_with_parent
-
     die_with_parent(parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     logging.getLogger("hw4.sandbox").setLevel(logging.ERROR)  # the main process already warned
@@ -113,9 +112,7 @@ class WorkerPool:
         self._workers.remove(worker)
 
     def grade(self, subs: Sequence[Submission]):
-        """Yield ``batch.Graded`` events as submissions finish (in any order)."""
-        from graders.batch import Graded
-
+        """Yield ``Graded`` events as submissions finish (in any order)."""
         queue, attempts = deque(subs), Counter()
         try:
             while queue or any(w.sub is not None for w in self._workers):
@@ -126,12 +123,12 @@ class WorkerPool:
                     if worker.ready and worker.sub is None and queue:
                         worker.sub, worker.started = queue.popleft(), time.monotonic()
                         worker.conn.send(worker.sub)
-                for event in self._collect(queue, attempts, Graded):
+                for event in self._collect(queue, attempts):
                     yield event
         finally:
             self.close()
 
-    def _collect(self, queue: deque, attempts: Counter, graded_type) -> Iterator:
+    def _collect(self, queue: deque, attempts: Counter) -> Iterator[Graded]:
         """Wait a little for messages, deaths and overruns; yield the events they make."""
         waits = [w.conn for w in self._workers] + [w.process.sentinel for w in self._workers]
         wait(waits, timeout=self._next_timeout())
@@ -164,13 +161,13 @@ class WorkerPool:
                     if attempts[sub.id] <= RETRIES:
                         queue.appendleft(sub)
                     else:
-                        yield graded_type(sub.id, None, "a grading worker process died (out of memory?) while grading "
-                                                        "this submission, twice; rerun to retry it")
+                        yield Graded(sub.id, None, "a grading worker process died (out of memory?) while grading "
+                                                    "this submission, twice; rerun to retry it")
                 continue
             if worker.sub is not None and now - worker.started > self.budget + self.grace:
                 sub, seconds = worker.sub, now - worker.started
                 self._drop(worker)
-                yield graded_type(sub.id, self.stopped(sub, seconds), "")
+                yield Graded(sub.id, self.stopped(sub, seconds), "")
 
     def _next_timeout(self) -> float:
         now = time.monotonic()

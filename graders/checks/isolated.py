@@ -234,7 +234,6 @@ def serve() -> None:
     import cloudpickle  # noqa: F401  (what the requests need, loaded before the memory limit and the ready)
     import sympy  # noqa: F401
 
-    import graders.checks.symbolic  # noqa: F401  (the judges' module)
     import graders.probe.transport  # noqa: F401  (the decoder)
 
     _limit_memory()

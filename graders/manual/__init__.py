@@ -5,5 +5,6 @@
 ``render`` turns an answer's Markdown and LaTeX into HTML that cannot run script; ``web`` is the
 Flask app and ``server`` starts it on 127.0.0.1 behind a token (``hw4 manual serve``); ``totals``
 folds entered scores and comments into ``result.json`` and the feedback. Scores are validated and
-written by the gradebook (``validate_score``, ``record_scores``) for the page and the sheets alike.
+written into the gradebook by ``ledger`` (``validate_score``, ``record_scores``) for the page and the
+sheets alike.
 """

@@ -5,7 +5,7 @@ draws a fresh token at each start and prints ``http://127.0.0.1:PORT/?token=…`
 with the token sets a session cookie (SameSite=Strict, HttpOnly) and drops the token from the
 address bar; any request without that cookie or the token is refused (403) and shows nothing.
 Two TAs can each run a server over the same OUT (sqlite serialises the writes; a stale write is
-refused, see ``graders.gradebook.record_scores``).
+refused, see ``graders.manual.ledger.record_scores``).
 """
 from __future__ import annotations
 

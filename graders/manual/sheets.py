@@ -3,7 +3,7 @@
 ``hw4 manual export`` writes ``OUT/manual/<item>.csv`` (one row per submission with its answer text,
 to fill in) and ``<item>.html`` (to read); ``hw4 manual import`` validates a filled sheet as a whole
 — a problem anywhere records nothing — and records its scores through the gradebook's one way in
-(``gradebook.record_scores``), refusing a row whose score someone changed after the export.
+(``ledger.record_scores``), refusing a row whose score someone changed after the export.
 """
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-from graders.gradebook import (GradebookError, ScoreChange, after_manual_change, connect, read_manifest,
-                               record_scores, score_versions, stale_message, untouched_since, validate_score,
-                               write_csv)
+from graders.gradebook import GradebookError, connect, read_manifest
+from graders.gradebook_export import write_csv
 from graders.manual.cells import answers_for, assignment_prose, unanswered_reason
+from graders.manual.ledger import (ScoreChange, record_scores, score_versions, stale_message, untouched_since,
+                                   validate_score)
+from graders.refresh import after_manual_change
 from graders.text import from_csv_cell, points_text, valid_utf8
 
 

@@ -15,6 +15,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from graders.gradebook import connect
+from graders.report import write_feedback
 from graders.results import SubmissionResult, automatic_verdict, load_submission, save_submission, totals
 
 
@@ -61,9 +63,6 @@ def apply_manual_scores(out_dir: Path, *, submission_ids: Iterable[str] | None =
     only) and a file replaced while it was being updated (a regrade running at the same time) are
     left alone; the next ``hw4 grade`` folds the scores in again.
     """
-    from graders.gradebook import connect
-    from graders.report import write_feedback
-
     out_dir = Path(out_dir)
     with closing(connect(out_dir)) as conn:
         entries: dict[str, dict[str, dict]] = {}

@@ -30,12 +30,13 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
 from markupsafe import Markup
 
-from graders.gradebook import (GradebookError, ScoreChange, add_to_bank, after_manual_change, comment_bank, connect,
-                               current_entry, manual_progress, record_scores, score_history, score_versions,
-                               stale_message, validate_score)
+from graders.gradebook import GradebookError, connect, manual_progress
 from graders.homework import active as active_homework
 from graders.manual.answers import AnswerStore, clean_text, group_answers, reference_for
+from graders.manual.ledger import (ScoreChange, add_to_bank, comment_bank, current_entry, record_scores, score_history,
+                                   score_versions, stale_message, validate_score)
 from graders.manual.render import render_markdown
+from graders.refresh import after_manual_change
 from graders.text import points_text
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost")

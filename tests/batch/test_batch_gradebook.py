@@ -9,7 +9,8 @@ import pytest
 
 from batch_kit import write_fake_batch
 from graders import gradebook
-from graders.gradebook import GradebookError, build
+from graders.gradebook import GradebookError
+from graders.refresh import rebuild
 from graders.manual.sheets import export_manual, import_manual
 
 ALL = {"t.double", "t.zero", "p1.triple"}
@@ -27,7 +28,7 @@ def batch(tmp_path):
         "401000002_Sara": {"t.double"},                 # 20 auto
         "401000003_Mina": {"t.zero", "p1.triple"},      # 70 auto
     }, file_times={"401000003_Mina": "2024-01-07T10:00:00+00:00"}, notebooks_root=tmp_path / "nbs")
-    build(out)
+    rebuild(out)
     return out
 
 
@@ -74,7 +75,7 @@ def test_manual_scores_fill_the_pending_items_and_survive_a_rebuild(batch, tmp_p
     assert (s.recorded, s.blank, s.overrides) == (2, 1, 0)
     row = grades(batch)["401000001"]
     assert (row["alpha"], row["total"], row["manual_pending"], row["final"]) == ("34.5", "99.5", "0", "99.5")
-    build(batch)  # a regrade rebuilds everything from results: the manual scores stay
+    rebuild(batch)  # a regrade rebuilds everything from results: the manual scores stay
     assert grades(batch)["401000001"]["total"] == "99.5"
     saved = json.loads((batch / "manual_scores.json").read_text())
     assert {(r["item_id"], r["score"], r["kind"]) for r in saved} == {("alpha.written", 4.5, "manual"),
@@ -158,13 +159,13 @@ def test_late_days_from_platform_times_and_the_term_ledger(batch, tmp_path):
                      "401000003,2024-01-12 08:00\n")
     used = tmp_path / "used.csv"
     used.write_text("student_id,days_used\n401000002,4\n401000003,0\n")
-    build(batch, times_csv=times, days_used_csv=used)
+    rebuild(batch, times_csv=times, days_used_csv=used)
     rows = grades(batch)
     # Ali: on time. Sara: 3 days late, 1 free day left → 2 charged → 20 %. Mina: 7 days late → 2 charged.
     assert [(rows[s]["late_days"], rows[s]["free_late_days_used"], rows[s]["charged_late_days"],
              rows[s]["penalty_percent"], rows[s]["final"]) for s in ("401000001", "401000002", "401000003")] == [
         ("0", "0", "0", "0", "90"), ("3", "1", "2", "20", "16"), ("7", "5", "2", "20", "56")]
-    build(batch)  # the times and the ledger are remembered
+    rebuild(batch)  # the times and the ledger are remembered
     assert grades(batch)["401000002"]["final"] == "16"
 
 

@@ -17,8 +17,10 @@ import psutil
 import pytest
 
 from batch_kit import BAD, GOOD, HERE, PARTS, make_plan, notebook, student_folder, student_zip
-from graders import batch, gradebook
-from graders.batch import Graded, grade_all, split_done, write_manifest
+from graders import gradebook, grading_task
+from graders.batch import grade_all, split_done, write_manifest
+from graders.grading_task import Graded
+from graders.refresh import rebuild
 from graders.intake import scan_submissions
 from graders.results import load_submission
 
@@ -39,7 +41,7 @@ def grade_batch(root: Path, out: Path, *, jobs: int = 1, force: bool = False) ->
     events = list(grade_all(intake.submissions, plan, out, jobs=jobs, force=force,
                             plan_factory=functools.partial(make_plan)))
     write_manifest(out, intake)
-    gradebook.build(out, rubric_path=HERE / "fixtures" / "rubric_small.yaml")
+    rebuild(out, rubric_path=HERE / "fixtures" / "rubric_small.yaml")
     return events
 
 
@@ -156,7 +158,7 @@ def test_dask_local_cluster_grades_the_same_as_the_local_pool(tmp_path):
         again = list(grade_all(subs, plan, tmp_path / "out", scheduler=cluster, plan_factory=factory))
         assert all(e.skipped for e in again)
         # a worker whose plan differs from the client's refuses to grade
-        batch._WORKER_PLANS.clear()  # (this in-process worker shares the module's cache)
+        grading_task._WORKER_PLANS.clear()  # (this in-process worker shares the module's cache)
         wrong = functools.partial(make_plan, ("beta",), "other grader")
         bad = list(grade_all(subs, plan, tmp_path / "out2", scheduler=cluster, plan_factory=wrong))
         assert all(e[1] is None and "built a different plan than the client" in e[2] for e in bad)

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 import graders.cli as cli
 import graders.report
 from batch_kit import GOOD, PARTS, fake_result, make_plan, student_folder, write_fake_batch
-from graders import gradebook
 from graders.intake import scan_submissions
 from graders.pipeline import grade_submission
+from graders.refresh import rebuild
 from graders.results import save_submission, to_jsonable
 
 
@@ -46,7 +46,7 @@ def test_the_gradebook_lists_bad_result_files_and_keeps_the_good_ones(tmp_path):
     manifest["rejected"] = [{"entry": "x\ud800", "reason": "bad"}, "not a dict"]
     (out / "intake.json").write_text(json.dumps(manifest))
 
-    book = gradebook.build(out)
+    book = rebuild(out)
     assert book.submissions == 3
     bad = sorted(line.split(":")[0] for line in book.unreadable)
     assert bad == ["bytes_\\xd3\\xc7\\x1b[2K", "copy_of_ali", "not_json", "too_deep", "wrong_shape", "wrong_types"]

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from batch_kit import write_fake_batch
-from graders.gradebook import build
+from graders.refresh import rebuild
 from graders.manual.sheets import import_manual
 from graders.report.classreport import collect, write_report
 
@@ -21,7 +21,7 @@ def batch(tmp_path):
         "401000004_Omid": {"t.double", "p1.triple"}})
     times = tmp_path / "times.csv"
     times.write_text("student_id,submitted_at\n401000003,2024-01-12T10:00:00+00:00\n")  # the platform's, for Mina
-    build(out, times_csv=times)
+    rebuild(out, times_csv=times)
     sheet = tmp_path / "m.csv"
     sheet.write_text("student_id,item_id,score\n401000001,alpha.written,5\n401000002,alpha.written,3\n")
     import_manual(out, sheet)

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from graders.rubric import DEFAULT_RUBRIC, Item, RubricError, load_rubric, score_item
+from graders.homework import active as active_homework
+from graders.rubric import Item, RubricError, load_rubric, score_item
 from graders.results import CheckResult
 
 
@@ -17,7 +18,7 @@ def test_project_rubric_adds_up_to_35_plus_65():
 
 
 def _write(tmp_path: Path, mutate) -> Path:
-    raw = yaml.safe_load(DEFAULT_RUBRIC.read_text())
+    raw = yaml.safe_load(active_homework().rubric.read_text())
     mutate(raw)
     path = tmp_path / "rubric.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from batch.batch_kit import GOOD, PARTS, notebook
-from graders.gradebook import ScoreChange, connect, record_scores
+from graders.gradebook import connect
+from graders.manual.ledger import ScoreChange, record_scores
 from graders.manual.answers import Reference
 from graders.manual.render import MATH_BUDGET
 from graders.manual.server import make_grading_server

@@ -11,10 +11,12 @@ from click.testing import CliRunner
 
 import graders.cli as cli
 from batch.batch_kit import GOOD, make_plan, student_folder
-from graders.gradebook import GradebookError, ScoreChange, build, connect, record_scores
+from graders.gradebook import GradebookError, connect
+from graders.manual.ledger import ScoreChange, record_scores
 from graders.manual.sheets import export_manual, import_manual
 from graders.manual.totals import apply_manual_scores, recompute_totals, with_manual_scores
 from graders.pipeline import score as pipeline_score
+from graders.refresh import rebuild
 from graders.results import CheckResult, load_submission
 
 ITEM = "alpha.written"
@@ -69,7 +71,7 @@ def test_the_gradebook_reads_the_checks_verdict_from_a_folded_result(batch, tmp_
     sheet.write_text("submission_id,item_id,score,override_reason\n401000001_Ali,beta.auto,50,tight tolerance\n")
     import_manual(batch, sheet)
     assert result_of(batch).total == 80
-    build(batch)  # rebuilt from the folded result.json
+    rebuild(batch)  # rebuilt from the folded result.json
     conn = sqlite3.connect(batch / "gradebook.sqlite")
     assert conn.execute("SELECT auto_score, status FROM items WHERE submission_id='401000001_Ali' "
                         "AND item_id='beta.auto'").fetchone() == (60, "passed")

@@ -272,14 +272,14 @@ def test_history_page_is_the_audit_trail(client):
 
 def test_hostile_submission_ids_are_escaped_and_round_trip(tmp_path):
     from batch.batch_kit import write_fake_batch
-    from graders.gradebook import build
+    from graders.refresh import rebuild
     from graders.manual.web import create_app
 
     from conftest import PORT, LocalClient
 
     odd = "401000009_<b>x<b>&a=1#?%2F é"  # any bytes but "/" can name a folder
     out = write_fake_batch(tmp_path / "out", {odd: set(), "401000001_Ali": set()}, notebooks_root=tmp_path / "nbs")
-    build(out)
+    rebuild(out)
     app = create_app(out, grader="TA <i>One</i>", token=TOKEN, port=PORT)
     app.test_client_class = LocalClient
     c = app.test_client()

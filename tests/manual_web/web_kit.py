@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from batch.batch_kit import GOOD, PARTS, notebook, write_fake_batch
-from graders.gradebook import build
+from graders.refresh import rebuild
 
 XSS = ('<script>window.__xss = 1</script>\n\n<img src=x onerror="window.__xss = 2">\n\n'
        '[click me](javascript:window.__xss=3)')
@@ -32,5 +32,5 @@ def make_batch(root: Path) -> Path:
         for part in ("alpha", "beta"):
             (root / "nbs" / sub / PARTS[part].notebook).write_text(notebook(part, GOOD[part], answer=text),
                                                                     encoding="utf-8")
-    build(out)
+    rebuild(out)
     return out

@@ -63,8 +63,8 @@ def test_what_the_self_check_and_setup_leave_is_ignored_by_git(path):
 def test_installed_package_finds_its_rubric_and_assets(tmp_path):
     """Imported from outside the repository (so not the cwd's copy), as `hw4` in a tox env is."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    code = ("import json, graders, graders.assets as a, graders.rubric as r; "
-            "print(json.dumps([graders.__file__, str(r.DEFAULT_RUBRIC), str(a.models_dir()), str(a.data_dir())]))")
+    code = ("import json, graders, graders.assets as a, graders.homework as h; "
+            "print(json.dumps([graders.__file__, str(h.active().rubric), str(a.models_dir()), str(a.data_dir())]))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True).stdout
     package, rubric, models, data = map(Path, json.loads(out))
