@@ -13,7 +13,7 @@ being ``deadline`` (``limits.submission_timeout`` for all its notebooks' cells a
 has passed, later cells are "not-run" and every check not yet answered says "grading stopped after
 N s: the submission used up its time budget".
 
-Order in the kernel: the probe runtime (kernel_side.py) is installed first, then the student's
+Order in the kernel: the probe runtime (probe/runtime/) is installed first, then the student's
 cells run (with the provided cells restored, see ``graders.locked``), then one cell per check. If
 the kernel dies or stops answering during a check, it is restarted (in a fresh kernel with a fresh
 HOME), the student's cells run again, and the remaining checks go on; the check that killed it

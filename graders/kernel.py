@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import nbformat
 import zmq
@@ -30,12 +29,14 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from traitlets import Type, default
 
 from graders import sandbox as _sandbox
+from graders.probe.runtime import source as runtime_source
 from graders.probe.transport import one_line, parse_digests
 from graders.results import CellRecord
 from graders.rubric import Limits
 from graders.sandbox import KernelPaths, kernel_env, kernel_prefix
 
-KERNEL_SIDE = (Path(__file__).parent / "probe" / "kernel_side.py").read_text(encoding="utf-8")
+#: the probe runtime (graders/probe/runtime/), its pieces joined into one source text
+KERNEL_SIDE = runtime_source()
 
 
 #: the probe runtime runs in private globals whose builtins are a copy taken before student code

@@ -6,9 +6,9 @@ bound in the kernel (``graders.execute``). The kernel must get those helpers and
 the reference: not its module, not its file, not the function under test. So each helper travels
 as its own source — its ``def``, the imports and constants it uses and the private functions
 (``_name``) it calls, found by ``symtable`` — and is built alone in the kernel, in a namespace of
-its own (``graders.probe.kernel_side``). A helper that calls another graded function gets the one
-bound beside it in the same rerun; a helper that would need a graded function not bound with it is
-a grader bug, refused here when the plan is built.
+its own (``_bind`` in ``graders/probe/runtime/answers.py``). A helper that calls another graded
+function gets the one bound beside it in the same rerun; a helper that would need a graded function
+not bound with it is a grader bug, refused here when the plan is built.
 
 Example::
 

@@ -67,8 +67,9 @@ class Probe:
     call:    False reads the global itself (e.g. a sympy answer)
     repeat:  call this many times and return the list of results (samplers)
     observe: what to read of the torch module arguments after the call, by name (see
-             ``kernel_side.observe``): "parameters" (every parameter, judged by the grader against
-             its own copy of the shipped weights) and "training" (whether each is in train mode)
+             ``graders/probe/runtime/observe.py``): "parameters" (every parameter, judged by the
+             grader against its own copy of the shipped weights) and "training" (whether each is
+             in train mode)
     """
 
     id: str
