@@ -1,8 +1,9 @@
 """Part 4: Advanced decoding — the checks behind its rubric items (see rubric.yaml, part `part4`).
 
-This module is the part's check table (``build_checks``); the inputs its checks call the notebook
-on, chosen with the model, are in ``part4_inputs``, and the judges of the returned values in
-``part4_judges``.
+This module is the part's check table (``build_checks``, one function per group of checks); the
+inputs its checks call the notebook on, chosen with the model, are in ``part4_inputs``, and the
+judges of the returned values in ``part4_sampling_judges`` (one position's logits: log-probability,
+greedy choice, filters, samplers, the bar chart) and ``part4_judges`` (paths and trees).
 
 What is checked, and how:
 
@@ -109,11 +110,12 @@ from graders.parts.part4_inputs import (MODEL, _model_and_tokenizer, nucleus_all
                                         public_top_k_cases, hidden_top_k_cases, public_top_p_cases, hidden_top_p_cases,
                                         top_k_sampler_case, nucleus_sampler_case, SAMPLING_TREE, NUCLEUS_TREE_LENGTH,
                                         Part4Inputs, _candidates, _first, oracle)
-from graders.parts.part4_judges import (_softmax, sampled_tree_problem, top_k_problem, top_p_problem, top_k_expected,
-                                        top_p_expected,
-                                        _greedy_ids_judge, _greedy_graph_judge, _tree_judge, _best_sequence_judge,
-                                        _bars_problem, _tree_drawing_problem, PLOT_TOTAL_NB, PLOT_TITLE, PLOT_KEPT,
-                                        _log_prob_judge, _greedy_sampling_judge, _filter_judge, modified_problem, _ids)
+from graders.parts.part4_judges import (sampled_tree_problem, _greedy_ids_judge, _greedy_graph_judge, _tree_judge,
+                                        _best_sequence_judge, _tree_drawing_problem)
+from graders.parts.part4_sampling_judges import (_softmax, top_k_problem, top_p_problem, top_k_expected,
+                                                 top_p_expected, _bars_problem, PLOT_TOTAL_NB, PLOT_TITLE, PLOT_KEPT,
+                                                 _log_prob_judge, _greedy_sampling_judge, _filter_judge,
+                                                 modified_problem, _ids)
 from graders.probe.spec import Probe, causal_lm, generator, tokenizer
 from graders.probe.transport import Outcome
 
