@@ -1,8 +1,9 @@
 """Part 4: Advanced decoding — the checks behind its rubric items (see rubric.yaml, part `part4`).
 
-This module is the part's check table (``build_checks``); the inputs its checks call the notebook
-on, chosen with the model, are in ``part4_inputs``, and the judges of the returned values in
-``part4_judges``.
+This module is the part's check table (``build_checks``, one function per group of checks); the
+inputs its checks call the notebook on, chosen with the model, are in ``part4_inputs``, and the
+judges of the returned values in ``part4_sampling_judges`` (one position's logits: log-probability,
+greedy choice, filters, samplers, the bar chart) and ``part4_judges`` (paths and trees).
 
 What is checked, and how:
 
@@ -109,11 +110,12 @@ from graders.parts.part4_inputs import (MODEL, _model_and_tokenizer, nucleus_all
                                         public_top_k_cases, hidden_top_k_cases, public_top_p_cases, hidden_top_p_cases,
                                         top_k_sampler_case, nucleus_sampler_case, SAMPLING_TREE, NUCLEUS_TREE_LENGTH,
                                         Part4Inputs, _candidates, _first, oracle)
-from graders.parts.part4_judges import (_softmax, sampled_tree_problem, top_k_problem, top_p_problem, top_k_expected,
-                                        top_p_expected,
-                                        _greedy_ids_judge, _greedy_graph_judge, _tree_judge, _best_sequence_judge,
-                                        _bars_problem, _tree_drawing_problem, PLOT_TOTAL_NB, PLOT_TITLE, PLOT_KEPT,
-                                        _log_prob_judge, _greedy_sampling_judge, _filter_judge, modified_problem, _ids)
+from graders.parts.part4_judges import (sampled_tree_problem, _greedy_ids_judge, _greedy_graph_judge, _tree_judge,
+                                        _best_sequence_judge, _tree_drawing_problem)
+from graders.parts.part4_sampling_judges import (_softmax, top_k_problem, top_p_problem, top_k_expected,
+                                                 top_p_expected, _bars_problem, PLOT_TOTAL_NB, PLOT_TITLE, PLOT_KEPT,
+                                                 _log_prob_judge, _greedy_sampling_judge, _filter_judge,
+                                                 modified_problem, _ids)
 from graders.probe.spec import Probe, causal_lm, generator, tokenizer
 from graders.probe.transport import Outcome
 
@@ -163,27 +165,43 @@ def _logits_text(logits: np.ndarray) -> str:
 
 
 def build_checks(ctx: CheckContext) -> list[Check]:
-    """Every check of this part; expected values come from ``ctx.reference("part4")``."""
-    import torch
-
+    """Every check of this part, group by group; expected values come from ``ctx.reference("part4")``."""
     ref = ctx.reference(PART_NAME)
     model, tok = _model_and_tokenizer()
     inputs = Part4Inputs(model, tok)
     table = CheckTable(PART_NAME, DEPENDS)
 
-    def cases(id_, target, arg_list, judges, details, description, public, observe=()):
-        """One check calling ``target`` once per argument tuple, each result judged by its judge."""
-        probes = [Probe(f"{PART_NAME}.{id_}.{n}", target, tuple(args), observe=observe)
-                  for n, args in enumerate(arg_list)]
-        table.add(id_, probes, Cases([p.id for p in probes], judges, details=details, outcomes=True), description,
-                  public)
+    _log_prob_checks(table, ctx, ref)
+    _greedy_sampling_checks(table, ctx, ref)
+    _filter_checks(table, ctx)
+    _sampler_checks(table, ctx, ref)
+    _prob_plot_check(table, tok)
+    _greedy_search_checks(table, ctx, ref, model, tok, inputs)
+    public_tree = _tree_checks(table, ctx, ref, model, tok, inputs)
+    _best_sequence_checks(table, ctx, ref)
+    _tree_plot_check(table, public_tree)
+    return table.checks
 
-    def single(id_, probe_args, target, judge, detail, description, public, timeout=60.0):
-        pid = f"{PART_NAME}.{id_}"
-        table.add(id_, [Probe(pid, target, tuple(probe_args))],
-                  Cases([pid], [judge], details=[detail], outcomes=True), description, public, timeout)
 
-    # -- get_log_prob --
+def _cases(table: CheckTable, id_, target, arg_list, judges, details, description, public, observe=()):
+    """One check calling ``target`` once per argument tuple, each result judged by its judge."""
+    probes = [Probe(f"{PART_NAME}.{id_}.{n}", target, tuple(args), observe=observe)
+              for n, args in enumerate(arg_list)]
+    table.add(id_, probes, Cases([p.id for p in probes], judges, details=details, outcomes=True), description,
+              public)
+
+
+def _single(table: CheckTable, id_, probe_args, target, judge, detail, description, public, timeout=60.0):
+    """One check calling ``target`` once, its result judged by ``judge``."""
+    pid = f"{PART_NAME}.{id_}"
+    table.add(id_, [Probe(pid, target, tuple(probe_args))],
+              Cases([pid], [judge], details=[detail], outcomes=True), description, public, timeout)
+
+
+def _log_prob_checks(table: CheckTable, ctx: CheckContext, ref) -> None:
+    """get_log_prob on fixed and hidden logit vectors."""
+    import torch
+
     def log_prob_check(id_, rng, n, public):
         args, judges, details = [], [], []
         for i in range(n):
@@ -198,14 +216,18 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             details.append(f"get_log_prob(logits of shape [{V}] with logits[{token}] = {lg[token]:.4g}, max "
                            f"{lg.max():.4g}, token_id = {token}{' as a 0-d LongTensor' if last else ''}); "
                            f"expected {expected:.6f}")
-        cases(id_, "get_log_prob", args, judges, details,
-              "get_log_prob returns log softmax(logits)[token_id] as a Python float", public)
+        _cases(table, id_, "get_log_prob", args, judges, details,
+               "get_log_prob returns log softmax(logits)[token_id] as a Python float", public)
 
     log_prob_check("get_log_prob", np.random.default_rng(4100), 3, True)
     if ctx.hidden:
         log_prob_check("get_log_prob.hidden", ctx.rng("part4.get_log_prob"), 6, False)
 
-    # -- greedy_sampling --
+
+def _greedy_sampling_checks(table: CheckTable, ctx: CheckContext, ref) -> None:
+    """greedy_sampling on fixed and hidden logit vectors without ties."""
+    import torch
+
     def greedy_sampling_check(id_, rng, n, public):
         args, judges, details = [], [], []
         for i in range(n):
@@ -218,22 +240,27 @@ def build_checks(ctx: CheckContext) -> list[Check]:
             args.append((t, beams))
             judges.append(_greedy_sampling_judge(expected, logits))
             details.append(f"greedy_sampling(logits of shape [{V}], beams = {beams}); expected ids {_ids(expected)}")
-        cases(id_, "greedy_sampling", args, judges, details,
-              "greedy_sampling returns the ids of the beams largest logits, best first", public)
+        _cases(table, id_, "greedy_sampling", args, judges, details,
+               "greedy_sampling returns the ids of the beams largest logits, best first", public)
 
     greedy_sampling_check("greedy_sampling", np.random.default_rng(4200), 3, True)
     if ctx.hidden:
         greedy_sampling_check("greedy_sampling.hidden", ctx.rng("part4.greedy_sampling"), 6, False)
 
-    # -- top_k_filter / top_p_filter (the acceptance rule is computed from the inputs: see top_k_problem / top_p_problem) --
+
+def _filter_checks(table: CheckTable, ctx: CheckContext) -> None:
+    """top_k_filter and top_p_filter on fixed and hidden logits; the acceptance rule is computed from the
+    inputs (see top_k_problem / top_p_problem)."""
+    import torch
+
     def top_k_filter_check(id_, case_list, public):
         judges = [_filter_judge("top_k_filter", lambda v, lg=lg, k=k: top_k_problem(v, lg, k), lg)
                   for lg, k in case_list]
-        cases(id_, "top_k_filter", [(torch.from_numpy(lg), k) for lg, k in case_list], judges,
-              [f"top_k_filter({_logits_text(lg)}, top_k = {k}); expected: {top_k_expected(lg, k)}"
-               for lg, k in case_list],
-              "top_k_filter keeps the top_k largest logits (ties: exactly k or all tied), -inf elsewhere", public,
-              observe=("arguments",))
+        _cases(table, id_, "top_k_filter", [(torch.from_numpy(lg), k) for lg, k in case_list], judges,
+               [f"top_k_filter({_logits_text(lg)}, top_k = {k}); expected: {top_k_expected(lg, k)}"
+                for lg, k in case_list],
+               "top_k_filter keeps the top_k largest logits (ties: exactly k or all tied), -inf elsewhere", public,
+               observe=("arguments",))
 
     top_k_filter_check("top_k_filter", public_top_k_cases(), True)
     if ctx.hidden:
@@ -241,17 +268,21 @@ def build_checks(ctx: CheckContext) -> list[Check]:
 
     def top_p_filter_check(id_, case_list, public):
         judges = [_filter_judge("top_p_filter", lambda v, c=c: top_p_problem(v, *c), c[0]) for c in case_list]
-        cases(id_, "top_p_filter", [(torch.from_numpy(lg), p, t, m) for lg, p, t, m in case_list], judges,
-              [f"top_p_filter({_logits_text(lg)}, p = {p:.6g}, temperature = {t:.4g}, min_tokens_to_keep = {m}); "
-               f"expected: {top_p_expected(lg, p, t, m)}" for lg, p, t, m in case_list],
-              "top_p_filter: temperature first, then the smallest set of most probable tokens with mass ≥ p", public,
-              observe=("arguments",))
+        _cases(table, id_, "top_p_filter", [(torch.from_numpy(lg), p, t, m) for lg, p, t, m in case_list], judges,
+               [f"top_p_filter({_logits_text(lg)}, p = {p:.6g}, temperature = {t:.4g}, min_tokens_to_keep = {m}); "
+                f"expected: {top_p_expected(lg, p, t, m)}" for lg, p, t, m in case_list],
+               "top_p_filter: temperature first, then the smallest set of most probable tokens with mass ≥ p", public,
+               observe=("arguments",))
 
     top_p_filter_check("top_p_filter", public_top_p_cases(), True)
     if ctx.hidden:
         top_p_filter_check("top_p_filter.hidden", hidden_top_p_cases(ctx.rng("part4.top_p_filter")), False)
 
-    # -- samplers (statistical) --
+
+def _sampler_checks(table: CheckTable, ctx: CheckContext, ref) -> None:
+    """top_k_sampling and nucleus_sampling, statistically: fixed cases, then two hidden ones each."""
+    import torch
+
     def sampler_check(id_, target, logits, params, seed, public):
         t = torch.from_numpy(logits)
         if target == "top_k_sampling":
@@ -292,7 +323,11 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                           nucleus_sampler_case(rng, temperature, p, V, beams), (temperature, p, beams),
                           ctx.seed(f"part4.nucleus_sampling.{n}"), False)
 
-    # -- plot_prob_distribution (public: a figure of grader-given probabilities) --
+
+def _prob_plot_check(table: CheckTable, tok) -> None:
+    """plot_prob_distribution (public: a figure of grader-given probabilities)."""
+    import torch
+
     rng = np.random.default_rng(4500)
     probs = _softmax(rng.normal(0, 2, 300)).astype(np.float32)
     order = np.argsort(-probs, kind="stable")
@@ -307,8 +342,10 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                     what="plot_prob_distribution"),
         "the bar chart shows the probabilities of the most probable tokens, in decreasing order", True)
 
-    # -- greedy_search (the end-of-text token is generated like any other, and may be decoded
-    #    with or without skip_special_tokens) --
+
+def _greedy_search_checks(table: CheckTable, ctx: CheckContext, ref, model, tok, inputs: Part4Inputs) -> None:
+    """greedy_search: the ids and the path graph (the end-of-text token is generated like any other, and
+    may be decoded with or without skip_special_tokens)."""
     def greedy_check(id_, text, length, public):
         ids = ref.encode_prompt(tok, text)
         out_ids, graph = ref.greedy_search(model, tok, ids, length)
@@ -318,10 +355,10 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                    if int(out[0, n + i - 1]) in inputs.special}
         args = (causal_lm(MODEL), tokenizer(MODEL), ids, length)
         detail = f"prompt {text!r}, length {length}"
-        single(f"{id_}.ids", args, "greedy_search", _greedy_ids_judge(out, n, inputs.special),
-               f"greedy_search(model, tokenizer, input_ids of {text!r} (shape (1, {n})), length = {length}); expected "
-               f"output_ids {_ids(out[0], 16)}",
-               "greedy_search's output_ids equal greedy decoding (going on after the end-of-text token)", public)
+        _single(table, f"{id_}.ids", args, "greedy_search", _greedy_ids_judge(out, n, inputs.special),
+                f"greedy_search(model, tokenizer, input_ids of {text!r} (shape (1, {n})), length = {length}); expected "
+                f"output_ids {_ids(out[0], 16)}",
+                "greedy_search's output_ids equal greedy decoding (going on after the end-of-text token)", public)
         pid = f"{PART_NAME}.{id_}.graph"
         table.add(f"{id_}.graph", [Probe(pid, "greedy_search", args)],
             Cases([pid], [_greedy_graph_judge(graph, public, also_ok)], details=[detail], outcomes=True),
@@ -334,7 +371,10 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         text, _ = _first(_candidates(rng), lambda t: inputs.crosses_eos(t, length))
         greedy_check("greedy_search.hidden", text, length, False)
 
-    # -- beam_search (tree) --
+
+def _tree_checks(table: CheckTable, ctx: CheckContext, ref, model, tok, inputs: Part4Inputs):
+    """beam_search: greedy mode (public, then hidden), then the sampling modes; returns the public greedy
+    tree (which plot_tree draws)."""
     def tree_check(id_, text, length, beams, mode="greedy", temperature=1.0, seed=None, public=True):
         """Greedy mode: the whole tree as the reference's. Top-k at a low temperature: the greedy
         tree up to the order of siblings (subset rule)."""
@@ -350,10 +390,10 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         # a special token (decoded as "" with skip_special_tokens) may also be decoded without it
         specials = {tok.decode([i]) for i in sorted(inputs.special)}
         also_ok = {n: specials for n in expected.nodes if n != 0 and expected.nodes[n]["token"] == ""}
-        single(id_, args, "beam_search",
-               _tree_judge(expected, ("tokenscore", "cumscore", "sequencescore"), mode == "greedy", public, also_ok),
-               f"prompt {text!r}, length {length}, beams {beams}, {mode}, temperature {temperature}",
-               description, public)
+        _single(table, id_, args, "beam_search",
+                _tree_judge(expected, ("tokenscore", "cumscore", "sequencescore"), mode == "greedy", public, also_ok),
+                f"prompt {text!r}, length {length}, beams {beams}, {mode}, temperature {temperature}",
+                description, public)
         return expected
 
     def nucleus_tree_check(id_, text, beams, seed, public):
@@ -371,10 +411,10 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                                         allowed, "nucleus (p = 0.5)", verbose=public)
 
         args = (causal_lm(MODEL), tokenizer(MODEL), ids, NUCLEUS_TREE_LENGTH, beams, "nucleus", 1.0, generator(seed))
-        single(id_, args, "beam_search", judge,
-               f"prompt {text!r}, length {NUCLEUS_TREE_LENGTH}, beams {beams}, nucleus, temperature 1.0",
-               "beam_search('nucleus') draws every child from its node's nucleus (p = 0.5), with the model's scores",
-               public)
+        _single(table, id_, args, "beam_search", judge,
+                f"prompt {text!r}, length {NUCLEUS_TREE_LENGTH}, beams {beams}, nucleus, temperature 1.0",
+                "beam_search('nucleus') draws every child from its node's nucleus (p = 0.5), with the model's scores",
+                public)
 
     public_tree = tree_check("beam_search.greedy", PUBLIC_PROMPT, *PUBLIC_TREE)
     if ctx.hidden:
@@ -397,21 +437,26 @@ def build_checks(ctx: CheckContext) -> list[Check]:
                    ctx.seed("part4.beam_search.top_k"), public=False)
         text, beams = _first(_candidates(rng), inputs.nucleus)
         nucleus_tree_check("beam_search.nucleus.hidden", text, beams, ctx.seed("part4.beam_search.nucleus"), False)
+    return public_tree
 
-    # -- get_best_sequence --
+
+def _best_sequence_checks(table: CheckTable, ctx: CheckContext, ref) -> None:
+    """get_best_sequence on grader-made trees."""
     def best_sequence_check(id_, rng, public):
         graph = best_sequence_graph(rng)
         expected = ref.get_best_sequence(graph)
-        single(id_, (graph,), "get_best_sequence", _best_sequence_judge(tuple(expected), graph),
-               f"a tree of {graph.number_of_nodes()} nodes; expected {tuple(expected)!r}",
-               "get_best_sequence picks the leaf with the highest sequencescore and joins the tokens of its path",
-               public)
+        _single(table, id_, (graph,), "get_best_sequence", _best_sequence_judge(tuple(expected), graph),
+                f"a tree of {graph.number_of_nodes()} nodes; expected {tuple(expected)!r}",
+                "get_best_sequence picks the leaf with the highest sequencescore and joins the tokens of its path",
+                public)
 
     best_sequence_check("get_best_sequence", np.random.default_rng(4700), True)
     if ctx.hidden:
         best_sequence_check("get_best_sequence.hidden", ctx.rng("part4.get_best_sequence"), False)
 
-    # -- plot_tree (public: the drawing of the public greedy tree) --
+
+def _tree_plot_check(table: CheckTable, public_tree) -> None:
+    """plot_tree (public: the drawing of the public greedy tree)."""
     pid = f"{PART_NAME}.plot_tree"
     tokens = [public_tree.nodes[n]["token"] for n in public_tree.nodes]
     drawings = [(f"{pid}.{score}", score, [float(public_tree.nodes[n][key]) for n in public_tree.nodes])
@@ -420,7 +465,6 @@ def build_checks(ctx: CheckContext) -> list[Check]:
         AllOf(*(FigureCheck(probe_id, _tree_drawing_problem(public_tree.number_of_nodes(), tokens, values, score),
                             what=f"plot_tree(score={score!r})") for probe_id, score, values in drawings)),
         "plot_tree draws one marker per node, coloured by the chosen score, and one label per node", True)
-    return table.checks
 
 
 PART = PartSpec(

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from graders.assets import grader_model
-from graders.parts.part4_judges import _softmax, top_p_valid_counts
+from graders.parts.part4_sampling_judges import _softmax, top_p_valid_counts
 
 MODEL = "tiny-lm"
 TREE_TOP_K, TREE_TOP_P = 20, 0.5          # what beam_search uses in its sampling modes (reference.part4.beam_search)

@@ -22,7 +22,7 @@ limit and an address-space limit, and a per-comparison alarm inside it, so a han
 expression fails its check with a reason and never stalls the grader.
 
 Verification-style checks (k3 exactly unbiased, k2 equal to KL to second order, pi* stationary for
-the Lagrangian …) are judges written with ``same`` / ``zero`` in ``graders/parts/theory.py``.
+the Lagrangian …) are judges written with ``same`` / ``zero`` in ``graders/parts/theory_answers.py``.
 """
 from __future__ import annotations
 
