@@ -2,6 +2,7 @@
 
 A part module is a table of checks (``base.CheckTable``: id, probes, rule, description, public,
 timeout; ``depends`` from the part's ``DEPENDS``) built by ``build_checks(ctx)``, plus the judges
-and input builders it needs (``part4`` keeps them in ``part4_judges`` and ``part4_inputs``).
+and input builders it needs (``part3_judges``/``part3_inputs``, ``part4_judges``/``part4_sampling_judges``/
+``part4_inputs``, ``theory_answers``/``theory_numeric``).
 The engine finds them through the homework (``graders.homework``), never by name.
 """
