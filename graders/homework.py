@@ -70,7 +70,7 @@ class Homework:
         return _load_file(self.checks / f"{part}.py", f"_homework_{_slug(self.folder)}_checks.{part}")
 
     def part_specs(self) -> dict:
-        """part name → its ``PartSpec`` (``graders.parts.base``), in the spec's order."""
+        """part name → its ``PartSpec`` (``graders.part``), in the spec's order."""
         specs = {}
         for part in self.parts:
             spec = getattr(self.part_module(part), "PART", None)

@@ -44,7 +44,7 @@ from typing import Mapping, Sequence
 
 from graders.archive import UnsafeArchive, UnzipLimits, safe_extract
 from graders.nbmeta import declared_part
-from graders.parts.base import PartSpec
+from graders.part import PartSpec
 from graders.text import decode_fs_name, escaped, name_bytes, safe_component
 
 NAME_RULE = re.compile(r"^(?P<sid>[0-9]{5,12})_(?P<name>[^/\\]+)$")

@@ -30,8 +30,8 @@ from graders.homework import SPEC_FILE, Homework, HomeworkError, assets_dir
 from graders.homework import active as active_homework
 from graders.homework import load as load_homework
 from graders.homework import use as use_homework
-from graders.parts.base import CheckContext, PartSpec
-from graders.parts.calls import explain_call
+from graders.part import CheckContext, PartSpec
+from graders.calls import explain_call
 from graders.secret import SECRET_ENV, SecretError, checked, fingerprint_part, read_secret
 from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission, totals
 from graders.rubric import Limits, Rubric, load_rubric, score_item

@@ -68,7 +68,7 @@ class Check:
     description: what is checked, in a few words a student understands
     timeout:     seconds allowed for this check's probes in the kernel
     explain:     for a call that raised on a public check, what to add to its reason (the call's
-                 arguments by name, a hint for a known cause; the homework gives it: ``graders.parts.calls``)
+                 arguments by name, a hint for a known cause; the homework gives it: ``graders.calls``)
     depends:     the student's own graded functions the probed function calls (e.g.
                  ``("calculate_hamming_penalty",)``): when the check fails, it is run again with the
                  reference's versions of these bound in the kernel, so one mistake is charged once

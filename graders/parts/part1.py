@@ -52,7 +52,7 @@ from graders.checks.cases import Cases
 from graders.checks.rules import Note
 from graders.checks.values import as_number, describe_value
 from graders.checks.figure import figure_data, horizontal_lines
-from graders.parts.base import CheckContext, PartSpec
+from graders.part import CheckContext, PartSpec
 from graders.probe.spec import Probe, causal_lm
 from graders.probe.spec import tokenizer as tokenizer_resource
 from graders.probe.transport import FigureData, KernelArray, Record
@@ -67,7 +67,7 @@ ResultRow = namedtuple("ResultRow", "p_matching p_not_matching")
 SYSTEM_PROMPT = "You are a helpful assistant. Answer the survey question."
 DISTRACTORS = (" A", " B", "C", "D", " (", "I", " I", "The", "Agree", " Dis")
 #: the notebook's contract in short: each function's arguments, and what the docstring says they are
-#: (named when a call raises; see ``graders.parts.calls``)
+#: (named when a call raises; see ``graders.calls``)
 ARGUMENTS = {
     "next_token_ab_probs": (("model", ""), ("tokenizer", "pad token set, padding_side 'right' or 'left'"),
                             ("conversations", "a list of conversations, each a list of messages")),

@@ -63,7 +63,7 @@ from graders.checks.base import CannotGrade, Check
 from graders.checks.figure import FigureCheck
 from graders.checks.rules import AllClose, Note, Property
 from graders.checks.values import close_problem, type_problem
-from graders.parts.base import CheckContext, CheckTable, PartSpec
+from graders.part import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe, causal_lm, tokenizer
 from graders.probe.transport import KernelArray, Opaque, Record
 from graders.reasons import hidden
@@ -72,7 +72,7 @@ PART_NAME = "part2"
 #: error carried forward: the student functions each graded function calls (see ``Check.depends``)
 DEPENDS = {"loss_landscape": ("compute_loss",)}
 #: the notebook's contract in short: each function's arguments, and what the docstring says they are
-#: (named when a call raises; see ``graders.parts.calls``)
+#: (named when a call raises; see ``graders.calls``)
 _INPUTS = ("inputs", "{'input_ids', 'attention_mask'}: LongTensors [1, seq_len]")
 ARGUMENTS = {
     "load_model": (("path", "a folder written by save_pretrained"),),

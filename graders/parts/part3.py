@@ -69,7 +69,7 @@ import numpy as np
 from graders.checks.base import Check
 from graders.checks.cases import Cases
 from graders.checks.rules import Note, Property
-from graders.parts.base import CheckContext, CheckTable, PartSpec
+from graders.part import CheckContext, CheckTable, PartSpec
 from graders.parts.part3_inputs import (BLOCKING_PROMPTS, LM, PROMPTS, PUBLIC_BLEU, SHORT_PROMPTS, T5, T5_PREFIX,
                                         TRANSLATOR, _OTHER_WORDS, _bleu_cases, _causal, _hamming_case, _sentence,
                                         _seq2seq, _test_set, _torch_threads)
@@ -81,7 +81,7 @@ PART_NAME = "part3"
 #: error carried forward: the student functions each graded function calls (see ``Check.depends``)
 DEPENDS = {"enhanced_beam_search_decoder": ("calculate_hamming_penalty",)}
 #: the notebook's contract in short: each function's arguments, and what the docstring says they are
-#: (named when a call raises; see ``graders.parts.calls``)
+#: (named when a call raises; see ``graders.calls``)
 _DECODER = (("model", "a causal LM"), ("tokenizer", ""), ("text", "the prompt"), ("k", "the beam width"),
             ("max_length", "prompt + generated tokens"))
 ARGUMENTS = {

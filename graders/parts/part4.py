@@ -105,7 +105,7 @@ from graders.checks.figure import FigureCheck
 from graders.checks.rules import AllOf
 from graders.checks.statistical import SamplerFits
 from graders.checks.values import type_problem
-from graders.parts.base import CheckContext, CheckTable, PartSpec
+from graders.part import CheckContext, CheckTable, PartSpec
 from graders.parts.part4_inputs import (MODEL, _model_and_tokenizer, nucleus_allowed, best_sequence_graph, _f32,
                                         public_top_k_cases, hidden_top_k_cases, public_top_p_cases, hidden_top_p_cases,
                                         top_k_sampler_case, nucleus_sampler_case, SAMPLING_TREE, NUCLEUS_TREE_LENGTH,
@@ -130,7 +130,7 @@ DEPENDS = {
                     "top_p_filter"),
 }
 #: the notebook's contract in short: each function's arguments, and what the docstring says they are
-#: (named when a call raises; see ``graders.parts.calls``)
+#: (named when a call raises; see ``graders.calls``)
 _LOGITS = ("logits", "[vocab_size]: the logits of one position, not the model's [1, seq, vocab] output")
 ARGUMENTS = {
     "get_log_prob": (_LOGITS, ("token_id", "an int or a 0-d LongTensor")),

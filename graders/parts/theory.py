@@ -51,7 +51,7 @@ import numpy as np
 
 from graders.checks.base import Check
 from graders.parts import theory_answers
-from graders.parts.base import CheckContext, PartSpec
+from graders.part import CheckContext, PartSpec
 from graders.parts.theory_answers import (_dpo_grad_check, _k2_taylor_check, _k3_nonnegative_check,
                                           _k3_unbiased_check, _objective_kl_form_check, _pi_star_normalised_check,
                                           _pi_star_stationary_check, _policy_gradient_check, _score_matrix_check,
@@ -61,7 +61,7 @@ from graders.parts.theory_numeric import (DPO_MEMBERS, KL_MEMBERS, PUBLIC_DPO, P
                                           _tensors, numeric_check, simulation_checks)
 
 #: the numeric companions' arguments, and what the docstring says they are (named when a call
-#: raises; see ``graders.parts.calls``)
+#: raises; see ``graders.calls``)
 ARGUMENTS = {
     "reward_model_loss": (("rewards_ranked", "[B, K], column 0 the most preferred"),),
     "dpo_loss": (("policy_chosen_logps", "[B]"), ("policy_rejected_logps", "[B]"), ("ref_chosen_logps", "[B]"),

@@ -20,7 +20,7 @@ import numpy as np
 from graders.checks.base import Check
 from graders.checks.rules import Property
 from graders.checks.values import close_problem, describe_value, members_problem, type_problem
-from graders.parts.base import CheckContext
+from graders.part import CheckContext
 from graders.probe.spec import Probe
 from graders.probe.transport import KernelArray
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from graders.parts.calls import without_call
+from graders.calls import without_call
 from graders.results import CheckResult, ExecutionSummary, ItemResult, SubmissionResult
 
 #: items whose checks' reasons are not listed as things to fix

@@ -39,7 +39,7 @@ from graders import sandbox
 from graders.checks import AllClose, Check, Exact, Property
 from graders.checks.values import close_problem
 from graders.intake import scan_submissions
-from graders.parts.base import PartSpec
+from graders.part import PartSpec
 from graders.pipeline import Plan
 from graders.probe.spec import Probe, read_global
 from graders.results import ExecutionSummary, SubmissionResult

@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from graders.checks import AllClose, Check, Property
-from graders.parts.base import PartSpec
+from graders.part import PartSpec
 from graders.pipeline import Plan
 from graders.probe.spec import Probe
 from graders.results import CheckResult, ItemResult, PartResult, SubmissionResult, save_submission

@@ -136,7 +136,7 @@ def test_cases_refuses_malformed_arguments(args, kwargs):
 
 def test_a_check_table_prefixes_ids_and_takes_depends_from_the_first_probe():
     from graders.checks import Exact
-    from graders.parts.base import CheckTable
+    from graders.part import CheckTable
     from graders.probe.spec import Probe
 
     table = CheckTable("partx", {"outer": ("inner",)}, timeout=90.0)

@@ -14,7 +14,7 @@ import pytest
 
 from graders.checks import AllClose, Check
 from graders.execute import run_notebook
-from graders.parts.calls import explain_call
+from graders.calls import explain_call
 from graders.pipeline import Verdicts
 from graders.probe.driver import CarryForward
 from graders.probe.spec import Probe

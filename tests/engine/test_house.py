@@ -37,8 +37,11 @@ LAYERS: list[tuple[str, list[str]]] = [
                          "graders.probe"]),
     # one module per kind of rule
     ("checks", ["graders.checks"]),
-    # each part's table of checks, and the reference's public values replayed in the student bundle
-    ("parts", ["graders.parts", "graders.public_cache"]),
+    # what a part declares and the context its checks are built in, how a call that raised is said, and
+    # the reference's public values replayed in the student bundle: what every homework's checks stand on
+    ("part kit", ["graders.part", "graders.calls", "graders.public_cache"]),
+    # HW4's checks: each part's table of checks
+    ("parts", ["graders.parts"]),
     # one notebook: its cells run, its probes asked
     ("execution", ["graders.probe.driver", "graders.execute"]),
     # a submission in (intake), one result out (feedback, CI output)

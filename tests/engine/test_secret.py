@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from graders.cli import main
-from graders.parts.base import CheckContext
+from graders.part import CheckContext
 from graders.pipeline import PlanError, prepare
 from graders.secret import (MIN_BITS, SecretError, checked, derive_seed, estimated_bits, new_secret,
                             read_secret, readable_by_others)

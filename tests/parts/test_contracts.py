@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from graders.homework import all_parts
-from graders.parts.base import CheckContext
+from graders.part import CheckContext
 from helpers import TEST_SECRET, blank_notebook
 
 PARTS = ["theory", "part1", "part2", "part3", "part4"]

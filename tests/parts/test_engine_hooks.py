@@ -5,7 +5,7 @@
 * kernel observer ``arguments`` — a filter that changes its ``logits`` in place breaks "not modified";
 * kernel encoding of plotly figures (``to_plotly_json``) — a plotly bar chart is graded like a
   matplotlib one;
-* ``Check.run`` calling ``graders.parts.calls.explain_call`` — a call that raised is described
+* ``Check.run`` calling ``graders.calls.explain_call`` — a call that raised is described
   with the arguments the grader passed.
 """
 from __future__ import annotations

@@ -13,7 +13,8 @@ from graders.checks.figure import FigureCheck, figure_data, horizontal_lines
 from graders.checks.rules import AllOf, Note, Property
 from graders.checks.statistical import SamplerFits
 from graders.checks.values import members_problem, non_answer, python_float_problem
-from graders.parts import calls, part1, part3, part4
+from graders import calls
+from graders.parts import part1, part3, part4
 from graders.checks.symbolic import Symbolic, rebound_note
 from graders.probe.spec import Probe, causal_lm
 from graders.probe.transport import FigureData, KernelArray, Outcome

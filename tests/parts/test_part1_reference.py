@@ -26,7 +26,7 @@ import torch
 
 from graders.homework import assets_dir
 from graders.parts import part1 as grader
-from graders.parts.base import CheckContext
+from graders.part import CheckContext
 from helpers import ROOT, TEST_SECRET
 from reference import part1 as ref
 

@@ -391,7 +391,7 @@ def test_heatmap_draws_the_chosen_matrix():
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 20260101])
 def test_hidden_beam_cases_reach_eos_or_not(lm, seed):
-    from graders.parts.base import CheckContext
+    from graders.part import CheckContext
 
     model, tok = lm
     ctx = CheckContext(secret=f"test secret {seed}")

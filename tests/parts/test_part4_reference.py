@@ -443,7 +443,7 @@ def test_sampled_tree_rule_accepts_reference_nucleus_trees_and_rejects_top_k_one
 def test_public_checks_build_from_recorded_reference_values(lm, tmp_path):
     """The student bundle has no reference: its public checks replay values recorded by ``hw4 release``."""
     from graders import public_cache
-    from graders.parts.base import CheckContext
+    from graders.part import CheckContext
 
     class Recording(CheckContext):
         def reference(self, module):

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 import reference.theory as T
 from graders.kernel import KERNEL_SIDE
 from graders.parts import theory
-from graders.parts.base import CheckContext
+from graders.part import CheckContext
 from graders.parts.theory_math import SYMBOLS
 from graders.probe.spec import write_inputs
 from helpers import read_outcomes

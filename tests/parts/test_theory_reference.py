@@ -27,7 +27,7 @@ from scipy.optimize import minimize
 
 import reference.theory as T
 from graders.parts import theory, theory_math
-from graders.parts.base import CheckContext
+from graders.part import CheckContext
 from graders.probe.transport import KernelArray, Outcome
 from tools.build_notebooks import split_cells
 

@@ -19,7 +19,7 @@ import re
 import pytest
 
 from graders.homework import all_parts
-from graders.parts.base import CheckContext
+from graders.part import CheckContext
 from graders.report.feedback import to_html, to_markdown
 from graders.results import CheckResult, ItemResult, PartResult, SubmissionResult
 from helpers import TEST_SECRET, blank_notebook, grade, plan_for

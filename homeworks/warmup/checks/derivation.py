@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from graders.checks.symbolic import Symbolic
-from graders.parts.base import CheckContext, CheckTable, PartSpec
+from graders.part import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import read_global
 
 PART_NAME = "derivation"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from graders.checks.rules import AllClose
-from graders.parts.base import CheckContext, CheckTable, PartSpec
+from graders.part import CheckContext, CheckTable, PartSpec
 from graders.probe.spec import Probe
 
 PART_NAME = "warmup"

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import ast
 import functools
-import importlib
 import json
 import re
 from typing import Any
 
 import numpy as np
 
+from graders.homework import active as active_homework
 from graders.probe.spec import Probe, Resource
 from graders.probe.transport import Outcome
 
@@ -88,8 +88,8 @@ def explain_call(part: str, probe: Probe, outcome: Outcome) -> str | None:
                                                                 "ValueTooLarge", "BadValue"):
         return None
     try:
-        module = importlib.import_module(f"graders.parts.{part}")
-    except ImportError:
+        module = active_homework().part_module(part)
+    except (ImportError, OSError):
         module = None
     arguments = getattr(module, "ARGUMENTS", {}).get(probe.target, ())
     names = ()
