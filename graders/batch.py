@@ -104,7 +104,7 @@ def grade_all(subs: Sequence[Submission], plan: Plan, out_dir: Path | None, *, j
             return result
 
         pool = WorkerPool(jobs, plan_factory, plan.fingerprint, out_dir, budget=plan.limits.submission_timeout,
-                          stopped=stopped)
+                          stopped=stopped, grace=plan.limits.stop_grace)
         yield from pool.grade(todo)
     elif jobs > 1:
         raise ValueError("grading with several workers needs plan_factory (each worker builds the plan itself)")

@@ -41,6 +41,9 @@ class Limits:
     submission_timeout: float = 1800.0
     #: size of a sandboxed kernel's writable working folder (a tmpfs), in MB
     disk_mb: int = 256
+    #: seconds a grading worker may run past a submission's budget (scoring, recording, shutting its
+    #: kernels down) before it is killed from outside and the submission recorded as stopped
+    stop_grace: float = 120.0
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,6 @@ from graders.intake import Submission
 from graders.pipeline import Plan
 from graders.sandbox import die_with_parent
 
-#: seconds a worker may run past a submission's budget (scoring, recording, shutting kernels down)
-GRACE = 120.0
 #: how many times one submission is retried after its worker process died
 RETRIES = 1
 
@@ -89,7 +87,7 @@ class WorkerPool:
     """
 
     def __init__(self, jobs: int, factory: Callable[[], Plan], fingerprint: str, out_dir: Path | None, *,
-                 budget: float, stopped: Callable[[Submission, float], Any], grace: float = GRACE):
+                 budget: float, stopped: Callable[[Submission, float], Any], grace: float):
         if jobs < 1:
             raise ValueError(f"jobs must be at least 1, got {jobs}")
         self.jobs, self.factory, self.fingerprint, self.out_dir = jobs, factory, fingerprint, out_dir

@@ -76,11 +76,12 @@ def marker_student(marker: float) -> dict[str, str]:
 
 
 def trap_plan(budget: float = 5.0) -> Plan:
-    """``make_plan()`` with check t.zero judged by ``_trap`` and a submission budget of ``budget`` s."""
+    """``make_plan()`` with check t.zero judged by ``_trap``, a submission budget of ``budget`` s and as
+    much grace after it before a stuck worker is killed."""
     plan = make_plan(salt="trap")
     alpha = [CHECKS["alpha"][0], Check("t.zero", "alpha", (Probe("z", "double", ([0.0],)),), Property(["z"], _trap))]
     return dataclasses.replace(plan, checks={**plan.checks, "alpha": alpha},
-                               limits=dataclasses.replace(LIMITS, submission_timeout=budget))
+                               limits=dataclasses.replace(LIMITS, submission_timeout=budget, stop_grace=budget))
 
 
 def cli_plan(parts: tuple[str, ...] = ("alpha", "beta")):

@@ -35,7 +35,7 @@ def _class(root: Path, students: dict[str, dict[str, str]]) -> list:
 
 def test_a_stuck_worker_is_killed_from_outside_and_its_result_is_not_a_grade(tmp_path):
     # a budget the good student cannot miss on a loaded machine (its kernel takes ~2 s quiet) and a grader
-    # that hangs for an hour on the other: killed at budget + grace (30 + 30 s)
+    # that hangs for an hour on the other: killed at budget + grace (30 + 30 s: limits.stop_grace)
     subs = _class(tmp_path / "class", {"401000001_Ali": GOOD, "401000002_Hung": marker_student(GRADER_HANG)})
     plan = trap_plan(budget=30.0)
     out = tmp_path / "out"
