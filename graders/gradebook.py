@@ -137,11 +137,13 @@ def read_manifest(out_dir: Path) -> dict:
 
 
 def rubric_path_for(out_dir: Path, rubric_path: Path | None = None) -> Path:
-    """The rubric given, else the one the batch was graded with, else the project's."""
+    """The rubric given, else the one the batch was graded with, else the active homework's."""
     if rubric_path:
         return Path(rubric_path)
     recorded = read_manifest(out_dir).get("rubric")
-    return Path(recorded) if isinstance(recorded, str) and recorded and Path(recorded).is_file() else active_homework().rubric
+    if isinstance(recorded, str) and recorded and Path(recorded).is_file():
+        return Path(recorded)
+    return active_homework().rubric
 
 
 def load_results(out_dir: Path) -> tuple[list[SubmissionResult], list[str]]:
