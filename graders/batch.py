@@ -43,6 +43,7 @@ from graders.refresh import rebuild
 from graders.results import SubmissionResult, load_submission, write_json_atomic
 from graders.text import for_terminal, points_text
 from graders.workers import WorkerPool
+from graders.homework import active as active_homework
 
 
 def stored_result(sub: Submission, plan: Plan, out_dir: Path | None) -> SubmissionResult | None:
@@ -224,7 +225,8 @@ def with_manual_scores(out_dir: Path, results: list[SubmissionResult]) -> list[S
 # --- bookkeeping -------------------------------------------------------------------------------
 
 def write_manifest(out_dir: Path, intake: Intake, *, rubric_path: Path | None = None) -> Path:
-    """``OUT/intake.json``: what each submission was graded from (merged with earlier runs by id)."""
+    """``OUT/intake.json``: what each submission was graded from (merged with earlier runs by id), and the
+    homework's folder, which later commands on ``OUT`` activate when no ``--homework`` is given."""
     path = Path(out_dir) / "intake.json"
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
@@ -236,6 +238,7 @@ def write_manifest(out_dir: Path, intake: Intake, *, rubric_path: Path | None = 
                       "file_time": s.file_time, "notebooks": {p: str(nb) for p, nb in sorted(s.notebooks.items())},
                       "problems": list(s.problems)}
     data = {"rubric": str(rubric_path) if rubric_path else old.get("rubric", ""),
+            "homework": str(active_homework().folder),
             "submissions": dict(sorted(subs.items())),
             "rejected": [{"entry": e, "reason": r} for e, r in intake.rejected]}
     write_json_atomic(path, data)

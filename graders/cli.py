@@ -349,7 +349,20 @@ def _print_table(results) -> None:
 
 # --- gradebook, manual grading, class report (TA batch workflow) -----------------------------
 
-_OUT_ARG = click.argument("out_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def _graded_homework(ctx: click.Context, param, out_dir: Path) -> Path:
+    """Without --homework, a command on a graded batch works on the homework it was graded as."""
+    if ctx.find_root().params.get("homework_dir") is None:
+        folder = gradebook.read_manifest(out_dir).get("homework")
+        if isinstance(folder, str) and folder and (Path(folder) / "homework.yaml").is_file():
+            try:
+                use_homework(folder)
+            except HomeworkError as exc:
+                raise click.ClickException(str(exc)) from None
+    return out_dir
+
+
+_OUT_ARG = click.argument("out_dir", metavar="DIR", type=click.Path(exists=True, file_okay=False, path_type=Path),
+                          callback=_graded_homework)
 
 
 @main.group("gradebook")
