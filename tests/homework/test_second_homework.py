@@ -8,6 +8,7 @@ its feedback, gradebook, similarity report, grading page and student bundle are 
 from __future__ import annotations
 
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -146,3 +147,16 @@ def test_a_folder_without_a_spec_is_refused_with_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "graders.cli", "--homework", str(tmp_path), "grade", str(tmp_path),
                            "--out", str(tmp_path / "out"), "--public-only"], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1 and f"{tmp_path} is not a homework folder: it has no homework.yaml" in proc.stderr
+
+
+@pytest.mark.parametrize("spec, said", [
+    ("name: X\ntitle: X\nmetadata_key: x\nchecks: checks\n", "'parts' must list distinct part names"),
+    ("name: X\ntitle: X\nmetadata_key: x y\nchecks: checks\nparts: [a]\n", "'metadata_key' must be a name"),
+    ("name: X\ntitle: X\nmetadata_key: x\nchecks: checks\nparts: [a, a]\n", "'parts' must list distinct part names"),
+    ("- just a list\n", "expected a mapping"),
+    ("name: [\n", "cannot be read"),
+])
+def test_a_malformed_spec_is_refused_by_what_is_wrong(tmp_path, spec, said):
+    (tmp_path / "homework.yaml").write_text(spec, encoding="utf-8")
+    with pytest.raises(homework.HomeworkError, match=re.escape(said)):
+        homework.load(tmp_path)
