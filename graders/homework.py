@@ -64,10 +64,16 @@ class Homework:
         return any((self.reference / f"{part}.py").is_file() for part in self.parts)
 
     def part_module(self, part: str) -> ModuleType:
-        """The module of checks of ``part`` (it defines ``PART``)."""
+        """The module of checks of ``part`` (it defines ``PART``). One loaded from the homework's folder
+        is pickled by value: the checker process (``graders.checks.isolated``) cannot import it by name,
+        so a judge the homework defines itself travels with its code."""
         if self.package:
             return importlib.import_module(f"{self.package}.{part}")
-        return _load_file(self.checks / f"{part}.py", f"_homework_{_slug(self.folder)}_checks.{part}")
+        module = _load_file(self.checks / f"{part}.py", f"_homework_{_slug(self.folder)}_checks.{part}")
+        import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
+        return module
 
     def part_specs(self) -> dict:
         """part name → its ``PartSpec`` (``graders.part``), in the spec's order."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import sympy
 
 from graders import homework
 from helpers import TEST_SECRET
@@ -160,3 +161,18 @@ def test_a_malformed_spec_is_refused_by_what_is_wrong(tmp_path, spec, said):
     (tmp_path / "homework.yaml").write_text(spec, encoding="utf-8")
     with pytest.raises(homework.HomeworkError, match=re.escape(said)):
         homework.load(tmp_path)
+
+
+def test_a_judge_defined_in_a_homeworks_checks_folder_runs_in_the_checker_process(tmp_path):
+    """The checker cannot import a homework folder's modules by name: their judges travel by value."""
+    from graders.checks.isolated import run_isolated
+
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "only.py").write_text(
+        "import sympy as sp\n\n\ndef judge(values):\n    return sp.simplify(values[0] - 2) == 0, 'not two'\n",
+        encoding="utf-8")
+    (tmp_path / "homework.yaml").write_text("name: T\ntitle: T\nmetadata_key: t\nparts: [only]\nchecks: checks\n",
+                                            encoding="utf-8")
+    module = homework.load(tmp_path).part_module("only")
+    assert run_isolated(module.judge, [sympy.Integer(2)], timeout=60) == (True, "not two")
+    assert run_isolated(module.judge, [sympy.Integer(3)], timeout=60) == (False, "not two")
