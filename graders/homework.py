@@ -69,7 +69,10 @@ class Homework:
         so a judge the homework defines itself travels with its code."""
         if self.package:
             return importlib.import_module(f"{self.package}.{part}")
-        module = _load_file(self.checks / f"{part}.py", f"_homework_{_slug(self.folder)}_checks.{part}")
+        path = self.checks / f"{part}.py"
+        if not path.is_file():
+            raise HomeworkError(f"{path} does not exist: each part homework.yaml lists needs its module of checks")
+        module = _load_file(path, f"_homework_{_slug(self.folder)}_checks.{part}")
         import cloudpickle
 
         cloudpickle.register_pickle_by_value(module)

@@ -163,6 +163,13 @@ def test_a_malformed_spec_is_refused_by_what_is_wrong(tmp_path, spec, said):
         homework.load(tmp_path)
 
 
+def test_a_part_without_its_module_of_checks_is_named(tmp_path):
+    (tmp_path / "homework.yaml").write_text("name: T\ntitle: T\nmetadata_key: t\nparts: [one]\nchecks: checks\n",
+                                            encoding="utf-8")
+    with pytest.raises(homework.HomeworkError, match=re.escape(f"{tmp_path / 'checks' / 'one.py'} does not exist")):
+        homework.load(tmp_path).part_specs()
+
+
 def test_a_judge_defined_in_a_homeworks_checks_folder_runs_in_the_checker_process(tmp_path):
     """The checker cannot import a homework folder's modules by name: their judges travel by value."""
     from graders.checks.isolated import run_isolated
