@@ -1,15 +1,19 @@
 """Overhead of grading over bare execution, measured side by side in one run.
 
 For one submission (default: the bundled reference), alternately (a) execute each notebook
-with bare nbclient in a folder holding its assets and (b) grade the submission (execute +
-probe + check + score; the per-batch Plan is built once beforehand, as in a real batch).
-Prints the median of each over --runs rounds and the ratio (target ≤ 1.10).
+with bare nbclient in a folder holding its assets, (b) grade the submission with warm kernels
+(``graders.kernel_pool``: each notebook's kernel started while the one before it runs, and the
+first one while the previous round's last notebook ran, as in a worker grading a class) and
+(c) grade it with every kernel started on demand (``--no-pool``). The per-batch Plan is built
+once beforehand, its checks included, as in a real batch. Prints the median of each over --runs
+rounds, the ratios to bare, and the load average.
 
     .venv/bin/python bench/overhead.py [--runs 5] [--parts part4,theory] [SUBMISSION_DIR]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -22,6 +26,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from graders import kernel_pool  # noqa: E402
 from graders.workspace import prepare_workdir  # noqa: E402
 from graders.intake import find_submissions  # noqa: E402
 from graders.pipeline import grade_submission, prepare  # noqa: E402
@@ -57,18 +62,27 @@ def main() -> None:
     ap.add_argument("--secret-file", default=None, help="course secret (default: a fresh one)")
     args = ap.parse_args()
     parts = [p for p in args.parts.split(",") if p] or None
-    plan = prepare(parts=parts, secret=read_secret(args.secret_file) or new_secret())
-    sub = find_submissions([Path(args.submission)], plan.parts)[0]
-    sub.scope = tuple(plan.parts)
-    bare(sub, plan)  # warm-up: file caches, first kernel start
-    b, g = [], []
+    secret = read_secret(args.secret_file) or new_secret()
+    warm = prepare(parts=parts, secret=secret)
+    cold = prepare(parts=parts, secret=secret, warm_kernels=False)
+    dict(warm.checks), dict(cold.checks)  # reference values computed before any timing
+    kernel_pool.shared().ahead = True     # as in a worker: the next round's first kernel is warmed
+    sub = find_submissions([Path(args.submission)], warm.parts)[0]
+    sub.scope = tuple(warm.parts)
+    bare(sub, warm)  # warm-up: file caches, first kernel start
+    graded(sub, warm)
+    b, w, c = [], [], []
     for i in range(args.runs):
-        b.append(bare(sub, plan))
-        g.append(graded(sub, plan))
-        print(f"round {i + 1}: bare {b[-1]:.2f} s, graded {g[-1]:.2f} s", flush=True)
-    mb, mg = statistics.median(b), statistics.median(g)
-    print(f"notebooks: {', '.join(sorted(set(sub.notebooks) & set(plan.parts)))}")
-    print(f"median bare nbclient: {mb:.2f} s   median grading: {mg:.2f} s   ratio: {mg / mb:.3f}")
+        b.append(bare(sub, warm))
+        w.append(graded(sub, warm))
+        c.append(graded(sub, cold))
+        print(f"round {i + 1}: bare {b[-1]:.2f} s, graded with warm kernels {w[-1]:.2f} s, "
+              f"without {c[-1]:.2f} s", flush=True)
+    mb, mw, mc = statistics.median(b), statistics.median(w), statistics.median(c)
+    print(f"notebooks: {', '.join(sorted(set(sub.notebooks) & set(warm.parts)))}")
+    print(f"median bare nbclient: {mb:.2f} s   graded, warm kernels: {mw:.2f} s (ratio {mw / mb:.3f})   "
+          f"graded, --no-pool: {mc:.2f} s (ratio {mc / mb:.3f})")
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

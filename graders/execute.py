@@ -39,18 +39,17 @@ from typing import Mapping, Sequence
 
 from nbclient.exceptions import DeadKernelError
 
-from graders import sandbox as _sandbox
 from graders.budget import Clock
 from graders.checks.base import Check
 from graders.kernel import Kernel, KernelStartFailed
+from graders.notebook_kernel import KernelRequest, NotebookKernel
+from graders.notebook_kernel import start as start_kernel
 from graders.locked import ProvidedCells, restore
 from graders.notebook_file import NotebookUnreadable, read_notebook
 from graders.probe.driver import CarryForward, calls, carry_forward, disk_note, run_checks, skip_blocked
 from graders.probe.transport import Outcome, ReadBudget, one_line
 from graders.results import CellRecord, ExecutionSummary
 from graders.rubric import Limits
-from graders.sandbox import kernel_user
-from graders.workspace import Workspace
 
 @dataclass
 class NotebookRun:
@@ -60,12 +59,26 @@ class NotebookRun:
     carried: dict[str, dict[str, Outcome]] = field(default_factory=dict)
 
 
+def kernel_request(checks: Sequence[Check], *, assets: Sequence[str] = (), limits: Limits = Limits(),
+                   workroot: Path | None = None, keep_workdir: bool = False,
+                   overrides: Mapping[str, Path] | None = None, preload: Sequence[str] = ()) -> KernelRequest:
+    """What the kernels of a notebook with these ``checks`` are started with (``run_notebook``'s, and
+    the pool's key for a warm kernel)."""
+    return KernelRequest(tuple(assets), limits, _cpu_seconds(limits, checks), tuple(sorted((overrides or {}).items())),
+                         workroot, keep_workdir, tuple(preload))
+
+
 def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] = (), limits: Limits = Limits(),
                  workroot: Path | None = None, keep_workdir: bool = False,
                  provided: ProvidedCells | None = None,
                  overrides: Mapping[str, Path] | None = None, deadline: float | None = None,
-                 read_budget: ReadBudget | None = None, carry: CarryForward | None = None) -> NotebookRun:
+                 read_budget: ReadBudget | None = None, carry: CarryForward | None = None,
+                 started: NotebookKernel | None = None) -> NotebookRun:
     """Execute the notebook at ``path`` and answer the probes of ``checks``.
+
+    ``started``: its first kernel, already up (a warm kernel of ``graders.kernel_pool``, made for
+    ``kernel_request`` with the same arguments); ``run_notebook`` owns it and stops it. Without it the
+    first kernel starts now, on the submission's clock.
 
     ``carry``: error carried forward — the checks it chooses from the answers are rerun, last, with
     the reference's versions of the functions they ``depends`` on (``NotebookRun.carried``).
@@ -87,18 +100,25 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
     try:
         nb = read_notebook(path)
     except NotebookUnreadable as exc:
+        if started is not None:
+            started.close()
         reason = f"the notebook could not be read: {exc}"
         return NotebookRun(ExecutionSummary(name, error=str(exc)),
                            {p.id: Outcome(p.id, False, error_type="NoAnswer", message=reason) for p in probes})
     cells, origins, changed = restore(list(nb.cells), provided)
     if clock.spent():  # an earlier notebook of the submission used up its time
+        if started is not None:
+            started.close()
         run = NotebookRun(_summary(name, clock, _not_run(cells, origins), None, True),
                           {p.id: Outcome(p.id, False, error_type="NoAnswer", message=clock.stopped) for p in probes})
         run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
         return run
-    box = _sandbox.current()
-    with kernel_user(box) as uid, Workspace(box, uid, assets, overrides, workroot, keep_workdir) as folders:
-        run = _run(nb, cells, origins, checks, probes, folders, limits, name, clock, box,
+    if started is None:
+        request = kernel_request(checks, assets=assets, limits=limits, workroot=workroot, keep_workdir=keep_workdir,
+                                 overrides=overrides)
+        started = start_kernel(request, install_timeout=min(120, max(1, clock.left())))
+    with started:
+        run = _run(nb, cells, origins, checks, probes, started, limits, name, clock,
                    read_budget if read_budget is not None else ReadBudget(), carry)
     run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
     return run
@@ -131,7 +151,7 @@ def _cpu_seconds(limits: Limits, checks: Sequence[Check]) -> int:
     return int(wall * 1.5)
 
 
-def _run(nb, student_cells, origins, checks, probes, folders: Workspace, limits, name, clock: Clock, box,
+def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, limits, name, clock: Clock,
          budget: ReadBudget, carry: CarryForward | None) -> NotebookRun:
     outcomes: dict[str, Outcome] = {}
     carried: dict[str, dict[str, Outcome]] = {}
@@ -143,27 +163,25 @@ def _run(nb, student_cells, origins, checks, probes, folders: Workspace, limits,
     attempt = 0
     blocked: dict[str, str] = {}  # function → what it did to a kernel; it is not called again
     deaths: dict[str, int] = {}   # function ("" for a check that calls none) → kernels it killed or hung
-    cpu = _cpu_seconds(limits, checks)
+    folders, box = started.folders, started.box
     while True:
         attempt += 1
         nb.cells = list(student_cells)
-        paths = folders.for_kernel()
-        kernel = Kernel(nb, paths, limits, box=box, uid=folders.uid, cpu_seconds=cpu,
-                         startup_timeout=120 if attempt == 1 else min(120, max(5, clock.left())))
-        try:
-            kernel.__enter__()
-        except KernelStartFailed as exc:
-            folders.done_with(paths)
-            if attempt == 1:
-                raise
-            restart_failed = str(exc)
-            break
-        try:
+        if attempt == 1:  # the first kernel is up, the probe runtime installed (or a cell will find it dead)
+            kernel, paths = started.kernel, started.paths
+            kernel.client.nb = nb
+        else:
+            try:
+                kernel, paths = started.new_kernel(nb, min(120, max(5, clock.left())))
+            except KernelStartFailed as exc:
+                restart_failed = str(exc)
+                break
             # 1. the probe runtime, before any student code can touch os/numpy/builtins
             try:
                 kernel.install_runtime(min(120, max(1, clock.left())))
             except DeadKernelError:
                 pass
+        try:
             # 2. the student's cells
             records, died_in, cut = _run_student_cells(kernel, student_cells, origins, limits, clock, box)
             if attempt == 1:
@@ -177,8 +195,7 @@ def _run(nb, student_cells, origins, checks, probes, folders: Workspace, limits,
                 # 4. last, so nothing the notebook did with the reference can reach a later check's reason
                 carried = carry_forward(kernel, carry, outcomes, folders.area, limits, clock, box, budget, blocked)
         finally:
-            kernel.__exit__(None, None, None)
-            folders.done_with(paths)
+            started.stop(kernel, paths)
         if died_during is None or clock.spent():
             break
         # the functions that killed or hung this kernel are not called again; each may cost a restart

@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
+from graders import kernel_pool
 from graders.intake import Submission
 from graders.pipeline import Plan, grade_submission
 from graders.results import SubmissionResult
@@ -62,4 +63,5 @@ def grade_remote(sub: Submission, factory: Callable[[], Plan], fingerprint: str,
         plan = build_worker_plan(factory, fingerprint)
     except Exception:
         return Graded(sub.id, None, traceback.format_exc(limit=8))
+    kernel_pool.shared().ahead = True  # a Dask worker grades one submission after another
     return grade_with(sub, plan, out_dir)

@@ -29,6 +29,7 @@ from graders import ROOT
 SPEC_FILE = "homework.yaml"
 DEFAULT_FOLDER = ROOT
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class HomeworkError(ValueError):
@@ -53,6 +54,9 @@ class Homework:
     models: tuple[str, ...] = ()
     #: name → path under ``assignments`` of a dataset a TA may replace (``hw4 grade --dataset``)
     datasets: Mapping[str, str] = field(default_factory=dict)
+    #: modules a warm kernel imports ahead of its notebook (``graders.kernel_pool``): the heavy
+    #: libraries the notebooks import, loaded through importlib (no name bound in the notebook)
+    preload: tuple[str, ...] = ()
 
     @property
     def solutions(self) -> Path:
@@ -158,12 +162,15 @@ def load(folder: Path | str) -> Homework:
     if not _NAME.fullmatch(key):
         raise HomeworkError(f"{spec_path}: 'metadata_key' must be a name (letters, digits, _)")
     authoring = raw.get("authoring")
+    preload = names("preload")
+    if not all(_MODULE.fullmatch(m) for m in preload):
+        raise HomeworkError(f"{spec_path}: 'preload' must list module names (say, torch or transformers.models)")
     return Homework(
         folder=folder, name=text("name"), title=text("title"), metadata_key=key, parts=parts,
         checks=folder / checks, package=raw.get("package") or None, rubric=folder / text("rubric", "rubric.yaml"),
         assignments=folder / text("assignments", "assignments"), reference=folder / text("reference", "reference"),
         authoring=folder / authoring if isinstance(authoring, str) else None, models=names("models"),
-        datasets={str(k): v for k, v in datasets.items()})
+        datasets={str(k): v for k, v in datasets.items()}, preload=preload)
 
 
 _active: Homework | None = None

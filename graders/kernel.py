@@ -45,6 +45,14 @@ RUNTIME_CELL = (f"exec(compile({KERNEL_SIDE!r}, '<hw4-probe-runtime>', 'exec'), 
                 "'_HW4_USER_NS': globals()})")
 
 
+def preload_statement(modules: tuple[str, ...]) -> str:
+    """Import ``modules`` in private globals (no name is bound in the notebook's namespace, no output,
+    no history entry of its own: it ends the runtime's cell); a module that fails to import is left
+    for the notebook's own import to fail on, as it would have."""
+    body = "for m in M:\n    try:\n        __import__('importlib').import_module(m)\n    except Exception:\n        pass"
+    return f"\nexec({body!r}, {{'M': {tuple(modules)!r}, '__builtins__': __import__('builtins').__dict__}})"
+
+
 RUNTIME_MISSING = "hw4: the probe runtime is missing"
 
 
@@ -256,6 +264,21 @@ class Kernel:
         self._seal_run_folder()
         return self
 
+    def adopt(self, timeout: float = 60) -> bool:
+        """Make this thread the kernel's: a new client, its channels opened here, and wait until the kernel
+        answers on them. A kernel started on another thread (``graders.kernel_pool``) needs it: an
+        asyncio socket belongs to the event loop of the thread that made it, and woken from another
+        loop a reply waits for nbclient's next one-second poll. False: the kernel no longer answers."""
+        try:
+            self.client.kc.stop_channels()
+            kc = self.client.kc = self.client.km.client()
+            kc.start_channels()
+            run_sync(kc.wait_for_ready)(timeout=timeout)
+        except (RuntimeError, OSError, zmq.ZMQError):
+            return False
+        kc.allow_stdin = False
+        return True
+
     def _seal_run_folder(self) -> None:
         """Once the kernel is up (its sockets bound, its connection file read, no student line run yet),
         its run folder and connection file go back to the grader: the kernel keeps its sockets but can
@@ -308,9 +331,10 @@ class Kernel:
         except Exception:
             pass
 
-    def install_runtime(self, timeout: float = 120) -> bool:
-        """Send the probe runtime; False if it could not be installed."""
-        cell = nbformat.v4.new_code_cell(RUNTIME_CELL)
+    def install_runtime(self, timeout: float = 120, preload: tuple[str, ...] = ()) -> bool:
+        """Send the probe runtime (and import ``preload`` after it, in the same cell); False if it
+        could not be installed."""
+        cell = nbformat.v4.new_code_cell(RUNTIME_CELL + (preload_statement(preload) if preload else ""))
         self.client.nb.cells.append(cell)
         try:
             return self.run_cell(cell, len(self.client.nb.cells) - 1, timeout).status == "ok"

@@ -20,10 +20,12 @@ from typing import Callable, Sequence
 
 from graders import ROOT, __version__
 from graders.checks.base import Check, unique_ids
-from graders.execute import NotebookRun, run_notebook
+from graders import kernel_pool
+from graders.execute import NotebookRun, kernel_request, run_notebook
+from graders.notebook_kernel import KernelRequest
 from graders.probe.driver import CarryForward
 from graders.locked import provided_cells
-from graders.sandbox import SandboxUnavailable
+from graders.sandbox import SandboxUnavailable, own_users
 from graders.sandbox import current as current_sandbox
 from graders.intake import Submission
 from graders.homework import SPEC_FILE, Homework, HomeworkError, assets_dir
@@ -102,17 +104,21 @@ class Plan:
     asset_overrides: dict[str, Path] = field(default_factory=dict)
     #: the homework graded (``graders.homework``); None: this repository's
     homework: Homework | None = None
+    #: start each notebook's kernel while the one before it runs (``graders.kernel_pool``)
+    warm_kernels: bool = True
 
 
 def prepare(*, rubric_path: Path | str | None = None, parts: Sequence[str] | None = None,
             secret: str | None = None, public_only: bool = False,
             reference_mode: str | None = None, record_folder: Path | None = None,
-            asset_overrides: Mapping[str, Path] | None = None, homework: Path | str | None = None) -> Plan:
+            asset_overrides: Mapping[str, Path] | None = None, homework: Path | str | None = None,
+            warm_kernels: bool = True) -> Plan:
     """Activate the homework (its folder; None: this repository's), load its rubric, decide the
     sandbox, and prepare the checks (built, with their expected values, on first use — once per
     process); the rubric is validated against them then.
 
     ``asset_overrides``: asset path → replacement file for the kernels (e.g. the real dataset).
+    ``warm_kernels``: False starts every kernel when its notebook's turn comes (``hw4 grade --no-pool``).
     """
     try:
         hw = use_homework(homework)
@@ -158,7 +164,7 @@ def prepare(*, rubric_path: Path | str | None = None, parts: Sequence[str] | Non
         f"|{sorted(chosen)}"
         f"|{override_hash}".encode()).hexdigest()
     return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint,
-                asset_overrides=overrides, homework=hw)
+                asset_overrides=overrides, homework=hw, warm_kernels=warm_kernels)
 
 
 #: top-level rubric keys that do not change how a notebook is scored (a change does not force a regrade)
@@ -223,21 +229,40 @@ def execute_parts(sub: Submission, plan: Plan, *,
     deadline = time.monotonic() + plan.limits.submission_timeout
     budget = ReadBudget()  # bytes of answers read, for all the submission's notebooks together
     runs, verdicts = {}, {}
-    for name, spec in plan.parts.items():
-        path = sub.notebooks.get(name)
-        if path is None or name not in (sub.scope or plan.parts):
-            continue
-        limits = plan.limits
-        if spec.cell_timeout:
-            limits = Limits(**{**limits.__dict__, "cell_timeout": spec.cell_timeout})
+    todo = [name for name in plan.parts if name in sub.notebooks and name in (sub.scope or plan.parts)]
+    # a warm kernel waits beside a running notebook: only when each kernel is a user of its own
+    pool = kernel_pool.shared() if plan.warm_kernels and own_users(current_sandbox()) else None
+    for n, name in enumerate(todo):
+        spec, limits = plan.parts[name], part_limits(plan, name)
+        started = pool.take(warm_request(plan, name, workroot)) if pool is not None else None
+        if pool is not None:  # the next notebook's kernel starts while this one runs
+            following = todo[n + 1] if n + 1 < len(todo) else next(iter(plan.parts)) if pool.ahead else None
+            if following is not None:
+                pool.warm(warm_request(plan, following, workroot))
         verdicts[name] = Verdicts(plan.checks[name])
         reference = reference_source((plan.homework or active_homework()).reference, name)
         carry = CarryForward(reference, verdicts[name].to_rerun) if reference is not None else None
-        runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
-                                  provided=provided_cells(name, assets_dir() / spec.notebook),
+        runs[name] = run_notebook(sub.notebooks[name], plan.checks[name], assets=spec.assets, limits=limits,
+                                  workroot=workroot, provided=provided_cells(name, assets_dir() / spec.notebook),
                                   overrides=plan.asset_overrides, deadline=deadline, read_budget=budget,
-                                  carry=carry)
+                                  carry=carry, started=started)
     return runs, verdicts
+
+
+def part_limits(plan: Plan, part: str) -> Limits:
+    """The plan's limits, with the part's own cell timeout if it has one."""
+    spec = plan.parts[part]
+    if not spec.cell_timeout:
+        return plan.limits
+    return Limits(**{**plan.limits.__dict__, "cell_timeout": spec.cell_timeout})
+
+
+def warm_request(plan: Plan, part: str, workroot: Path | None) -> KernelRequest:
+    """The kernel a warm start makes for ``part``'s notebook (``graders.kernel_pool``): with the modules
+    its homework preloads (a plan made by hand, without a homework, preloads none)."""
+    return kernel_request(plan.checks[part], assets=plan.parts[part].assets, limits=part_limits(plan, part),
+                          workroot=workroot, overrides=plan.asset_overrides,
+                          preload=plan.homework.preload if plan.homework is not None else ())
 
 
 @functools.lru_cache(maxsize=None)

@@ -202,6 +202,12 @@ def others_can_run_python() -> bool:
     return True
 
 
+def own_users(sandbox: Sandbox | None = None) -> bool:
+    """Does each notebook's kernel run as a user of its own (the grader is root, and the kernel is
+    bubblewrapped or another user could run this Python)? Only then can two kernels not touch each other."""
+    return _is_root() and (sandbox is None or sandbox.isolated or others_can_run_python())
+
+
 @contextlib.contextmanager
 def kernel_user(sandbox: Sandbox | None = None) -> Iterator[int | None]:
     """A fresh user id for one notebook's kernels (None when the grader is not root, or when the
@@ -210,7 +216,7 @@ def kernel_user(sandbox: Sandbox | None = None) -> Iterator[int | None]:
     The id is reserved with a lock file (so two grading processes never share one: killing one
     kernel's processes must not touch another's) and, on exit, every process it still has is killed.
     """
-    if not _is_root() or (sandbox is not None and not sandbox.isolated and not others_can_run_python()):
+    if not own_users(sandbox):
         yield None
         return
     folder = _uid_locks()

@@ -27,6 +27,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from graders import kernel_pool
 from graders.grading_task import Graded, build_worker_plan, grade_with
 from graders.intake import Submission
 from graders.pipeline import Plan
@@ -52,6 +53,7 @@ def worker_main(conn: Connection, factory: Callable[[], Plan], fingerprint: str,
     except BaseException:
         conn.send(("plan-error", traceback.format_exc(limit=6)))
         return
+    kernel_pool.shared().ahead = True  # more submissions may follow: warm the next one's first kernel
     conn.send(("ready", None))
     while True:
         try:

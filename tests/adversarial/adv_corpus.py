@@ -516,6 +516,77 @@ ANSWER = 42 if not STOLEN else -1'''
     return cells[:3] + [(attack, None)]
 
 
+#: every way to a kernel beside it (a warm one waiting for the next notebook, ``graders.kernel_pool``):
+#: its connection file and key, its working folder, its processes; ``REACHED`` lists what worked
+NEIGHBOUR_ATTACK = r'''
+import glob, json, os, signal, tempfile
+REACHED = []
+me = os.getpid()
+mine = {1}  # its sandbox's init
+pid = me
+while pid > 1:  # its own ancestors (its launcher, its sandbox) are not the neighbour
+    mine.add(pid)
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        break
+roots = {tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/shm", os.path.expanduser("~")}
+for proc in glob.glob("/proc/[0-9]*"):
+    for link in ("cwd", "root"):
+        try:
+            roots.add(os.readlink(f"{proc}/{link}"))
+        except OSError:
+            pass
+    try:
+        with open(f"{proc}/cmdline", "rb") as fh:
+            for arg in fh.read().split(b"\0"):
+                if arg.endswith(b".json") or b"hw4-" in arg:
+                    roots.add(os.path.dirname(arg.decode(errors="replace")))
+    except OSError:
+        pass
+for root in sorted(r for r in roots if r):
+    for pattern in ("kernel*.json", "hw4-*/kernel*.json", "hw4-*/*/kernel*.json", "*/kernel*.json"):
+        for path in glob.glob(os.path.join(root, pattern)):
+            try:
+                with open(path) as fh:
+                    info = json.load(fh)
+            except (OSError, ValueError):
+                continue
+            if info.get("key"):
+                REACHED.append("read the key of " + path)
+                try:
+                    from jupyter_client import BlockingKernelClient
+                    kc = BlockingKernelClient()
+                    kc.load_connection_info(info)
+                    kc.start_channels()
+                    kc.execute("ANSWER = 42\ndef double(x):\n    return [2 * v for v in x]", reply=True, timeout=10)
+                    REACHED.append("executed code in " + path)
+                except Exception:
+                    pass
+    for pattern in ("hw4-kernel-*", "hw4-kernel-*/work", "hw4-kernel-*/*/work"):
+        for folder in glob.glob(os.path.join(root, pattern)):
+            if os.path.realpath(folder) == os.path.realpath(os.getcwd()):
+                continue  # its own working folder
+            try:
+                with open(os.path.join(folder, "planted.txt"), "w") as fh:
+                    fh.write("x" * 1_000_000)
+                REACHED.append("wrote into " + folder)
+            except OSError:
+                pass
+for proc in glob.glob("/proc/[0-9]*"):
+    pid = int(proc.rsplit("/", 1)[1])
+    if pid in mine:
+        continue
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+            REACHED.append(f"sent signal {sig} to {pid}")
+        except OSError:
+            pass
+'''
+
+
 def _daemon_marker(ctx: Context) -> str:
     return f"hw4-adv-daemon-{hashlib.sha256(str(ctx.out_dir).encode()).hexdigest()[:16]}"
 
@@ -658,6 +729,10 @@ CASES: list[Case] = [
     Case("reads_other_kernels", _dynamic(_other_kernels_cells),
          "looks for other kernels' connection files (and keeps trying, to rewrite their functions): none is "
          "readable, and in a batch its neighbours' results are untouched", isolated=not OWN_USER),
+    Case("reaches_for_warm_neighbour", _cells(NEIGHBOUR_ATTACK + "\nANSWER = 42 if not REACHED else -1", at=4),
+         "reads every connection file it can find (to run code in the warm kernel waiting for the next "
+         "notebook), writes into other kernels' folders, signals every process it sees: it reaches none",
+         isolated=not OWN_USER),
     Case("daemon_outlives_kernel", _dynamic(_daemon_cells),
          "a double-forked setsid daemon that keeps writing result.json files dies with its kernel; no result "
          "changes (a kernel running as the grader's user could write results while alive: not run then)",

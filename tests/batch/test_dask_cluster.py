@@ -1,5 +1,6 @@
 """The examples graded on a real Dask cluster — `dask scheduler` and `dask worker --nworkers 2`, the
-command-line processes a TA starts, nanny included — give the same results as the local pool.
+command-line processes a TA starts, nanny included — give the same results as the local pool, whose
+kernels start cold (`--no-pool`): check by check, warm kernels change nothing.
 
 A nanny runs tasks in a daemonic process, which may not start multiprocessing children: the
 checks that need a time-limited child (the theory part's sympy judges) once all ended in grader
@@ -74,10 +75,12 @@ def cluster(tmp_path):
                 proc.kill()
 
 
-def test_a_real_dask_cluster_grades_the_examples_like_the_local_pool(tmp_path, cluster):
+def test_a_real_dask_cluster_grades_the_examples_like_the_local_pool_without_warm_kernels(tmp_path, cluster):
+    """Also: warm kernels change nothing. On Dask each worker warms the next notebook's kernel (and the
+    next submission's first); the local run starts every kernel when its notebook's turn comes."""
     remote = _grade(tmp_path / "dask", "--scheduler", cluster)
     assert remote.returncode == 0, remote.stderr[-3000:]
-    local = _grade(tmp_path / "local", "--jobs", "2")
+    local = _grade(tmp_path / "local", "--jobs", "2", "--no-pool")
     assert local.returncode == 0, local.stderr[-3000:]
     on_dask, here = _checks(tmp_path / "dask"), _checks(tmp_path / "local")
     assert sorted(here) == ["00000000_Reference", "99999999_Blank"]

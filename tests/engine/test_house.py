@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     # confinement, one kernel, its folders, values moved as JSON/.npy between it and the grader
     ("kernel and wire", ["graders.sandbox", "graders.launch", "graders.kernel", "graders.workspace",
                          "graders.probe"]),
+    # a notebook's kernel user, folders and first kernel, started now or ahead on the warm-kernel thread
+    ("kernel start", ["graders.notebook_kernel", "graders.kernel_pool"]),
     # one module per kind of rule
     ("checks", ["graders.checks"]),
     # what a part declares and the context its checks are built in, how a call that raised is said, and
@@ -164,7 +166,7 @@ def layer_of(module: str) -> int | None:
 def test_the_graph_sees_every_kind_of_import():
     graph = import_graph()
     assert "graders.manual.server" in graph["graders.cli"]  # inside a function
-    assert "graders.sandbox" in graph["graders.execute"]  # `from graders import sandbox as _sandbox`
+    assert "graders.sandbox" in graph["graders.notebook_kernel"]  # `from graders import sandbox as _sandbox`
     assert "graders" in graph["graders.release"]  # `from graders import ROOT`: the package itself
     assert "graders.report.feedback" in graph["graders.report"]  # a package's __init__
     assert not any(m.startswith("graders.bundle") for m in graph)
