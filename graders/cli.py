@@ -99,9 +99,11 @@ def _dataset_overrides(given: tuple[str, ...]) -> dict[str, Path]:
 
 
 def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
-         ci, junit, summary, fail_under, force=False, scheduler=None, dataset=None):
+         ci, junit, summary, fail_under, force=False, scheduler=None, dataset=None, batch=True):
     try:
         kwargs = {"rubric_path": rubric_path} if rubric_path else {}
+        if not batch:
+            kwargs["batch_probes"] = False
         if dataset:
             kwargs["asset_overrides"] = _dataset_overrides(dataset)
         kwargs["homework"] = active_homework().folder
@@ -185,9 +187,11 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="Grade on a Dask distributed cluster (e.g. tcp://host:8786) instead of local workers; "
                    "workers need the grader installed and the same paths (shared file system).")
+@click.option("--no-batch", "no_batch", is_flag=True,
+              help="ask every check in a cell of its own (slower; for comparing)")
 @_ci_options
 def grade(paths, out_dir, parts, public_only, secret_file, jobs, rubric_path, force, dataset, scheduler,
-          ci, junit, summary, fail_under):
+          no_batch, ci, junit, summary, fail_under):
     """Grade PATHS: notebooks, a folder of one student's notebooks, or a folder of such folders.
 
     A class folder holds one entry per student named {STD_Number}_{Name}: a .zip, a folder, or
@@ -200,7 +204,7 @@ def grade(paths, out_dir, parts, public_only, secret_file, jobs, rubric_path, fo
     _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, secret=_secret(secret_file, public_only),
          jobs=jobs,
          rubric_path=rubric_path, ci=ci, junit=junit, summary=summary, fail_under=fail_under,
-         force=force, scheduler=scheduler, dataset=dataset)
+         force=force, scheduler=scheduler, dataset=dataset, batch=not no_batch)
 
 
 @main.command()

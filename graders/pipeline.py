@@ -102,17 +102,22 @@ class Plan:
     asset_overrides: dict[str, Path] = field(default_factory=dict)
     #: the homework graded (``graders.homework``); None: this repository's
     homework: Homework | None = None
+    #: ask consecutive checks of the same visibility in one probe cell (False: one cell per check,
+    #: for comparing; the results are the same, so it is not in the fingerprint)
+    batch_probes: bool = True
 
 
 def prepare(*, rubric_path: Path | str | None = None, parts: Sequence[str] | None = None,
             secret: str | None = None, public_only: bool = False,
             reference_mode: str | None = None, record_folder: Path | None = None,
-            asset_overrides: Mapping[str, Path] | None = None, homework: Path | str | None = None) -> Plan:
+            asset_overrides: Mapping[str, Path] | None = None, homework: Path | str | None = None,
+            batch_probes: bool = True) -> Plan:
     """Activate the homework (its folder; None: this repository's), load its rubric, decide the
     sandbox, and prepare the checks (built, with their expected values, on first use — once per
     process); the rubric is validated against them then.
 
     ``asset_overrides``: asset path → replacement file for the kernels (e.g. the real dataset).
+    ``batch_probes``: see ``Plan.batch_probes``.
     """
     try:
         hw = use_homework(homework)
@@ -158,7 +163,7 @@ def prepare(*, rubric_path: Path | str | None = None, parts: Sequence[str] | Non
         f"|{sorted(chosen)}"
         f"|{override_hash}".encode()).hexdigest()
     return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint,
-                asset_overrides=overrides, homework=hw)
+                asset_overrides=overrides, homework=hw, batch_probes=batch_probes)
 
 
 #: top-level rubric keys that do not change how a notebook is scored (a change does not force a regrade)
@@ -236,7 +241,7 @@ def execute_parts(sub: Submission, plan: Plan, *,
         runs[name] = run_notebook(path, plan.checks[name], assets=spec.assets, limits=limits, workroot=workroot,
                                   provided=provided_cells(name, assets_dir() / spec.notebook),
                                   overrides=plan.asset_overrides, deadline=deadline, read_budget=budget,
-                                  carry=carry)
+                                  carry=carry, batch=plan.batch_probes)
     return runs, verdicts
 
 
