@@ -233,3 +233,26 @@ def test_the_runtime_stops_a_check_at_its_own_limit_and_goes_on(tmp_path, monkey
     import signal
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL and signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
+
+# --- the homework itself ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_every_example_submission_grades_the_same_with_and_without_batches():
+    """``bench/batching.py`` as a test: every check's and item's verdict, batched and one per cell."""
+    import importlib.util
+    from pathlib import Path
+
+    from graders.intake import find_submissions
+    from graders.pipeline import prepare
+    from helpers import ROOT, TEST_SECRET
+
+    spec = importlib.util.spec_from_file_location("bench_batching", ROOT / "bench" / "batching.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    plans = {batch: prepare(secret=TEST_SECRET, batch_probes=batch) for batch in (True, False)}
+    for folder in sorted(p for p in Path(ROOT / "examples").iterdir() if p.is_dir()):
+        sub = find_submissions([folder], plans[True].parts)[0]
+        sub.scope = tuple(plans[True].parts)
+        (together, _, fewer), (alone, _, more) = (bench.grade(sub, plans[batch]) for batch in (True, False))
+        assert bench.differences(together, alone) == [], folder.name
+        assert fewer.cells < more.cells, folder.name
