@@ -99,11 +99,13 @@ def _dataset_overrides(given: tuple[str, ...]) -> dict[str, Path]:
 
 
 def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
-         ci, junit, summary, fail_under, force=False, scheduler=None, dataset=None, pool=True):
+         ci, junit, summary, fail_under, force=False, scheduler=None, dataset=None, pool=True, batch=True):
     try:
         kwargs = {"rubric_path": rubric_path} if rubric_path else {}
         if not pool:
             kwargs["warm_kernels"] = False
+        if not batch:
+            kwargs["batch_probes"] = False
         if dataset:
             kwargs["asset_overrides"] = _dataset_overrides(dataset)
         kwargs["homework"] = active_homework().folder
@@ -190,9 +192,12 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
 @click.option("--no-pool", "no_pool", is_flag=True,
               help="Start each notebook's kernel when its turn comes, instead of while the notebook before it "
                    "runs (slower; the same results).")
+@click.option("--no-batch", "no_batch", is_flag=True,
+              help="Ask every check in a cell of its own, instead of a run of checks per cell (slower; the same "
+                   "results).")
 @_ci_options
 def grade(paths, out_dir, parts, public_only, secret_file, jobs, rubric_path, force, dataset, scheduler, no_pool,
-          ci, junit, summary, fail_under):
+          no_batch, ci, junit, summary, fail_under):
     """Grade PATHS: notebooks, a folder of one student's notebooks, or a folder of such folders.
 
     A class folder holds one entry per student named {STD_Number}_{Name}: a .zip, a folder, or
@@ -205,7 +210,7 @@ def grade(paths, out_dir, parts, public_only, secret_file, jobs, rubric_path, fo
     _run(paths, out_dir=out_dir, parts=parts, public_only=public_only, secret=_secret(secret_file, public_only),
          jobs=jobs,
          rubric_path=rubric_path, ci=ci, junit=junit, summary=summary, fail_under=fail_under,
-         force=force, scheduler=scheduler, dataset=dataset, pool=not no_pool)
+         force=force, scheduler=scheduler, dataset=dataset, pool=not no_pool, batch=not no_batch)
 
 
 @main.command()

@@ -14,17 +14,20 @@ has passed, later cells are "not-run" and every check not yet answered says "gra
 N s: the submission used up its time budget".
 
 Order in the kernel: the probe runtime (probe/runtime/) is installed first, then the student's
-cells run (with the provided cells restored, see ``graders.locked``), then one cell per check. If
-the kernel dies or stops answering during a check, it is restarted (in a fresh kernel with a fresh
-HOME), the student's cells run again, and the remaining checks go on; the check that killed it
-fails with that reason, the functions it called are not called again (their remaining checks fail
-"… hung in an earlier check"), and a restart that fails costs the remaining checks. The restart
-budget (``limits.restarts``) is per function, so one function that hangs every fresh kernel costs
-only its own checks.
+cells run (with the provided cells restored, see ``graders.locked``), then the checks, in order: a
+run of consecutive public (or hidden) checks in one cell, each within its own time limit, or one
+cell per check with ``batch=False`` (``graders.probe.driver``). If the kernel dies or stops
+answering during a check asked alone, it is restarted (in a fresh kernel with a fresh HOME), the
+student's cells run again, and the remaining checks go on; the check that killed it fails with
+that reason, the functions it called are not called again (their remaining checks fail "… hung in
+an earlier check"), and a restart that fails costs the remaining checks. The restart budget
+(``limits.restarts``) is per function, so one function that hangs every fresh kernel costs only its
+own checks. If that happens during a batch, nobody is blamed and no restart is charged: the kernel
+is restarted and the batch's checks are asked again one per cell, where the blame is found.
 
-What a notebook cannot do to its own result: the probe inputs and each check's answer folder live
-in a grader-owned area outside the working folder (``graders.probe.folders``); each check writes
-into a fresh folder made just before its cell and taken back after it; a folder renamed or
+What a notebook cannot do to its own result: the probe inputs and each cell's answer folder live
+in a grader-owned area outside the working folder (``graders.probe.folders``); each probe cell
+writes into a fresh folder made just before it and taken back after it; a folder renamed or
 replaced costs that check ("interfered with the grader's answer folder") and the next one gets a
 fresh folder; answers are verified against digests (``graders.probe.driver``) and validated by
 ``graders.probe.transport``; nothing a kernel prints is parsed.
@@ -46,7 +49,7 @@ from graders.notebook_kernel import KernelRequest, NotebookKernel
 from graders.notebook_kernel import start as start_kernel
 from graders.locked import ProvidedCells, restore
 from graders.notebook_file import NotebookUnreadable, read_notebook
-from graders.probe.driver import CarryForward, calls, carry_forward, disk_note, run_checks, skip_blocked
+from graders.probe.driver import CarryForward, KernelLost, calls, carry_forward, disk_note, run_checks, skip_blocked
 from graders.probe.transport import Outcome, ReadBudget, one_line
 from graders.results import CellRecord, ExecutionSummary
 from graders.rubric import Limits
@@ -73,7 +76,7 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
                  provided: ProvidedCells | None = None,
                  overrides: Mapping[str, Path] | None = None, deadline: float | None = None,
                  read_budget: ReadBudget | None = None, carry: CarryForward | None = None,
-                 started: NotebookKernel | None = None) -> NotebookRun:
+                 started: NotebookKernel | None = None, batch: bool = True) -> NotebookRun:
     """Execute the notebook at ``path`` and answer the probes of ``checks``.
 
     ``started``: its first kernel, already up (a warm kernel of ``graders.kernel_pool``, made for
@@ -87,6 +90,9 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
     (``limits.submission_timeout``: every notebook's cells and every check's calls) runs out;
     default: ``limits.submission_timeout`` from now. ``read_budget``: the bytes of answers the
     grader still reads for this submission (shared by its notebooks; default: a fresh budget).
+
+    ``batch``: ask consecutive checks of the same visibility in one cell (False: one cell per check,
+    slower; the results are the same).
 
     ``provided``: the part's provided (locked) cells; changed ones are reported and the originals
     run instead (see ``graders.locked``). Raises only ``KernelStartFailed`` (the first kernel could
@@ -119,7 +125,7 @@ def run_notebook(path: Path, checks: Sequence[Check], *, assets: Sequence[str] =
         started = start_kernel(request, install_timeout=min(120, max(1, clock.left())))
     with started:
         run = _run(nb, cells, origins, checks, probes, started, limits, name, clock,
-                   read_budget if read_budget is not None else ReadBudget(), carry)
+                   read_budget if read_budget is not None else ReadBudget(), carry, batch)
     run.summary = dataclasses.replace(run.summary, modified_locked_cells=changed)
     return run
 
@@ -152,7 +158,7 @@ def _cpu_seconds(limits: Limits, checks: Sequence[Check]) -> int:
 
 
 def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, limits, name, clock: Clock,
-         budget: ReadBudget, carry: CarryForward | None) -> NotebookRun:
+         budget: ReadBudget, carry: CarryForward | None, batch: bool = True) -> NotebookRun:
     outcomes: dict[str, Outcome] = {}
     carried: dict[str, dict[str, Outcome]] = {}
     cells: list[CellRecord] = []
@@ -163,6 +169,7 @@ def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, li
     attempt = 0
     blocked: dict[str, str] = {}  # function → what it did to a kernel; it is not called again
     deaths: dict[str, int] = {}   # function ("" for a check that calls none) → kernels it killed or hung
+    alone: set[str] = set()       # checks of a batch that failed: asked one per cell from then on
     folders, box = started.folders, started.box
     while True:
         attempt += 1
@@ -188,9 +195,9 @@ def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, li
                 cells = records
             if died_in is not None or not pending:
                 break
-            # 3. the probes, one cell per check, each answering into a fresh folder read right after
+            # 3. the probes, a batch of checks (or one check) per cell, each answering into a fresh folder
             died_during = run_checks(kernel, pending, folders.area, outcomes, limits, clock, box, budget,
-                                      blocked=blocked)
+                                      blocked=blocked, batch=batch, alone=alone)
             if died_during is None and carry is not None:
                 # 4. last, so nothing the notebook did with the reference can reach a later check's reason
                 carried = carry_forward(kernel, carry, outcomes, folders.area, limits, clock, box, budget, blocked)
@@ -198,6 +205,8 @@ def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, li
             started.stop(kernel, paths)
         if died_during is None or clock.spent():
             break
+        if isinstance(died_during, KernelLost):
+            continue  # a batch lost the kernel: a fresh one, no restart charged; its checks go one per cell
         # the functions that killed or hung this kernel are not called again; each may cost a restart
         check, what = died_during
         charged = calls(check) or ("",)

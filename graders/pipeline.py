@@ -106,19 +106,23 @@ class Plan:
     homework: Homework | None = None
     #: start each notebook's kernel while the one before it runs (``graders.kernel_pool``)
     warm_kernels: bool = True
+    #: ask consecutive checks of the same visibility in one probe cell (False: one cell per check,
+    #: for comparing; the results are the same, so it is not in the fingerprint)
+    batch_probes: bool = True
 
 
 def prepare(*, rubric_path: Path | str | None = None, parts: Sequence[str] | None = None,
             secret: str | None = None, public_only: bool = False,
             reference_mode: str | None = None, record_folder: Path | None = None,
             asset_overrides: Mapping[str, Path] | None = None, homework: Path | str | None = None,
-            warm_kernels: bool = True) -> Plan:
+            warm_kernels: bool = True, batch_probes: bool = True) -> Plan:
     """Activate the homework (its folder; None: this repository's), load its rubric, decide the
     sandbox, and prepare the checks (built, with their expected values, on first use — once per
     process); the rubric is validated against them then.
 
     ``asset_overrides``: asset path → replacement file for the kernels (e.g. the real dataset).
     ``warm_kernels``: False starts every kernel when its notebook's turn comes (``hw4 grade --no-pool``).
+    ``batch_probes``: see ``Plan.batch_probes``.
     """
     try:
         hw = use_homework(homework)
@@ -164,7 +168,8 @@ def prepare(*, rubric_path: Path | str | None = None, parts: Sequence[str] | Non
         f"|{sorted(chosen)}"
         f"|{override_hash}".encode()).hexdigest()
     return Plan(rubric, {n: specs[n] for n in chosen}, checks, public_only, rubric.limits, fingerprint,
-                asset_overrides=overrides, homework=hw, warm_kernels=warm_kernels)
+                asset_overrides=overrides, homework=hw, warm_kernels=warm_kernels,
+                batch_probes=batch_probes)
 
 
 #: top-level rubric keys that do not change how a notebook is scored (a change does not force a regrade)
@@ -245,7 +250,7 @@ def execute_parts(sub: Submission, plan: Plan, *,
         runs[name] = run_notebook(sub.notebooks[name], plan.checks[name], assets=spec.assets, limits=limits,
                                   workroot=workroot, provided=provided_cells(name, assets_dir() / spec.notebook),
                                   overrides=plan.asset_overrides, deadline=deadline, read_budget=budget,
-                                  carry=carry, started=started)
+                                  carry=carry, started=started, batch=plan.batch_probes)
     return runs, verdicts
 
 

@@ -1,9 +1,18 @@
-"""The probes of a notebook's checks, asked in its kernel: one cell per check, each answering into a
-fresh folder that the grader reads right after and verifies against the digests the probe runtime
-reports in the cell's execute reply (a changed file fails that check with "could not be verified").
+"""The probes of a notebook's checks, asked in its kernel, in order, in as few cells as is safe.
+
+A *batch* is a run of consecutive checks that are all public or all hidden (a public check's value
+reaches the student's feedback: it is never computed in a cell that also holds a hidden check's
+inputs). It is asked in one cell answering into one fresh folder, each check within its own time
+limit (an alarm in the kernel, ``graders.probe.runtime.answers``); the cell's own timeout, the sum of
+those limits, is only the backstop. A batch that does not come back whole and verified (the cell
+timed out or failed, the kernel died, the folder or an answer was tampered with) gives no answers:
+its checks are asked again one per cell, as every check is without batching, so whatever blame
+follows falls on one check. A check asked alone gets a folder holding its own probes' inputs only;
+its answers are verified against the digests the probe runtime reports in the cell's execute reply
+(a changed file fails that check with "could not be verified").
 
 A check whose function killed or hung a kernel before is not asked again (``skip_blocked``); a
-failed check that calls other graded functions is asked once more, last, with the reference's
+failed check that calls other graded functions is asked once more, last, alone, with the reference's
 versions of those bound (``carry_forward``, error carried forward; ``graders.reference_helpers``).
 """
 from __future__ import annotations
@@ -28,8 +37,12 @@ from graders.rubric import Limits
 UNVERIFIED = INTERFERED
 
 
-def probe_cell(folder: Path, indices: list[int], bind: tuple[str, ...] = ()) -> str:
+def probe_cell(folder: Path, indices: list, bind: tuple[str, ...] = (), seconds: list[float] | None = None) -> str:
+    """The cell that answers probes ``indices``; a batch passes one list of indices per check and
+    ``seconds``, each check's own time limit."""
     extra = f", {tuple(bind)!r}" if bind else ""  # only a rerun with reference helpers binds any
+    if seconds is not None:
+        extra += f", seconds={[float(x) for x in seconds]!r}"
     return ("import sys as _hw4_sys\n"
             "_hw4 = _hw4_sys.modules.get('_hw4_probe')\n"
             "del _hw4_sys\n"
@@ -85,17 +98,59 @@ def skip_blocked(pending: list, blocked: Mapping[str, str], outcomes) -> None:
                                              f"so it is not called again")
 
 
-def run_checks(kernel: Kernel, pending: list, area: AnswerArea, outcomes, limits: Limits,
-                clock: Clock, box, budget: ReadBudget, reference: str | None = None,
-                blocked: Mapping[str, str] | None = None):
-    """Answer the ``pending`` checks in order (removing each); returns ``(check, what it did)`` for the
-    check during which the kernel died or stopped answering ("killed the kernel", "hung"), if any.
+@dataclass(frozen=True)
+class KernelLost:
+    """What ``run_checks`` returns when the kernel died or stopped answering during a batch: no check
+    is to blame (any of them may have done it), so restart the kernel without charging a restart;
+    the batch's checks are back at the front of ``pending`` and in ``alone``, to be asked one per cell."""
 
-    Each check's cell gets a folder holding the inputs of that check's probes only (numbered from 0).
-    With ``reference`` (the source of the part's reference module) each check runs with the
-    reference's versions of the functions it ``depends`` on (error carried forward), and with
-    nothing else of the reference (``graders.reference_helpers``).
+    checks: tuple[str, ...]
+
+
+#: seconds a batch's cell gets beyond the sum of its checks' own limits (inputs read, answers written)
+BATCH_MARGIN = 5.0
+#: at most this sum of own limits in one batch: what a notebook that swallows the alarm (``except
+#: BaseException`` in a loop) can cost beyond its check, before the batch is asked again one per cell
+MAX_BATCH_SECONDS = 300.0
+
+
+def own_limit(check: Check, limits: Limits) -> float:
+    """The seconds a check's calls may take."""
+    return check.timeout or limits.probe_timeout
+
+
+def next_batch(pending: Sequence[Check], limits: Limits, clock: Clock, alone: set) -> list[Check]:
+    """The checks the next cell asks: the first pending one and those after it, consecutive, of the
+    same visibility, not to be asked ``alone``, as long as their limits add up to at most
+    ``MAX_BATCH_SECONDS`` and (with ``BATCH_MARGIN``) fit in the submission's time left (a batch's
+    backstop never outlasts the budget: a check that might not fit is asked alone, as without batching)."""
+    first = pending[0]
+    batch, total = [first], own_limit(first, limits)
+    if first.id in alone:
+        return batch
+    for check in pending[1:]:
+        total += own_limit(check, limits)
+        if (check.public != first.public or check.id in alone or total > MAX_BATCH_SECONDS
+                or total + BATCH_MARGIN > clock.left()):
+            break
+        batch.append(check)
+    return batch
+
+
+def run_checks(kernel: Kernel, pending: list, area: AnswerArea, outcomes, limits: Limits,
+               clock: Clock, box, budget: ReadBudget, reference: str | None = None,
+               blocked: Mapping[str, str] | None = None, *, batch: bool = True, alone: set | None = None):
+    """Answer the ``pending`` checks in order (removing each). Returns None, or ``(check, what it
+    did)`` for the check asked alone during which the kernel died or stopped answering ("killed the
+    kernel", "hung"), or ``KernelLost`` when that happened during a batch.
+
+    ``batch``: ask runs of consecutive checks of the same visibility in one cell each (``next_batch``);
+    ``alone``: ids of checks to ask one per cell (those of a batch that failed are added to it; keep it
+    across a restart). With ``reference`` (the source of the part's reference module) every check is
+    asked alone, with the reference's versions of the functions it ``depends`` on (error carried
+    forward), and with nothing else of the reference (``graders.reference_helpers``).
     """
+    alone = set() if alone is None else alone
     while pending:
         if clock.spent():
             return None
@@ -103,53 +158,163 @@ def run_checks(kernel: Kernel, pending: list, area: AnswerArea, outcomes, limits
             skip_blocked(pending, blocked, outcomes)
             if not pending:
                 return None
+        checks = next_batch(pending, limits, clock, alone) if batch and reference is None else pending[:1]
+        if len(checks) > 1:
+            del pending[:len(checks)]
+            lost = ask_batch(kernel, checks, area, outcomes, limits, clock, box, budget)
+            if lost:  # no answers at all: each check again, alone (today's path, which assigns blame)
+                pending[:0] = checks
+                alone.update(c.id for c in checks)
+                if lost == "restart":
+                    return KernelLost(tuple(c.id for c in checks))
+            continue
         check = pending.pop(0)
         if not check.probes:
             continue
-        inputs = probe_spec.encode_inputs(list(check.probes))
-        bind = tuple(check.depends) if reference is not None else ()
-        if bind:  # those helpers alone, each cut out of the reference: never the module or its file
-            inputs["helpers.json"] = helpers_json(reference, bind)
-        indices = list(range(len(check.probes)))
-        index_of = {p.id: n for n, p in enumerate(check.probes)}
-        own = check.timeout or limits.probe_timeout
-        timeout = min(own, clock.left())
-        reason, rec, reinstalled, folder, died = None, None, False, None, ""
-        while True:
-            try:
-                folder = area.new_answer_folder(inputs)
-            except OSError:
-                folder, reason = None, INTERFERED_FOLDER
-                break
-            try:
-                rec = kernel.run_probe_cell(probe_cell(folder.path, indices, bind), timeout)
-            except DeadKernelError:
-                reason, died = "the kernel died while this check called your code", "killed the kernel"
-                break
-            if (rec.status == "error" and rec.evalue == RUNTIME_MISSING and not reinstalled
-                    and kernel.install_runtime(min(120, max(1, clock.left())))):
-                reinstalled = True  # the notebook removed the probe runtime: put it back, once
-                folder.remove()
-                continue
-            break
-        if rec is not None and rec.status == "timeout":
-            if timeout < own:
-                reason = clock.stopped
-            else:
-                reason = f"your code ran longer than the {own:.0f} s allowed for this check"
-                died = "" if kernel.responsive() else "hung"
-        intact = folder.take_back() if folder is not None else False
-        if reason is None and not intact:
-            reason = INTERFERED_FOLDER
-        if reason is None and rec is not None and rec.status == "error":
-            reason = (f"the check could not run ({rec.ename}: {rec.evalue})" if rec.evalue != RUNTIME_MISSING
-                      else "the notebook removed the grader's probe runtime (_hw4_probe), so it could not be checked")
-        _read(check, folder, kernel, reason, index_of, outcomes, limits, box, budget)
-        if folder is not None:
-            folder.remove()
+        died = ask_one(kernel, check, area, outcomes, limits, clock, box, budget, reference)
         if died:
             return check, died
     return None
+
+
+def ask_one(kernel: Kernel, check: Check, area: AnswerArea, outcomes, limits: Limits, clock: Clock, box,
+            budget: ReadBudget, reference: str | None = None) -> str:
+    """Ask one check in a cell of its own, in a folder holding its probes' inputs only (numbered from
+    0); returns what it did to the kernel ("killed the kernel", "hung") or "". Every probe gets an
+    outcome, its answer or the reason there is none."""
+    inputs = probe_spec.encode_inputs(list(check.probes))
+    bind = tuple(check.depends) if reference is not None else ()
+    if bind:  # those helpers alone, each cut out of the reference: never the module or its file
+        inputs["helpers.json"] = helpers_json(reference, bind)
+    indices = list(range(len(check.probes)))
+    index_of = {p.id: n for n, p in enumerate(check.probes)}
+    own = own_limit(check, limits)
+    timeout = min(own, clock.left())
+    reason, rec, reinstalled, folder, died = None, None, False, None, ""
+    while True:
+        try:
+            folder = area.new_answer_folder(inputs)
+        except OSError:
+            folder, reason = None, INTERFERED_FOLDER
+            break
+        try:
+            rec = kernel.run_probe_cell(probe_cell(folder.path, indices, bind), timeout)
+        except DeadKernelError:
+            reason, died = "the kernel died while this check called your code", "killed the kernel"
+            break
+        if (rec.status == "error" and rec.evalue == RUNTIME_MISSING and not reinstalled
+                and kernel.install_runtime(min(120, max(1, clock.left())))):
+            reinstalled = True  # the notebook removed the probe runtime: put it back, once
+            folder.remove()
+            continue
+        break
+    if rec is not None and rec.status == "timeout":
+        if timeout < own:
+            reason = clock.stopped
+        else:
+            reason = timed_out(own)
+            died = "" if kernel.responsive() else "hung"
+    intact = folder.take_back() if folder is not None else False
+    if reason is None and not intact:
+        reason = INTERFERED_FOLDER
+    if reason is None and rec is not None and rec.status == "error":
+        reason = (f"the check could not run ({rec.ename}: {rec.evalue})" if rec.evalue != RUNTIME_MISSING
+                  else "the notebook removed the grader's probe runtime (_hw4_probe), so it could not be checked")
+    _read(check, folder, kernel, reason, index_of, outcomes, limits, box, budget)
+    if folder is not None:
+        folder.remove()
+    return died
+
+
+def timed_out(own: float) -> str:
+    """The reason of a check whose calls outran its own limit (alone or in a batch: the same words)."""
+    return f"your code ran longer than the {own:.0f} s allowed for this check"
+
+
+#: what the probe runtime writes for each probe of a check that outran its limit in a batch
+#: (``ALARM_TYPE``, ``ALARM_MESSAGE`` in graders/probe/runtime/answers.py)
+ALARM = ("Timeout", "the check ran out of its own time limit")
+
+
+def ask_batch(kernel: Kernel, checks: Sequence[Check], area: AnswerArea, outcomes, limits: Limits, clock: Clock,
+              box, budget: ReadBudget) -> str:
+    """Ask ``checks`` in one cell, in one folder holding all their probes' inputs (numbered across
+    the batch), each check within its own limit. Returns "" when every probe has its outcome;
+    otherwise none has one, and the word says what to do: "again" (ask them one per cell) or
+    "restart" (the kernel died or stopped answering: start a fresh one first)."""
+    probes = [p for c in checks for p in c.probes]
+    inputs = probe_spec.encode_inputs(probes)
+    groups, first = [], 0
+    for c in checks:
+        groups.append(list(range(first, first + len(c.probes))))
+        first += len(c.probes)
+    seconds = [own_limit(c, limits) for c in checks]
+    timeout = min(sum(seconds) + BATCH_MARGIN, clock.left())
+    reinstalled = False
+    while True:
+        try:
+            folder = area.new_answer_folder(inputs)
+        except OSError:
+            return "again"
+        try:
+            try:
+                rec = kernel.run_probe_cell(probe_cell(folder.path, groups, seconds=seconds), timeout)
+            except DeadKernelError:
+                return "restart"
+            if (rec.status == "error" and rec.evalue == RUNTIME_MISSING and not reinstalled
+                    and kernel.install_runtime(min(120, max(1, clock.left())))):
+                reinstalled = True  # the notebook removed the probe runtime: put it back, once
+                continue
+            if rec.status == "timeout":
+                return "again" if kernel.responsive() else "restart"
+            if not folder.take_back() or rec.status != "ok":
+                return "again"
+            digests = kernel.digests()
+            found = (_read_batch(checks, groups, seconds, folder, digests, limits, box, budget)
+                     if digests is not None else None)
+            if found is None:
+                return "again"
+            outcomes.update(found)
+            return ""
+        finally:
+            folder.remove()
+
+
+def _read_batch(checks, groups, seconds, folder: AnswerFolder, digests, limits, box, budget: ReadBudget):
+    """Every probe's outcome from a batch's folder, each check's read as if alone (its own files, in
+    the order of its own cell, within its own byte cap); None if any answer cannot be verified.
+    ``budget`` is charged only for a batch that is kept (one asked again is read again)."""
+    trial = dataclasses.replace(budget)
+    found = {}
+    for check, group, own in zip(checks, groups, seconds):
+        first = group[0] if group else 0
+        mine = {name: digest for name, digest in digests.items() if _index(name) in group}
+        mine = dict(sorted(mine.items(), key=lambda item: _renumbered(item[0], first)))
+        answers = read_answers(folder.fd, mine, {n: p.id for n, p in zip(group, check.probes)}, trial)
+        if any(o.error_type == "NoAnswer" and o.message == INTERFERED for o in answers.values()):
+            return None
+        if any((o.error_type, o.message) == ALARM for o in answers.values()):
+            answers = {p.id: Outcome(p.id, False, error_type="NoAnswer", message=timed_out(own)) for p in check.probes}
+        found.update(answers)
+    budget.left = trial.left
+    return {pid: _noted(o, limits, box) for pid, o in found.items()}
+
+
+def _index(name: str) -> int:
+    """The probe index of an answer file's name (``3.json``, ``3_0.npy`` → 3)."""
+    return int(name.partition(".")[0].partition("_")[0])
+
+
+def _renumbered(name: str, first: int) -> str:
+    """An answer file's name as it would be in a cell of its check's own (indices from 0)."""
+    head, sep, tail = name.partition("_") if "_" in name else name.partition(".")
+    return f"{int(head) - first}{sep}{tail}"
+
+
+def _noted(outcome: Outcome, limits: Limits, box) -> Outcome:
+    if not outcome.ok and ENOSPC_TEXT in outcome.message:
+        return dataclasses.replace(outcome, message=disk_note(outcome.message, limits, box))
+    return outcome
 
 
 def _read(check, folder: AnswerFolder | None, kernel: Kernel, reason, index_of, outcomes, limits, box,
@@ -164,6 +329,4 @@ def _read(check, folder: AnswerFolder | None, kernel: Kernel, reason, index_of, 
         return
     found = read_answers(folder.fd, digests, {index_of[p.id]: p.id for p in check.probes}, budget)
     for probe_id, outcome in found.items():
-        if not outcome.ok and ENOSPC_TEXT in outcome.message:
-            outcome = dataclasses.replace(outcome, message=disk_note(outcome.message, limits, box))
-        outcomes[probe_id] = outcome
+        outcomes[probe_id] = _noted(outcome, limits, box)

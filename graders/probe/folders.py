@@ -7,15 +7,17 @@ still at its place) before its answers are read.
 
 One *area* per notebook, outside the kernel's working folder, holds one folder per probe cell,
 ``out-<random>``, made just before that cell with the inputs of that cell's probes only (never
-the plan of the notebook, never another check's inputs) and given to the kernel, which writes its
-answers beside them; after the cell it is taken back (the kernel can no longer add files), read,
-then deleted with the inputs.
+the plan of the notebook, never the inputs of a check the cell does not ask: a cell asks one check
+or a batch of checks that are all public or all hidden, ``graders.probe.driver``) and given to the
+kernel, which writes its answers beside them; after the cell it is taken back (the kernel can no
+longer add files), read, then deleted with the inputs.
 
 Where the grader is root and the kernel has a user id of its own, the area is ``root:<kernel
 group>`` 0710: the kernel reaches the folders it is named but cannot rename, replace, add or
 remove anything in the area, and other kernels cannot enter it. Where the kernel
 runs as the grader's own user it can still rename or replace them; that is noticed (``intact``)
-and costs the check it happened in, and the next check gets fresh folders.
+and costs the check it happened in (a batch is asked again one check per cell), and the next cell
+gets a fresh folder.
 """
 from __future__ import annotations
 
@@ -118,7 +120,7 @@ class AnswerArea:
 
 
 class AnswerFolder:
-    """One check's answer folder: ``path`` is what the kernel is told, ``fd`` what the grader reads."""
+    """One probe cell's answer folder: ``path`` is what the kernel is told, ``fd`` what the grader reads."""
 
     def __init__(self, area: AnswerArea, name: str, fd: int):
         self.area = area
@@ -127,7 +129,7 @@ class AnswerFolder:
         self.path = area.path / name
 
     def take_back(self) -> bool:
-        """After the check's cell: the kernel can no longer add files here. True if nothing was tampered
+        """After the cell: the kernel can no longer add files here. True if nothing was tampered
         with (this folder and the area are still the ones the grader made, in place)."""
         intact = self.area.intact() and _same_folder(self.path, self.fd)
         if self.area.uid is not None:

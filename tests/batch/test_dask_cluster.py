@@ -1,6 +1,7 @@
 """The examples graded on a real Dask cluster — `dask scheduler` and `dask worker --nworkers 2`, the
 command-line processes a TA starts, nanny included — give the same results as the local pool, whose
-kernels start cold (`--no-pool`): check by check, warm kernels change nothing.
+kernels start cold and ask every check in a cell of its own (`--no-pool --no-batch`): check by
+check, warm kernels and batched probes change nothing.
 
 A nanny runs tasks in a daemonic process, which may not start multiprocessing children: the
 checks that need a time-limited child (the theory part's sympy judges) once all ended in grader
@@ -75,12 +76,14 @@ def cluster(tmp_path):
                 proc.kill()
 
 
-def test_a_real_dask_cluster_grades_the_examples_like_the_local_pool_without_warm_kernels(tmp_path, cluster):
-    """Also: warm kernels change nothing. On Dask each worker warms the next notebook's kernel (and the
-    next submission's first); the local run starts every kernel when its notebook's turn comes."""
+def test_a_real_dask_cluster_grades_the_examples_like_the_local_pool_without_warm_kernels_or_batches(tmp_path,
+                                                                                                       cluster):
+    """Also: warm kernels and batched probes change nothing. On Dask each worker warms the next
+    notebook's kernel (and the next submission's first) and asks runs of checks in one cell; the local
+    run starts every kernel when its notebook's turn comes and asks every check in a cell of its own."""
     remote = _grade(tmp_path / "dask", "--scheduler", cluster)
     assert remote.returncode == 0, remote.stderr[-3000:]
-    local = _grade(tmp_path / "local", "--jobs", "2", "--no-pool")
+    local = _grade(tmp_path / "local", "--jobs", "2", "--no-pool", "--no-batch")
     assert local.returncode == 0, local.stderr[-3000:]
     on_dask, here = _checks(tmp_path / "dask"), _checks(tmp_path / "local")
     assert sorted(here) == ["00000000_Reference", "99999999_Blank"]

@@ -10,7 +10,8 @@ one source text (``source()``, which is ``graders.kernel.KERNEL_SIDE``):
   inputs.py     ``Inputs``: a probe's arguments rebuilt from its input folder
   observe.py    what a call did to its arguments (parameters, training mode, gradients)
   answers.py    ``run``: answering probes (``_bind``: the reference's helpers, for error carried
-                forward); ``digest``: what the last ``run`` wrote
+                forward; ``_answer_within``: a check of a batch stopped by an alarm at its own
+                limit); ``digest``: what the last ``run`` wrote
   guards.py     output cap, ``exit()``, the kernel's message packing, the working folder on the path
   install.py    applies the guards and makes the module ``_hw4_probe``
 
@@ -33,7 +34,8 @@ through the copy. The cell puts nothing in the notebook's namespace; the only wa
 Hardening (the student's code runs in this same interpreter, so nothing here is a secret; the
 point is that ordinary or mischievous notebooks cannot make it misreport): because the runtime
 runs in those private globals with their copy of the builtins, a notebook that defines ``list =
-…`` or patches ``builtins`` does not change what the probe does; answers are written by a small
+…`` or patches ``builtins`` (or ``signal``: the alarm's functions are captured too) does not change
+what the probe does; answers are written by a small
 JSON writer and ``.npy`` writer of its own (no ``json``, ``numpy.save`` or ``numpy.lib.format``
 that a notebook could have monkeypatched); numpy subclasses are converted to plain arrays (a
 subclass cannot lie about its shape), torch tensors are read through ``torch._C.TensorBase`` with

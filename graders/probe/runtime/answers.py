@@ -2,8 +2,9 @@
 
 ``run`` answers probes in the notebook's namespace, one ``<n>.json`` each (``_answer``, ``_write``);
 with ``bind`` the reference's helpers stand in for the notebook's during the call (``_bind``: each
-built alone in a namespace of its own, cleared afterwards). ``digest`` names what the last ``run``
-wrote, with the sha256 of each file.
+built alone in a namespace of its own, cleared afterwards). A cell that asks a batch of checks gives
+each its own time limit (``_answer_within``: an alarm; the grader's cell timeout is only the
+backstop). ``digest`` names what the last ``run`` wrote, with the sha256 of each file.
 """
 
 
@@ -31,12 +32,14 @@ def _write(folder, n, record):
     _replace(tmp, path)
 
 
-def run(namespace, input_dir, output_dir, indices, bind=()):
+def run(namespace, input_dir, output_dir, indices, bind=(), seconds=None):
     """Answer probes ``indices`` of ``input_dir/probes.json`` in ``namespace``.
 
     ``namespace`` None: the notebook's namespace captured when the runtime was installed.
     ``bind``: names of the notebook's functions to replace, for these calls only, by the
     reference's (``input_dir/helpers.json``): a check rerun as if its helpers were right.
+    ``seconds``: a batch of checks — ``indices`` is then one list of probe indices per check, in
+    order, and ``seconds`` each check's own time limit (``_answer_within``).
     """
     if namespace is None:
         namespace = _user_ns if _user_ns is not None else _sys.modules["__main__"].__dict__
@@ -45,7 +48,11 @@ def run(namespace, input_dir, output_dir, indices, bind=()):
         plan = _loads(fh.read())
     saved, spaces = _bind(namespace, input_dir, bind) if bind else ({}, [])
     try:
-        _answer(namespace, input_dir, output_dir, indices, plan)
+        if seconds is None:
+            _answer(namespace, input_dir, output_dir, indices, plan)
+        else:
+            for group, limit in zip(indices, seconds):
+                _answer_within(limit, namespace, input_dir, output_dir, group, plan)
     finally:
         for name, old in saved.items():
             if old is _MISSING:
@@ -57,6 +64,52 @@ def run(namespace, input_dir, output_dir, indices, bind=()):
 
 
 _MISSING = object()
+
+
+class _TimeLimit(BaseException):
+    """Raised by the alarm in the check that outran its own limit: a BaseException, so a notebook's
+    ``except Exception`` does not swallow it (its ``except BaseException`` can: the grader's cell
+    timeout is the backstop)."""
+
+
+_fired = []  # not empty once the alarm of the check being answered has gone off
+
+
+def _on_alarm(signum, frame):
+    _fired.append(True)
+    raise _TimeLimit()
+
+
+#: what the answers of a check that outran its limit in a batch say (the grader gives them its own reason)
+ALARM_TYPE, ALARM_MESSAGE = "Timeout", "the check ran out of its own time limit"
+
+
+def _answer_within(limit, namespace, input_dir, output_dir, indices, plan):
+    """Answer one check's probes ``indices`` within ``limit`` seconds (an alarm: ``ITIMER_REAL`` and
+    ``SIGALRM``, through the functions captured at install). Past it, every probe of the check is
+    recorded as timed out — even if the notebook caught the alarm and returned, as a cell that ran
+    out of time is — and the cell goes on with the next check."""
+    previous = _get_handler(_SIGALRM)
+    if previous is None:  # a handler not set from Python
+        previous = _SIG_DFL
+    _fired.clear()
+    try:
+        try:
+            _set_handler(_SIGALRM, _on_alarm)
+            _setitimer(_ITIMER_REAL, limit)
+            _answer(namespace, input_dir, output_dir, indices, plan)
+        finally:
+            _setitimer(_ITIMER_REAL, 0)
+            _set_handler(_SIGALRM, previous)
+    except _TimeLimit:  # it may have fired inside the finally, before it disarmed
+        _setitimer(_ITIMER_REAL, 0)
+        _set_handler(_SIGALRM, previous)
+    if _fired:
+        for n in indices:
+            for name in [k for k in _written if k.partition(".")[0].partition("_")[0] == str(n)]:
+                del _written[name]  # what the check wrote before its time ran out is not an answer
+            _write(output_dir, n, {"id": plan[n]["id"], "ok": False, "observed": {}, "seconds": limit,
+                                   "error": {"type": ALARM_TYPE, "where": "alarm", "message": ALARM_MESSAGE}})
 
 
 def _bind(namespace, input_dir, names):
@@ -125,6 +178,8 @@ def _answer(namespace, input_dir, output_dir, indices, plan):
                                "message": "interrupted: the time limit for this check ran out"}
             record["seconds"] = _perf() - t0
             _write(output_dir, n, record)
+            raise
+        except _TimeLimit:
             raise
         except BaseException as exc:  # SystemExit from student code too
             record["error"] = {"type": type(exc).__name__, "where": "call",

@@ -1,9 +1,9 @@
 """Piece 1 of the probe runtime (see ``graders.probe.runtime``): what it holds on to.
 
 The modules and functions the runtime keeps are bound here, while the runtime cell runs — before any
-student cell —, so a notebook that later patches ``json``, ``numpy``, ``os.replace`` or ``open``
-does not change what the other pieces call (builtin names they use directly resolve through the
-runtime's own copy of the builtins).
+student cell —, so a notebook that later patches ``json``, ``numpy``, ``os.replace``, ``open`` or
+``signal`` does not change what the other pieces call (builtin names they use directly resolve
+through the runtime's own copy of the builtins).
 """
 
 import json as _json
@@ -19,6 +19,7 @@ import binascii as _binascii
 import datetime as _datetime
 import hashlib as _hashlib
 import json.scanner as _json_scanner
+import _signal  # the C functions themselves: ``signal.signal`` is a wrapper that looks them up at each call
 
 import numpy as _np
 
@@ -36,6 +37,13 @@ _replace = _os.replace
 _np_load = _np.load
 _open = open
 _perf = _time.perf_counter
+# the alarm that ends one check of a batch at its own time limit (answers.py ``_answer_within``)
+_setitimer = _signal.setitimer
+_set_handler = _signal.signal
+_get_handler = _signal.getsignal
+_ITIMER_REAL = _signal.ITIMER_REAL
+_SIGALRM = _signal.SIGALRM
+_SIG_DFL = _signal.SIG_DFL
 _isinstance = isinstance
 _ndarray = _np.ndarray
 _generic = _np.generic
