@@ -1,10 +1,11 @@
 """Overhead of grading over bare execution, measured side by side in one run.
 
 For one submission (default: the bundled reference), alternately (a) execute each notebook
-with bare nbclient in a folder holding its assets, (b) grade the submission with warm kernels
-(``graders.kernel_pool``: each notebook's kernel started while the one before it runs, and the
+with bare nbclient in a folder holding its assets, (b) grade the submission with warm kernels and
+batched probes (``graders.kernel_pool``: each notebook's kernel started while the one before it runs, and the
 first one while the previous round's last notebook ran, as in a worker grading a class) and
-(c) grade it with every kernel started on demand (``--no-pool``). The per-batch Plan is built
+(c) grade it as before them: every kernel started on demand and every check asked in a cell
+of its own (``--no-pool --no-batch``). The per-batch Plan is built
 once beforehand, its checks included, as in a real batch. Prints the median of each over --runs
 rounds, the ratios to bare, and the load average.
 
@@ -64,7 +65,7 @@ def main() -> None:
     parts = [p for p in args.parts.split(",") if p] or None
     secret = read_secret(args.secret_file) or new_secret()
     warm = prepare(parts=parts, secret=secret)
-    cold = prepare(parts=parts, secret=secret, warm_kernels=False)
+    cold = prepare(parts=parts, secret=secret, warm_kernels=False, batch_probes=False)
     dict(warm.checks), dict(cold.checks)  # reference values computed before any timing
     kernel_pool.shared().ahead = True     # as in a worker: the next round's first kernel is warmed
     sub = find_submissions([Path(args.submission)], warm.parts)[0]
@@ -81,7 +82,7 @@ def main() -> None:
     mb, mw, mc = statistics.median(b), statistics.median(w), statistics.median(c)
     print(f"notebooks: {', '.join(sorted(set(sub.notebooks) & set(warm.parts)))}")
     print(f"median bare nbclient: {mb:.2f} s   graded, warm kernels: {mw:.2f} s (ratio {mw / mb:.3f})   "
-          f"graded, --no-pool: {mc:.2f} s (ratio {mc / mb:.3f})")
+          f"graded, --no-pool --no-batch: {mc:.2f} s (ratio {mc / mb:.3f})")
     print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
