@@ -115,7 +115,7 @@ def main() -> None:
                 raise SystemExit("no example submissions under examples/; use --synthetic")
             parts = [p for p in args.parts.split(",") if p] or None
             if parts is None:
-                from graders.parts import all_parts
+                from graders.homework import all_parts
 
                 have = {nb.name for nb in examples[0].glob("*.ipynb")}
                 parts = [n for n, spec in all_parts().items() if spec.notebook in have]

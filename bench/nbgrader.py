@@ -44,7 +44,7 @@ from nbgrader_course import ASSIGNMENT, SOLUTIONS, max_score, parse_recorded, te
     with_tests, write_course, write_notebook  # noqa: E402
 
 from graders.workspace import prepare_workdir  # noqa: E402
-from graders.parts import all_parts  # noqa: E402
+from graders.homework import all_parts  # noqa: E402
 from graders.rubric import load_rubric  # noqa: E402
 from graders.sandbox import kernel_env  # noqa: E402
 

@@ -37,7 +37,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import nbformat  # noqa: E402
 
-from graders.parts import all_parts  # noqa: E402
+from graders.homework import all_parts  # noqa: E402
 from graders.similarity import analyse  # noqa: E402
 from graders.similarity.report import by_pair, write  # noqa: E402
 from graders.similarity.tokens import bound_names  # noqa: E402
