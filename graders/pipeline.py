@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from graders import ROOT, __version__
+from graders import ROOT, __version__, kernel_pool
 from graders.checks.base import Check, unique_ids
-from graders import kernel_pool
 from graders.execute import NotebookRun, kernel_request, run_notebook
 from graders.notebook_kernel import KernelRequest
 from graders.probe.driver import CarryForward
