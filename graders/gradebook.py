@@ -90,6 +90,28 @@ CREATE INDEX IF NOT EXISTS manual_score_log_key ON manual_score_log(submission_i
 CREATE TABLE IF NOT EXISTS comment_bank(
     item_id TEXT NOT NULL, text TEXT NOT NULL, added_by TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL,
     PRIMARY KEY(item_id, text));
+CREATE TABLE IF NOT EXISTS rubric_items(
+    id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, question TEXT NOT NULL, position INTEGER NOT NULL,
+    points REAL NOT NULL, text TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rubric_applied(
+    submission_id TEXT NOT NULL, item_id TEXT NOT NULL, question TEXT NOT NULL, rubric_id INTEGER NOT NULL,
+    PRIMARY KEY(submission_id, item_id, question, rubric_id));
+CREATE TABLE IF NOT EXISTS question_adjustments(
+    submission_id TEXT NOT NULL, item_id TEXT NOT NULL, question TEXT NOT NULL, points REAL NOT NULL,
+    reason TEXT NOT NULL, PRIMARY KEY(submission_id, item_id, question));
+CREATE TABLE IF NOT EXISTS rubric_log(
+    id INTEGER PRIMARY KEY, item_id TEXT NOT NULL, question TEXT NOT NULL, submission_id TEXT NOT NULL DEFAULT '',
+    action TEXT NOT NULL, detail TEXT NOT NULL, grader TEXT NOT NULL DEFAULT '', entered_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS rubric_log_key ON rubric_log(item_id, submission_id, question, id);
+CREATE TABLE IF NOT EXISTS answer_group_pins(
+    item_id TEXT NOT NULL, question TEXT NOT NULL, submission_id TEXT NOT NULL, pin TEXT NOT NULL,
+    PRIMARY KEY(item_id, question, submission_id));
+CREATE TABLE IF NOT EXISTS regrade_requests(
+    id INTEGER PRIMARY KEY, submission_id TEXT NOT NULL, item_id TEXT NOT NULL, question TEXT NOT NULL DEFAULT '',
+    request TEXT NOT NULL, requested_at TEXT NOT NULL, recorded_by TEXT NOT NULL DEFAULT '',
+    response TEXT NOT NULL DEFAULT '', responded_by TEXT NOT NULL DEFAULT '', responded_at TEXT NOT NULL DEFAULT '',
+    score_before REAL, score_after REAL);
 """
 #: tables rebuilt from results on every ``build`` (the others are kept)
 DERIVED = ("students", "submissions", "parts", "items", "checks", "late_days", "intake_problems")
