@@ -5,6 +5,8 @@ here, so a user sees one clear line, never a traceback.
 """
 from __future__ import annotations
 
+import csv
+
 import functools
 import os
 import signal
@@ -413,12 +415,16 @@ def manual() -> None:
 @manual.command("export")
 @_OUT_ARG
 def manual_export(out_dir):
-    """Write DIR/manual/<item>.csv (and .html to read) per manual item, with each student's answer text.
+    """Write DIR/manual/<item>.csv (and .html to read) per manual item, with each student's answer text,
+    and the rubric items: DIR/manual/rubric.csv and rubric_applied.csv.
 
-    Fill in the score (and comment) columns, then run `hw4 manual import DIR <item>.csv`.
+    Fill in the score (and comment) columns, then run `hw4 manual import DIR <item>.csv`; edit the
+    rubric sheets and import them the same way.
     """
+    from graders.manual.rubric_sheets import export_rubric
+
     try:
-        written = sheets.export_manual(out_dir)
+        written = sheets.export_manual(out_dir) + export_rubric(out_dir)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     for path in written:
@@ -434,7 +440,24 @@ def manual_import(out_dir, scores, grader):
 
     A bad line (unknown student or item, score outside [0, max]) is reported and nothing is
     written. A score for an automatic item needs an override_reason. Totals update in grades.csv.
+    SCORES may also be the rubric sheets of `hw4 manual export` (rubric.csv, rubric_applied.csv).
     """
+    from graders.manual import rubric_sheets
+    from graders.refresh import after_manual_change
+
+    try:
+        with open(scores, newline="", encoding="utf-8-sig") as fh:
+            header = [h.strip() for h in next(csv.reader(fh), [])]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise click.ClickException(f"cannot read {scores}: {exc}") from None
+    if rubric_sheets.is_rubric_sheet(header):
+        try:
+            changes, changed = rubric_sheets.import_rubric_sheet(out_dir, scores, grader=grader)
+        except gradebook.GradebookError as exc:
+            raise click.ClickException(str(exc)) from None
+        after_manual_change(out_dir, changed)
+        click.echo(f"{changes} rubric change(s); {len(changed)} submission score(s) updated")
+        return
     try:
         s = sheets.import_manual(out_dir, scores, grader=grader)
     except gradebook.GradebookError as exc:
@@ -448,18 +471,22 @@ def manual_import(out_dir, scores, grader):
 @click.option("--port", type=int, default=0, show_default=True,
               help="Port on 127.0.0.1 (0: any free port). The server never listens on another address.")
 @click.option("--grader", default=None, help="Your name, kept with every score you enter (default: your login).")
-def manual_serve(out_dir, port, grader):
+@click.option("--anonymous", is_flag=True,
+              help="Hide who wrote each answer (names and ids) until you serve the page again without it.")
+def manual_serve(out_dir, port, grader, anonymous):
     """Grade the written answers of DIR in a browser: prints a local URL with an access token.
 
-    Pages: progress per item and TA; answer groups scored at once; one answer at a time next to
-    the question and the reference answer, from the keyboard (type the score, Enter saves and
-    opens the next; n/p next/previous, s skip). Every score is saved at once with your name, kept
-    in the history, and updates grades.csv and the student's result.json and feedback.
+    Pages: progress per item and TA; each written item question by question, with rubric items
+    (points and a text, shared by every answer; number keys apply them, Enter goes to the next
+    question; editing an item re-scores every answer that has it); the student's own outputs
+    beside the answer; similar answers in groups scored at once; one student's answers on one
+    page, with regrade requests. Every change is saved at once with your name, kept in the
+    history, and updates grades.csv and the student's result.json and feedback.
     """
     from graders.manual.server import serve
 
     try:
-        serve(out_dir, port=port, grader=grader, echo=click.echo)
+        serve(out_dir, port=port, grader=grader, echo=click.echo, anonymous=anonymous)
     except gradebook.GradebookError as exc:
         raise click.ClickException(str(exc)) from None
     except OSError as exc:

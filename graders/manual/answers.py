@@ -15,17 +15,19 @@ math and code (``$X$`` is not ``$x$``, ``\\Delta`` is not ``\\delta``). "The KL 
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
 
 from graders.homework import active as active_homework
 from graders.nbmeta import answer_item, declared_part
 from graders.manual.cells import ANSWER_PLACEHOLDER, answer_cells, assignment_prose, unanswered_reason
+from graders.manual.questions import question_prompts, split_answer
 
 #: a notebook larger than this is not parsed for its answers (the TA is told to open it directly)
 MAX_NOTEBOOK_BYTES = 64 * 2**20
@@ -45,6 +47,8 @@ class Answer:
     problem: str = ""
     #: the answer cells' attachments (name → {mime: base64}), for pasted images
     attachments: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: for one question of the answer: why its split from the others is uncertain ("" when clean)
+    note: str = ""
 
     @property
     def group_key(self) -> str:
@@ -157,6 +161,36 @@ class AnswerStore:
                     attachments[name] = data
         return Answer(**base, text=clean_text(text), attachments=attachments)
 
+    def notebook_of(self, row: Mapping) -> str | None:
+        """The path of the notebook ``row``'s answer was graded from (None: none was submitted)."""
+        entry = self._manifest().get(row["submission_id"])
+        notebooks = entry.get("notebooks") if isinstance(entry, dict) else None
+        nb = notebooks.get(row["part"]) if isinstance(notebooks, dict) else None
+        return nb if isinstance(nb, str) and nb else None
+
+    def by_question(self, rows: list[Mapping], questions) -> dict[str, list[Answer]]:
+        """Each row's answer split per question (``questions.split_answer``): submission → one Answer per question."""
+        subs = self._manifest()
+        out = {}
+        for row in rows:
+            entry = subs.get(row["submission_id"])
+            notebooks = entry.get("notebooks") if isinstance(entry, dict) else None
+            nb = notebooks.get(row["part"]) if isinstance(notebooks, dict) else None
+            nb = nb if isinstance(nb, str) else None
+            whole = self.answer(row, nb)
+            if whole.problem or len(questions) == 1:
+                out[row["submission_id"]] = [whole] * len(questions)
+                continue
+            found = self._answers_in(Path(nb), row["part"])
+            cells = (found or {}).get(row["item_id"]) if isinstance(found, dict) else None
+            split = []
+            for qa in split_answer(cells or [], questions):
+                problem = "" if qa.text.strip() or qa.note else "(not answered)"
+                split.append(replace(whole, text=clean_text(qa.text), problem=problem, note=qa.note,
+                                     attachments=qa.attachments or {}))
+            out[row["submission_id"]] = split
+        return out
+
     def answers(self, rows: list[Mapping]) -> list[Answer]:
         """The answers of ``rows`` (``items`` rows of one manual item, with ``student_id`` and ``name``)."""
         subs = self._manifest()
@@ -192,6 +226,27 @@ def reference_for(item_id: str, part: str) -> Reference:
                 answer = "\n\n".join(c["source"] for c in cells if c["source"] and c["source"] != ANSWER_PLACEHOLDER)
                 break
     return Reference(tuple(dict.fromkeys(questions)), answer)
+
+
+@functools.lru_cache(maxsize=64)
+def question_reference(item_id: str, part: str, questions: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Per question of ``item_id``: its prompt (from the assignment notebook) and its reference answer
+    (the solved notebook's answer cells, split as a student's are); "" where there is none."""
+    homework = active_homework()
+    prompts = [""] * len(questions)
+    for nb in sorted(homework.assignments.glob("*.ipynb")):
+        found = question_prompts(nb, item_id, part, questions)
+        if any(found):
+            prompts = list(found)
+            break
+    answers = [""] * len(questions)
+    if homework.solutions.is_dir():
+        for nb in sorted(homework.solutions.glob("*.ipynb")):
+            cells = (answer_cells(nb) or {}).get(item_id)
+            if cells:
+                answers = [qa.text for qa in split_answer(cells, questions)]
+                break
+    return tuple(prompts), tuple(a if a.strip() != ANSWER_PLACEHOLDER else "" for a in answers)
 
 
 def _prompts(notebook: Path, item_id: str, part: str, *, most: int = 4) -> list[str]:

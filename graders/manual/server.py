@@ -68,7 +68,7 @@ def default_grader() -> str:
 
 
 def make_grading_server(out_dir: Path, *, port: int = 0, grader: str | None = None,
-                        token: str | None = None) -> GradingServer:
+                        token: str | None = None, anonymous: bool = False) -> GradingServer:
     """Bind the grading app for ``out_dir`` to 127.0.0.1:``port`` (0: any free port).
 
     Raises ``GradebookError`` when OUT has no gradebook and ``OSError`` when the port is taken.
@@ -79,16 +79,18 @@ def make_grading_server(out_dir: Path, *, port: int = 0, grader: str | None = No
     if not (out_dir / DB_NAME).is_file():
         raise GradebookError(f"{out_dir} has no {DB_NAME}: grade the class first (hw4 grade … --out {out_dir})")
     token = token or secrets.token_urlsafe(32)
-    app = create_app(out_dir, grader=grader if grader is not None else default_grader(), token=token)
+    app = create_app(out_dir, grader=grader if grader is not None else default_grader(), token=token,
+                     anonymous=anonymous)
     httpd = make_server(HOST, port, app, threaded=True, request_handler=_RequestLog)
     app.config["HW4_PORT"] = httpd.server_port
     app.config["SESSION_COOKIE_NAME"] = f"hw4_manual_{httpd.server_port}"  # cookies ignore ports: one per server
     return GradingServer(httpd, token)
 
 
-def serve(out_dir: Path, *, port: int = 0, grader: str | None = None, echo: Callable[[str], None] = print) -> None:
+def serve(out_dir: Path, *, port: int = 0, grader: str | None = None, echo: Callable[[str], None] = print,
+          anonymous: bool = False) -> None:
     """Serve the grading page until interrupted (Ctrl-C), after printing its URL."""
-    server = make_grading_server(out_dir, port=port, grader=grader)
+    server = make_grading_server(out_dir, port=port, grader=grader, anonymous=anonymous)
     name = server.httpd.app.config["HW4_GRADER"] or "(no name: pass --grader)"
     echo(f"Grading the written answers of {out_dir} as {name}.")
     echo("Open this URL in a browser on this machine (it holds the access token; keep it to yourself):")

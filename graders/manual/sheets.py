@@ -189,10 +189,10 @@ def import_manual(out_dir: Path, csv_path: Path, *, grader: str = "") -> ImportS
             changes.append(change)
             lines[key] = n
         if errors:
-            raise GradebookError(_problems(csv_path.name, errors))
+            raise GradebookError(problems_text(csv_path.name, errors))
         outcome = record_scores(conn, changes, grader=grader, source=f"csv {csv_path.name}")
         if outcome.stale:
-            raise GradebookError(_problems(csv_path.name, [
+            raise GradebookError(problems_text(csv_path.name, [
                 f"{csv_path.name} line {lines[(c['submission_id'], c['item_id'])]}: {stale_message(c)}; "
                 "export the sheet again" for c in outcome.stale]))
     summary.recorded = len(outcome.written)
@@ -202,6 +202,6 @@ def import_manual(out_dir: Path, csv_path: Path, *, grader: str = "") -> ImportS
     return summary
 
 
-def _problems(name: str, errors: list[str]) -> str:
+def problems_text(name: str, errors: list[str]) -> str:
     more = f"\n… and {len(errors) - 30} more" if len(errors) > 30 else ""
     return f"{len(errors)} problem(s) in {name}; nothing was recorded:\n" + "\n".join(errors[:30]) + more

@@ -23,6 +23,7 @@ import hmac
 import json
 import re
 import secrets
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -35,7 +36,10 @@ from graders.homework import active as active_homework
 from graders.manual.answers import AnswerStore, clean_text, group_answers, reference_for
 from graders.manual.ledger import (ScoreChange, add_to_bank, comment_bank, current_entry, record_scores, score_history,
                                    score_versions, stale_message, validate_score)
+from graders.manual.question_web import QuestionPages
+from graders.manual.regrades import open_requests
 from graders.manual.render import render_markdown
+from graders.manual.rubric_items import question_grades
 from graders.refresh import after_manual_change
 from graders.text import points_text
 
@@ -47,8 +51,46 @@ _TAB_NEWLINE = re.compile(r"[\t\n\r]")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 
-def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = None) -> Flask:
-    """The app for the batch under ``out_dir``; ``token`` opens it, ``grader`` signs its scores.
+class Names:
+    """How the pages name a submission: its id, or with ``anonymous`` an alias that hides the student.
+
+    Anonymous grading (Gradescope's): names and ids are hidden on every page and in every address
+    until the TA serves the page again without ``--anonymous``. An alias is an HMAC of the id with a
+    salt kept in the gradebook, so it is the same for every TA and across restarts.
+    """
+
+    def __init__(self, out_dir: Path, anonymous: bool):
+        self.out_dir, self.anonymous = Path(out_dir), anonymous
+        self._salt: bytes | None = None
+
+    def _key(self) -> bytes:
+        if self._salt is None:
+            with closing(connect(self.out_dir)) as conn, conn:
+                conn.execute("INSERT OR IGNORE INTO meta VALUES ('anonymous_salt', ?)", (secrets.token_hex(16),))
+                self._salt = conn.execute("SELECT value FROM meta WHERE key = 'anonymous_salt'").fetchone()[0].encode()
+        return self._salt
+
+    def alias(self, submission_id: str) -> str:
+        return "A-" + hmac.new(self._key(), submission_id.encode("utf-8", "replace"), "sha256").hexdigest()[:8]
+
+    def who(self, submission_id: str) -> str:
+        """The name shown on a page."""
+        return "Answer " + self.alias(submission_id) if self.anonymous else submission_id
+
+    def sid(self, submission_id: str) -> str:
+        """The value in an address."""
+        return self.alias(submission_id) if self.anonymous else submission_id
+
+    def resolve(self, value: str, known) -> str:
+        """The submission id an address names (an alias, or the id itself)."""
+        if not self.anonymous:
+            return value
+        return {self.alias(s): s for s in known}.get(value, value)
+
+
+def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = None, anonymous: bool = False) -> Flask:
+    """The app for the batch under ``out_dir``; ``token`` opens it, ``grader`` signs its scores;
+    ``anonymous`` hides who wrote each answer (``Names``).
 
     ``port`` is the port it is served on (Host headers for another port are refused); set
     ``app.config["HW4_PORT"]`` later when the port is known only after binding.
@@ -58,13 +100,16 @@ def create_app(out_dir: Path, *, grader: str, token: str, port: int | None = Non
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", SESSION_COOKIE_NAME="hw4_manual",
                       MAX_CONTENT_LENGTH=2 * 2**20, HW4_OUT=Path(out_dir), HW4_GRADER=grader, HW4_TOKEN=token,
-                      HW4_PORT=port, SEND_FILE_MAX_AGE_DEFAULT=3600)
+                      HW4_PORT=port, SEND_FILE_MAX_AGE_DEFAULT=3600, HW4_NAMES=Names(Path(out_dir), anonymous))
     app.jinja_env.finalize = lambda v: (Markup(clean_text(v)) if isinstance(v, Markup)
                                         else clean_text(v) if isinstance(v, str) else v)
     app.jinja_env.filters["pts"] = points_text
 
     _guard(app, Path(out_dir))
-    _Pages(app, AnswerStore(Path(out_dir))).register()
+    pages = _Pages(app, AnswerStore(Path(out_dir)))
+    pages.register()
+    pages.question_pages = QuestionPages(pages)
+    pages.question_pages.register()
     return app
 
 
@@ -115,8 +160,9 @@ def _guard(app: Flask, out_dir: Path) -> None:
 
     @app.context_processor
     def common():
+        names = app.config["HW4_NAMES"]
         return {"grader": app.config["HW4_GRADER"], "csrf": session.get("csrf", ""), "out_dir": str(out_dir),
-                "homework": active_homework().name}
+                "homework": active_homework().name, "who": names.who, "sid": names.sid, "anonymous": names.anonymous}
 
 
 class _Pages:
@@ -124,6 +170,16 @@ class _Pages:
 
     def __init__(self, app: Flask, store: AnswerStore):
         self.app, self.store = app, store
+        self.question_pages = None
+
+    def label(self, submission_id: str) -> str:
+        """How a submission is named on the pages."""
+        return self.app.config["HW4_NAMES"].who(submission_id)
+
+    def sub_arg(self) -> str:
+        """The submission the address names (``sub``: an id, or an alias when grading anonymously)."""
+        known = [r[0] for r in self._db().execute("SELECT submission_id FROM submissions")]
+        return self.app.config["HW4_NAMES"].resolve(request.args.get("sub", ""), known)
 
     def register(self) -> None:
         app = self.app
@@ -140,7 +196,8 @@ class _Pages:
         progress = manual_progress(self._db())
         graders = sorted({t for p in progress for t in p["by_grader"]})
         return render_template("index.html", progress=progress, graders=graders,
-                               answers=sum(p["answers"] for p in progress), graded=sum(p["graded"] for p in progress))
+                               answers=sum(p["answers"] for p in progress), graded=sum(p["graded"] for p in progress),
+                               requests=open_requests(self._db()))
 
     def item(self, item_id: str):
         rows = self._item_rows(item_id)
@@ -158,10 +215,33 @@ class _Pages:
                            "html": _answer_html(grp.answers[0]),
                            "versions": json.dumps({m["answer"].submission_id: m["version"] for m in members})})
         return render_template("item.html", item=rows[0], groups=groups, bank=comment_bank(self._db(), item_id),
-                               graded=len(entries), total=len(rows), first_pending=_next_pending(rows, entries, None))
+                               graded=len(entries), total=len(rows), first_pending=_next_pending(rows, entries, None),
+                               questions=self._question_progress(item_id, rows), next_item=self._next_item(item_id))
+
+    def _question_progress(self, item_id: str, rows) -> list[dict]:
+        """Per question of the item: how many answers are graded, and the first pending one."""
+        questions = self.question_pages.questions(item_id)
+        ids = [r["submission_id"] for r in rows]
+        grades = question_grades(self._db(), item_id, questions, ids)
+        out = []
+        for q in questions:
+            pending = [s for s in ids if grades[s][q.id].score is None]
+            out.append({"q": q, "graded": len(ids) - len(pending), "total": len(ids),
+                        "first_pending": pending[0] if pending else None, "first": ids[0]})
+        return out
+
+    def _next_item(self, item_id: str) -> dict | None:
+        """The next written item (in rubric order) that still has answers without a score."""
+        progress = manual_progress(self._db())
+        ids = [p["item_id"] for p in progress]
+        after = ids.index(item_id) + 1 if item_id in ids else 0
+        for p in progress[after:] + progress[:after]:
+            if p["pending"] and p["item_id"] != item_id:
+                return p
+        return None
 
     def answer(self):
-        item_id, sub = request.args.get("item", ""), request.args.get("sub", "")
+        item_id, sub = request.args.get("item", ""), self.sub_arg()
         return self._answer_page(item_id, sub)
 
     def save_answer(self):
@@ -190,13 +270,13 @@ class _Pages:
                                      attempt={"score": raw, "comment": comment}, status=409)
         if outcome.written:
             after_manual_change(self.app.config["HW4_OUT"], [sub])
-            flash(f"Saved: {sub} {'cleared' if clear else points_text(score)} on {item_id}.")
+            flash(f"Saved: {self.label(sub)} {'cleared' if clear else points_text(score)} on {item_id}.")
         rows = self._item_rows(item_id)
         nxt = _next_pending(rows, self._entries(item_id), sub)
         if nxt is None:
             flash(f"Every answer of {item_id} has a score.")
             return redirect(url_for("item", item_id=item_id))
-        return redirect(url_for("answer", item=item_id, sub=nxt))
+        return redirect(url_for("answer", item=item_id, sub=self.app.config["HW4_NAMES"].sid(nxt)))
 
     def save_group(self):
         item_id = request.form.get("item", "")
@@ -239,7 +319,7 @@ class _Pages:
         return "", 204
 
     def history(self):
-        item_id, sub = request.args.get("item") or None, request.args.get("sub") or None
+        item_id, sub = request.args.get("item") or None, self.sub_arg() or None
         return render_template("history.html", rows=score_history(self._db(), item_id=item_id, submission_id=sub),
                                item_id=item_id, sub=sub)
 

@@ -4,6 +4,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from graders.manual.web import create_app
+from browser_kit import browser  # noqa: F401 (the module-scoped headless Chromium fixture)
 from web_kit import make_batch
 
 TOKEN = "test-token-123"

@@ -1,13 +1,11 @@
 """The grading page in a real headless Chromium, driven as a TA drives it: from the keyboard.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` and the ``selenium`` package (requirements-dev);
-skipped with a message when they are missing (``.ci/run`` installs them). With
-``HW4_UPDATE_SCREENSHOT=1`` the test also writes the README's screenshot, docs/manual-serve.png.
+skipped with a message when they are missing (``.ci/run`` installs them). The rubric-item pages
+are driven in ``test_browser_rubric.py``.
 """
 from __future__ import annotations
 
-import os
-import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
@@ -20,43 +18,11 @@ from graders.manual.ledger import ScoreChange, record_scores
 from graders.manual.answers import Reference
 from graders.manual.render import MATH_BUDGET
 from graders.manual.server import make_grading_server
+from browser_kit import WAIT, needs_browser
 from web_kit import GROUP
 
 ROOT = Path(__file__).resolve().parents[2]
-WAIT = 60  # seconds; generous for a loaded machine, never a measure of speed
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-try:
-    import selenium  # noqa: F401
-except ImportError:
-    selenium = None
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER and selenium),
-    reason="the browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver) "
-           "and selenium (requirements-dev.txt)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="hw4-chromium-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                f"--user-data-dir={profile}", "--window-size=1400,900"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
-    driver.set_page_load_timeout(WAIT)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
+pytestmark = needs_browser
 
 REFERENCE = Reference(("Why is the KL term **positive**?",),
                       r"Because $\mathrm{KL}(p\|q) = \sum_x p(x)\log\frac{p(x)}{q(x)} \ge 0$ (Gibbs' inequality).")
@@ -139,9 +105,6 @@ def test_a_ta_grades_from_the_keyboard(browser, server, batch):
     shot = Path(tempfile.gettempdir()) / "hw4-manual-serve.png"
     browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    if os.environ.get("HW4_UPDATE_SCREENSHOT") == "1":
-        (ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(shot, ROOT / "docs" / "manual-serve.png")
     keys(Keys.ENTER)
     on("401000006_Leila")
     assert scores(batch)["401000005_Reza"] == (5, "Correct, and the sum is explained.", "TA One")

@@ -79,8 +79,33 @@ function answerPageKeys() {
   if (bank) bank.addEventListener("dblclick", function () { insertFromBank(bank, comment); comment.focus(); });
 }
 
+// One question of one answer: number keys apply and remove rubric items, Enter goes on.
+function questionPageKeys() {
+  document.addEventListener("keydown", function (e) {
+    const t = e.target;
+    if (t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT")) {
+      if (e.key === "Escape") { e.preventDefault(); t.blur(); }
+      return;  // Enter in a field submits its own form
+    }
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (/^[1-9]$/.test(e.key)) {
+      const item = document.querySelector('#rubric li[data-key="' + e.key + '"] form.apply');
+      if (item) { e.preventDefault(); item.requestSubmit(); }
+      return;
+    }
+    if (e.key === "Enter" && t && t.tagName === "BUTTON") return;  // a focused button does its own job
+    const action = {Enter: "next", n: "next", p: "prev", "]": "down", "[": "up", s: "skip", i: "item", g: "groups",
+                    u: "student"}[e.key];
+    if (action) { e.preventDefault(); go(action); return; }
+    if (e.key === "a") { e.preventDefault(); document.getElementById("add-points").focus(); return; }
+    if (e.key === "j") { e.preventDefault(); document.getElementById("adjust-points").focus(); return; }
+    if (e.key === "?") { e.preventDefault(); document.getElementById("keys").classList.toggle("shown"); }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   typeset(document);
   document.addEventListener("click", renderOnDemand);
   if (document.body.dataset.page === "answer") answerPageKeys();
+  if (document.body.dataset.page === "question") questionPageKeys();
 });
