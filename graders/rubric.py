@@ -4,12 +4,18 @@ The loader refuses a rubric whose points do not add up (each group of parts equa
 its ``groups`` section gives it — HW4's theory 35 + practical 65 —, each part equal to the sum of
 its items) or that names an unknown check, with a message naming the culprit. Scoring: an auto item earns ``points × (weight of passed checks) / (weight of its
 checks)``; a manual item is pending until a TA's score is entered (that score then counts).
+
+A manual item may list its ``questions`` (``{id, title, points}`` each, adding up to the item's
+points) so that a TA grades a multi-question written answer question by question; an item that
+lists none is one implicit question (``questions_of``). Questions only split a TA's score: they
+are left out of ``Rubric.raw``, so declaring or editing them forces no regrade.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
-
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -47,6 +53,15 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Question:
+    """One question of a manual item, graded on its own (its points are part of the item's)."""
+
+    id: str
+    title: str
+    points: float
+
+
+@dataclass(frozen=True)
 class Item:
     id: str
     part: str
@@ -54,6 +69,13 @@ class Item:
     points: float
     checks: Mapping[str, float] = field(default_factory=dict)
     manual: bool = False
+    #: the questions a manual item declares (empty when it declares none: see ``questions_of``)
+    questions: tuple[Question, ...] = ()
+
+
+def questions_of(item: Item) -> tuple[Question, ...]:
+    """The questions a TA grades for ``item``: the declared ones, or the whole item as one question."""
+    return item.questions or (Question("answer", item.title, item.points),)
 
 
 @dataclass(frozen=True)
@@ -70,6 +92,8 @@ class Rubric:
     parts: Mapping[str, Part]
     limits: Limits
     sha256: str
+    #: the YAML as read, without the manual items' ``questions`` (they do not change how a notebook
+    #: is scored, and ``graders.pipeline.grading_rubric_hash`` hashes this to decide on a regrade)
     raw: Mapping = field(default_factory=dict)
 
     @property
@@ -136,7 +160,17 @@ def load_rubric(path: Path | str | None = None) -> Rubric:
     for group, expected in expected_groups.items():
         if abs(groups.get(group, 0.0) - expected) > 1e-9:
             raise RubricError(f"the {group} parts add up to {groups.get(group, 0.0):g} points, expected {expected:g}")
-    return Rubric(str(raw.get("title", "")), parts, limits, hashlib.sha256(data).hexdigest(), raw)
+    return Rubric(str(raw.get("title", "")), parts, limits, hashlib.sha256(data).hexdigest(), _without_questions(raw))
+
+
+def _without_questions(raw: dict) -> dict:
+    """``raw`` with no item's ``questions``: a copy, so that the hash of what is scored ignores them."""
+    raw = copy.deepcopy(raw)
+    for part in raw["parts"].values():
+        for it in part.get("items") or []:
+            if isinstance(it, dict):
+                it.pop("questions", None)
+    return raw
 
 
 def _groups(raw, path) -> dict[str, float]:
@@ -168,7 +202,36 @@ def _item(part: str, it) -> Item:
         raise RubricError(f"item {iid!r}: check weights must be positive")
     if manual and checks:
         raise RubricError(f"item {iid!r} is manual and cannot also have checks")
-    return Item(iid, part, str(it.get("title", iid)), points, checks, manual)
+    questions = _questions(iid, points, manual, it.get("questions"))
+    return Item(iid, part, str(it.get("title", iid)), points, checks, manual, questions)
+
+
+_QUESTION_ID = re.compile(r"[a-z0-9_]+")
+
+
+def _questions(iid: str, points: float, manual: bool, raw) -> tuple[Question, ...]:
+    """An item's declared questions, validated (a TA's score is split by them, so they must add up)."""
+    if raw is None:
+        return ()
+    if not manual:
+        raise RubricError(f"item {iid!r} lists questions but is not manual: only a TA's score is split by question")
+    if not isinstance(raw, list) or not raw:
+        raise RubricError(f"item {iid!r}: questions must be a non-empty list of {{id, title, points}}")
+    questions: list[Question] = []
+    for q in raw:
+        qid = q.get("id") if isinstance(q, dict) else None
+        if not isinstance(qid, str) or not _QUESTION_ID.fullmatch(qid):
+            raise RubricError(f"item {iid!r}: question id {qid!r} must be lower-case letters, digits and '_'")
+        if any(other.id == qid for other in questions):
+            raise RubricError(f"item {iid!r}: question id {qid!r} appears twice")
+        qpoints = _number(q.get("points"), f"item {iid!r} question {qid!r} points")
+        if qpoints <= 0:
+            raise RubricError(f"item {iid!r} question {qid!r} points must be positive, got {qpoints:g}")
+        questions.append(Question(qid, str(q.get("title", qid)), qpoints))
+    total = sum(q.points for q in questions)
+    if abs(total - points) > 1e-9:
+        raise RubricError(f"item {iid!r} is worth {points:g} points but its questions add up to {total:g}")
+    return tuple(questions)
 
 
 def score_item(item: Item, results: Mapping[str, CheckResult], *, public_only: bool = False,

@@ -2,6 +2,7 @@
 
 ``cells`` finds a written answer in a notebook; ``sheets`` exports and imports the CSV sheets
 (``hw4 manual export/import``); ``answers`` reads a batch's answers and groups equal ones;
+``questions`` splits an answer by the rubric's questions, with each one's prompt and evidence cells;
 ``render`` turns an answer's Markdown and LaTeX into HTML that cannot run script; ``web`` is the
 Flask app and ``server`` starts it on 127.0.0.1 behind a token (``hw4 manual serve``); ``totals``
 folds entered scores and comments into ``result.json`` and the feedback. Scores are validated and

@@ -35,7 +35,9 @@ def assignment_prose(part: str) -> set[str]:
 
 
 def answer_cells(notebook: Path, *, prose: set[str] | None = None) -> dict[str, list[dict]] | None:
-    """Every answer in a notebook, read once: item id → its cells (``source`` text, ``attachments``).
+    """Every answer in a notebook, read once: item id → its cells (``source`` text, ``attachments``,
+    ``index`` in the notebook, and ``marked``: True for a cell with the answer metadata, False for a
+    Markdown cell the student added after one — which tells where each answer cell's run begins).
 
     None when the notebook cannot be read. Which cells belong to an answer: see ``answers_for``.
     """
@@ -53,7 +55,7 @@ def answer_cells_in(cells, *, prose: set[str] | None = None) -> dict[str, list[d
         return None
     found: dict[str, list[dict]] = {}
     current = None
-    for cell in cells:
+    for index, cell in enumerate(cells):
         if not isinstance(cell, dict):
             continue
         meta = homework_meta(cell)
@@ -63,10 +65,11 @@ def answer_cells_in(cells, *, prose: set[str] | None = None) -> dict[str, list[d
         answer = answer_item(cell)
         if isinstance(answer, str):
             current = answer
-            found.setdefault(answer, []).append({"source": src, "attachments": attachments})
+            found.setdefault(answer, []).append({"source": src, "attachments": attachments, "index": index,
+                                                 "marked": True})
         elif (current is not None and prose is not None and not meta and cell.get("cell_type") == "markdown"
               and src not in prose):
-            found[current].append({"source": src, "attachments": attachments})
+            found[current].append({"source": src, "attachments": attachments, "index": index, "marked": False})
         else:
             current = None
     return found
