@@ -171,7 +171,7 @@ def _run(paths, *, out_dir, parts, public_only, secret, jobs, rubric_path,
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path),
-              help="Folder for results: OUT/<submission>/result.json, feedback.md, feedback.html.")
+              help="Folder for results: OUT/<submission>/result.json, feedback.md, feedback.html, outputs.json.")
 @click.option("--parts", default="",
               help="Comma-separated parts to grade (the homework's, as homework.yaml lists them); default all.")
 @click.option("--public-only", is_flag=True, help="Run only the public checks (an estimate; no course secret needed).")

@@ -31,6 +31,11 @@ writes into a fresh folder made just before it and taken back after it; a folder
 replaced costs that check ("interfered with the grader's answer folder") and the next one gets a
 fresh folder; answers are verified against digests (``graders.probe.driver``) and validated by
 ``graders.probe.transport``; nothing a kernel prints is parsed.
+
+What is kept of the student's cells: a verdict per cell (``ExecutionSummary``) and, for the TAs, the
+outputs of their first run (``NotebookRun.outputs``: text, PNG/JPEG images and errors made safe by
+``graders.evidence``), taken before any probe cell runs — a rerun after a restart and the probes'
+own output never count.
 """
 from __future__ import annotations
 
@@ -44,6 +49,7 @@ from nbclient.exceptions import DeadKernelError
 
 from graders.budget import Clock
 from graders.checks.base import Check
+from graders.evidence import Output, capture_notebook
 from graders.kernel import Kernel, KernelStartFailed
 from graders.notebook_kernel import KernelRequest, NotebookKernel
 from graders.notebook_kernel import start as start_kernel
@@ -60,6 +66,8 @@ class NotebookRun:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     #: check id → its outcomes when rerun with the reference's helpers (error carried forward)
     carried: dict[str, dict[str, Outcome]] = field(default_factory=dict)
+    #: cell index in the submitted notebook → its outputs in the first run (``graders.evidence``)
+    outputs: dict[int, list[Output]] = field(default_factory=dict)
 
 
 def kernel_request(checks: Sequence[Check], *, assets: Sequence[str] = (), limits: Limits = Limits(),
@@ -162,6 +170,7 @@ def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, li
     outcomes: dict[str, Outcome] = {}
     carried: dict[str, dict[str, Outcome]] = {}
     cells: list[CellRecord] = []
+    outputs: dict[int, list[Output]] = {}
     died_in: int | None = None
     cut: str | None = None  # what stopped the student's cells: "notebook" or "submission" budget
     restart_failed = ""
@@ -191,8 +200,8 @@ def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, li
         try:
             # 2. the student's cells
             records, died_in, cut = _run_student_cells(kernel, student_cells, origins, limits, clock, box)
-            if attempt == 1:
-                cells = records
+            if attempt == 1:  # outputs taken now: a probe cell may update a display the student's cells showed
+                cells, outputs = records, capture_notebook(student_cells, origins)
             if died_in is not None or not pending:
                 break
             # 3. the probes, a batch of checks (or one check) per cell, each answering into a fresh folder
@@ -236,7 +245,7 @@ def _run(nb, student_cells, origins, checks, probes, started: NotebookKernel, li
         elif cut and died_in is None and found.error_type == "NameError":
             # a name the notebook never got to define because its time ran out: say so
             outcomes[p.id] = Outcome(p.id, False, error_type="NoAnswer", message=cut_reason)
-    return NotebookRun(_summary(name, clock, cells, died_in, cut is not None), outcomes, carried)
+    return NotebookRun(_summary(name, clock, cells, died_in, cut is not None), outcomes, carried, outputs)
 
 
 def _run_student_cells(kernel: Kernel, cells, origins, limits: Limits, clock: Clock, box):

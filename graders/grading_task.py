@@ -4,6 +4,10 @@ It sits below both ``graders.batch`` (which hands submissions out) and ``graders
 pool of spawned processes), so that each imports it and neither imports the other. Everything
 here is a module-level function or class: a spawned worker and a Dask worker pickle them by
 reference and import this module to run them.
+
+The process that grades a submission records it (``OUT/<id>/``, a shared folder for Dask): the
+cells' outputs (``outputs.json``) are written there and never travel back; ``Graded`` carries the
+result alone.
 """
 from __future__ import annotations
 

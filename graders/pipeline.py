@@ -33,6 +33,7 @@ from graders.homework import load as load_homework
 from graders.homework import use as use_homework
 from graders.part import CheckContext, PartSpec
 from graders.calls import explain_call
+from graders.evidence import Output, write_outputs
 from graders.secret import SECRET_ENV, SecretError, checked, fingerprint_part, read_secret
 from graders.results import CheckResult, PartResult, SubmissionResult, sanitised, save_submission, totals
 from graders.rubric import Limits, Rubric, load_rubric, score_item
@@ -349,15 +350,20 @@ def score(sub: Submission, runs: Mapping[str, NotebookRun], results: Mapping[str
     ))
 
 
-def record(result: SubmissionResult, out_dir: Path) -> Path:
-    """record + report: the feedback files, then ``OUT/<submission-id>/result.json`` atomically.
+def record(result: SubmissionResult, out_dir: Path,
+           outputs: Mapping[str, Mapping[int, Sequence[Output]]] | None = None) -> Path:
+    """record + report: the feedback files, the student's cell outputs (``outputs.json``: part → cell →
+    outputs, ``graders.evidence``; none given, none kept, so no older run's outputs stay beside this
+    result), then ``OUT/<submission-id>/result.json`` atomically.
 
-    result.json comes last: a result on disk always has its feedback beside it.
+    result.json comes last: a result on disk always has its feedback and outputs beside it. Outputs
+    that cannot be written are logged and left out, never the grade's failure.
     """
     from graders.report import write_feedback
 
     folder = Path(out_dir) / result.submission_id
     write_feedback(result, folder)
+    write_outputs(folder, outputs or {})
     path = folder / "result.json"
     save_submission(path, result)
     return path
@@ -389,6 +395,6 @@ def grade_submission(sub: Submission, plan: Plan, out_dir: Path | None = None) -
     runs, verdicts = execute_parts(sub, plan)
     results = run_checks(sub, runs, plan, verdicts)
     result = score(sub, runs, results, plan, input_hash=submission_input_hash(sub, plan))
-    if out_dir is not None:
-        record(result, out_dir)
+    if out_dir is not None:  # the outputs go to disk here, in the process that ran the notebooks
+        record(result, out_dir, {name: run.outputs for name, run in runs.items()})
     return result

@@ -7,6 +7,7 @@ Each output has one function here, applied where the text leaves the grader:
 * ``valid_utf8`` / ``clean_data``: result.json, feedback, sqlite and CSV need encodable text
   (a lone surrogate becomes U+FFFD);
 * ``for_terminal``: one line, no escape sequences or control characters, length cut;
+* ``printed_text``: what a program printed, kept on its lines, without escape sequences or control characters;
 * ``csv_cell``: OWASP's CSV-injection rule — a cell starting with ``= + - @`` TAB or CR gets a
   leading single quote (``from_csv_cell`` undoes it when a sheet comes back);
 * ``decode_fs_name`` / ``decode_zip_name``: names that are not UTF-8, decoded with a stated
@@ -36,6 +37,8 @@ _ESCAPE_SEQUENCE = re.compile(
     r"|\x1b[PX^_][^\x1b\x9c]*(?:\x1b\\|\x9c)?"        # DCS, SOS, PM, APC … ST
     r"|\x1b[ -/]*[0-~]?")                 # any other escape (ESC c resets the terminal)
 _WINDOWS_RESERVED = set(':*?"<>|')
+#: control characters but tab, newline and carriage return (C0, DEL, C1)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def points_text(x: Any, *, decimals: int = 4) -> str:
@@ -78,6 +81,12 @@ def for_terminal(text: Any, limit: int = 300) -> str:
     text = "".join(" " if _unsafe_in_line(ch) else ch for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:max(limit - 1, 0)] + "…"
+
+
+def printed_text(text: str) -> str:
+    """What a program printed, shown on its own lines: valid UTF-8, escape sequences and control
+    characters (but tab, newline and carriage return) removed. Applying it twice changes nothing."""
+    return _CONTROL.sub("", _ESCAPE_SEQUENCE.sub("", valid_utf8(text)))
 
 
 def csv_cell(value: Any) -> Any:

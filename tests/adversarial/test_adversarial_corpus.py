@@ -12,6 +12,7 @@ import pytest
 from adv_corpus import CASES, Context, build_class, comparable, listen_port, make_plan, problems, scan
 
 from graders import sandbox
+from graders.evidence import read_outputs
 from graders.pipeline import grade_submission
 from graders.results import load_submission
 
@@ -44,7 +45,10 @@ def test_corpus_case(case, tmp_path, port, monkeypatch):
     assert comparable(stored) == comparable(result)
     assert sorted(p.name for p in ctx.out_dir.iterdir()) == [case.sub_id]
     assert sorted(p.name for p in (ctx.out_dir / case.sub_id).iterdir()) == ["feedback.html", "feedback.md",
-                                                                               "result.json"]
+                                                                               "outputs.json", "result.json"]
+    outputs = read_outputs(ctx.out_dir / case.sub_id)  # whatever the case printed, read back as safe data
+    assert set(outputs) <= set(result.parts) and all(o["kind"] in ("text", "image", "error")
+                                                     for cells in outputs.values() for os in cells.values() for o in os)
     assert not Path("/escaped.txt").exists()
 
 

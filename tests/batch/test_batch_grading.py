@@ -19,6 +19,7 @@ import pytest
 from batch_kit import BAD, GOOD, HERE, PARTS, make_plan, notebook, student_folder, student_zip
 from graders import gradebook, grading_task
 from graders.batch import grade_all, split_done, write_manifest
+from graders.evidence import read_outputs
 from graders.grading_task import Graded
 from graders.refresh import rebuild
 from graders.intake import scan_submissions
@@ -146,7 +147,7 @@ def test_dask_local_cluster_grades_the_same_as_the_local_pool(tmp_path):
     plan = make_plan(("beta",))
     root = tmp_path / "class"
     student_folder(root, "401000001_Ali", {"beta": GOOD["beta"]})
-    student_folder(root, "401000002_Sara", {"beta": BAD["beta"]})
+    student_folder(root, "401000002_Sara", {"beta": "print('from a Dask worker')\n" + BAD["beta"]})
     subs = scan_submissions([root], plan.parts).submissions
     factory = functools.partial(make_plan, ("beta",))
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
@@ -154,6 +155,9 @@ def test_dask_local_cluster_grades_the_same_as_the_local_pool(tmp_path):
         events = list(grade_all(subs, plan, tmp_path / "out", scheduler=cluster, plan_factory=factory))
         assert sorted((e[0], e[1].total, e.skipped) for e in events) == [("401000001_Ali", 60.0, False),
                                                                          ("401000002_Sara", 0.0, False)]
+        # the worker wrote the cells' outputs beside the result (they never travel back with it)
+        assert read_outputs(tmp_path / "out" / "401000002_Sara") == {
+            "beta": {1: [{"kind": "text", "text": "from a Dask worker\n"}]}}
         # results written by the workers are resumed like any others
         again = list(grade_all(subs, plan, tmp_path / "out", scheduler=cluster, plan_factory=factory))
         assert all(e.skipped for e in again)

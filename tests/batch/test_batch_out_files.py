@@ -78,4 +78,4 @@ def test_feedback_is_written_before_the_result(tmp_path, monkeypatch):
     assert not (out / sub.id / "result.json").exists()  # no result without its feedback: a resume redoes it
     monkeypatch.undo()
     grade_submission(sub, plan, out)
-    assert {p.name for p in (out / sub.id).iterdir()} == {"result.json", "feedback.md", "feedback.html"}
+    assert {p.name for p in (out / sub.id).iterdir()} == {"result.json", "feedback.md", "feedback.html", "outputs.json"}

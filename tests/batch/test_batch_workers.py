@@ -20,6 +20,7 @@ import graders.cli as cli
 from batch_kit import GOOD, GRADER_BUG, GRADER_HANG, HERE, cli_plan, marker_student, student_folder, trap_plan
 from helpers import TEST_SECRET
 from graders.batch import grade_all, split_done
+from graders.evidence import read_outputs
 from graders.intake import scan_submissions
 from graders.report.classreport import write_report
 from graders.results import load_submission
@@ -48,6 +49,9 @@ def test_a_stuck_worker_is_killed_from_outside_and_its_result_is_not_a_grade(tmp
     assert all(c.grader_error for i in hung.items for c in i.checks)
     assert load_submission(out / "401000002_Hung" / "result.json").incomplete  # recorded, with its feedback
     assert (out / "401000002_Hung" / "feedback.md").is_file()
+    # its outputs died with its worker: an empty outputs.json, no older run's; the other's was written by its worker
+    assert read_outputs(out / "401000002_Hung") == {} and (out / "401000002_Hung" / "outputs.json").is_file()
+    assert (out / "401000001_Ali" / "outputs.json").is_file()
     # a plain rerun (no --force) grades it again; the finished one is kept
     todo, done = split_done(subs, plan, out)
     assert [s.id for s in todo] == ["401000002_Hung"] and list(done) == ["401000001_Ali"]

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from helpers import TEST_SECRET
 
+from graders.evidence import read_outputs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -90,3 +92,6 @@ def test_a_real_dask_cluster_grades_the_examples_like_the_local_pool_without_war
     assert on_dask == here
     assert here["00000000_Reference"]["auto_total"] == 78.5 and not here["00000000_Reference"]["incomplete"]
     assert not any(status == "error" for status, _, _ in here["00000000_Reference"]["checks"].values())
+    # the Dask workers wrote the cells' outputs beside their results, as the local workers did
+    printed = {where: read_outputs(tmp_path / where / "00000000_Reference") for where in ("dask", "local")}
+    assert printed["dask"] and set(printed["dask"]) == set(printed["local"])

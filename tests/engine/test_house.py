@@ -22,11 +22,13 @@ GRADERS = Path(__file__).resolve().parents[2] / "graders"
 #: (the layer's name, its module-name prefixes), lowest first
 LAYERS: list[tuple[str, list[str]]] = [
     # the homework (its spec), plain data and text, results, the rubric, late days, the course secret, the
-    # assets, notebooks read from disk and their metadata (manual.cells: where a written answer is in a notebook)
+    # assets, notebooks read from disk and their metadata (manual.cells: where a written answer is in a notebook),
+    # a notebook's cell outputs as safe data (evidence)
     ("ground", ["graders", "graders.homework", "graders.assets", "graders.text", "graders.results", "graders.rubric",
                 "graders.latedays",
                 "graders.secret", "graders.reasons", "graders.nbmeta", "graders.locked", "graders.notebook_file",
-                "graders.manual.cells", "graders.archive", "graders.reference_helpers", "graders.budget"]),
+                "graders.manual.cells", "graders.archive", "graders.reference_helpers", "graders.budget",
+                "graders.evidence"]),
     # the sqlite database of the results: their format only, nothing of how they are made, so no
     # grading and no report can creep into it
     ("gradebook", ["graders.gradebook"]),
