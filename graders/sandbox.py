@@ -490,7 +490,7 @@ def kernel_env(workdir: Path, *, home: Path | None = None, extra: Iterable[tuple
         "USER": "student",
         "LOGNAME": "student",
         "TMPDIR": str(workdir / ".tmp"),
-        "MPLBACKEND": "Agg",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # as in Jupyter: a shown figure is an output
         "MPLCONFIGDIR": str(workdir / ".config" / "matplotlib"),
         "HF_HOME": str(workdir / ".cache" / "huggingface"),
         "HF_HUB_OFFLINE": "1",

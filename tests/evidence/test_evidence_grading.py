@@ -21,7 +21,7 @@ from helpers import notebook_from_cells
 
 CELLS = [
     "print('hello \\x1b[31mred\\x1b[0m')",
-    "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()",
+    "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()  # the inline backend, as in Jupyter",
     "from IPython.display import HTML, display\ndisplay(HTML('<script>alert(1)</script>'))\n"
     "shown = display('before the probes', display_id=True)",
     "def double(x):\n    print('probe input', x)\n    shown.update('changed by a probe')\n    return [2 * v for v in x]",

@@ -193,10 +193,9 @@ def test_a_ta_grades_the_ten_part3_questions_of_one_student_from_the_keyboard(br
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#rubric li.applied[data-key="1"]'))
             keys(browser, "2")
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#rubric li.applied[data-key="2"]'))
+            shot(browser)
         else:
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#rubric li.applied[data-key="1"]'))
-        if k == len(QUESTIONS) - 1:
-            shot(browser)
         keys(browser, Keys.ENTER)
     wait_for(browser, lambda d: d.find_element(By.ID, "student").text != OMID)  # on to the next answer to grade
     assert item_score(hw4, OMID) == 2.9

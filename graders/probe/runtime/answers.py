@@ -61,6 +61,9 @@ def run(namespace, input_dir, output_dir, indices, bind=(), seconds=None):
                 namespace[name] = old
         for space in spaces:  # a helper kept by the notebook is a shell afterwards: no globals
             space.clear()
+        pyplot = _sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:  # the checks' figures are not drawn as the cell's output (inline backend)
+            pyplot.close("all")
 
 
 _MISSING = object()
