@@ -2,8 +2,8 @@
 
 Each student's part 3 notebook is the solved notebook with some answers rewritten; results are
 written as the pipeline writes them (automatic items full, written items pending), and each
-submission has the grader's kept outputs (``outputs.json``) for the translation cell: a text and a
-figure — the evidence the question page shows beside the answer.
+submission has the grader's kept outputs (``outputs.json``): the translation cell's text and a
+heatmap cell's figure — the evidence the question pages show beside the answers.
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from graders.rubric import load_rubric
 ROOT = Path(__file__).resolve().parents[2]
 SOLVED = ROOT / "reference" / "solutions" / "part3_decoding_translation.ipynb"
 RUBRIC = ROOT / "rubric.yaml"
-#: the part 3 notebook's translation cell (its outputs are question 6 and 7's evidence)
-TRANSLATION_CELL = 29
+#: the part 3 notebook's translation cell (its outputs are question 6 and 7's evidence) and first
+#: heatmap cell (question 8's)
+TRANSLATION_CELL, HEATMAP_CELL = 29, 37
 BLEU_TEXT = "BLEU encoder-decoder (tiny-t5)          : 0.6012\nBLEU decoder-only    (tiny-translator)  : 0.5231\n"
 #: a student's answer to question 6 that tries to run script in the TA's browser
 XSS_ANSWER = ('<script>window.__xss = 1</script> <img src=x onerror="window.__xss = 2"> '
@@ -88,9 +89,9 @@ def make_hw4_batch(root: Path) -> Path:
         folder.mkdir(parents=True)
         path = folder / SOLVED.name
         path.write_text(part3_notebook(q6), encoding="utf-8")
-        write_outputs(out / sub_id, {"part3": {TRANSLATION_CELL: [
-            {"kind": "text", "text": BLEU_TEXT + "<script>window.__xss = 4</script>"},
-            {"kind": "image", "mime": "image/png", "data": figure}]}})
+        printed = BLEU_TEXT + ("<script>window.__xss = 4</script>" if q6 == XSS_ANSWER else "")
+        write_outputs(out / sub_id, {"part3": {TRANSLATION_CELL: [{"kind": "text", "text": printed}],
+                                               HEATMAP_CELL: [{"kind": "image", "mime": "image/png", "data": figure}]}})
         sid, _, name = sub_id.partition("_")
         subs[sub_id] = {"student_id": sid, "name": name, "source": "", "kind": "folder",
                         "file_time": "2024-01-05T12:00:00+00:00", "notebooks": {"part3": str(path)}, "problems": []}

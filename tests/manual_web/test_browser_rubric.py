@@ -3,17 +3,13 @@
 A TA creates a rubric item, applies it by key to three answers, edits its points and sees the
 three scores change in result.json, grades.csv and the feedback; scores a group of near-identical
 answers at once; sees the student's own outputs beside the answer; grades the ten part 3 questions
-of one student from the keyboard alone — and no script from student content runs. With
-``HW4_UPDATE_SCREENSHOT=1`` the test writes the README's picture, docs/manual-serve.png.
+of one student from the keyboard alone — and no script from student content runs.
 """
 from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 
@@ -23,11 +19,10 @@ from graders.manual.ledger import current_entry
 from graders.manual.rubric_items import add_rubric_item, question_grades, set_applied
 from graders.manual.server import make_grading_server
 from graders.rubric import load_rubric, questions_of
-from hw4_kit import ANSWERS_Q6, BLEU_TEXT, RUBRIC, make_hw4_batch
+from hw4_kit import ANSWERS_Q6, BLEU_TEXT, HEATMAP_CELL, RUBRIC, make_hw4_batch
 
 pytestmark = needs_browser
 
-ROOT = Path(__file__).resolve().parents[2]
 ITEM = "part3.written"
 ALI, SARA, MINA, OMID, REZA = ANSWERS_Q6
 QUESTIONS = questions_of(next(i for i in load_rubric(RUBRIC).items if i.id == ITEM))
@@ -98,12 +93,9 @@ def test_a_rubric_item_by_key_on_three_answers_then_edited_rescores_everywhere(b
     browser.get(f"{base}/question?item={ITEM}&q=q6&sub={ALI}")
     on_question(browser, ALI, QUESTIONS[5].title)
 
-    # the student's own outputs beside the answer, as the grader ran the notebook; their script is text
+    # the student's own outputs beside the answer, as the grader ran the notebook
     evidence = browser.find_element(By.ID, "evidence")
-    assert BLEU_TEXT.splitlines()[0] in evidence.text and "<script>window.__xss = 4</script>" in evidence.text
-    figure = evidence.find_element(By.CSS_SELECTOR, "img.output")
-    assert figure.get_attribute("src").startswith("data:image/png;base64,")
-    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", figure) == 4
+    assert BLEU_TEXT.splitlines()[0] in evidence.text and "[29]" in evidence.text
     assert "Question 6" in browser.find_element(By.ID, "prompt").text
 
     # a rubric item, made from the keyboard: a, points, Tab, text, Enter
@@ -161,11 +153,27 @@ def test_a_group_of_near_identical_answers_is_scored_at_once(browser, server, hw
     assert browser.execute_script("return window.__xss === undefined")
 
 
+def test_a_figure_from_the_graded_run_is_shown_beside_a_part3_answer(browser, server, hw4):
+    from selenium.webdriver.common.by import By
+
+    base = server.url.split("/?token=")[0]
+    browser.get(server.url)
+    browser.get(f"{base}/question?item={ITEM}&q=q8&sub={ALI}")
+    on_question(browser, ALI, QUESTIONS[7].title)
+    assert "Question 8" in browser.find_element(By.ID, "prompt").text
+    evidence = browser.find_element(By.ID, "evidence")
+    figure = evidence.find_element(By.CSS_SELECTOR, f'.evidence-cell[data-cell="{HEATMAP_CELL}"] img.output')
+    assert figure.get_attribute("src").startswith("data:image/png;base64,")
+    assert browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth", figure) == 4
+
+
 def test_no_script_from_student_content_runs(browser, server, hw4):
     from selenium.webdriver.common.by import By
 
     base = server.url.split("/?token=")[0]
     browser.get(server.url)
+    browser.get(f"{base}/question?item={ITEM}&q=q6&sub={REZA}")
+    assert "<script>window.__xss = 4</script>" in browser.find_element(By.ID, "evidence").text  # printed: text
     for page in (f"/question?item={ITEM}&q=q6&sub={REZA}", f"/groups?item={ITEM}&q=q6", f"/student?sub={REZA}",
                  f"/answer?item={ITEM}&sub={REZA}"):
         browser.get(base + page)
@@ -193,7 +201,6 @@ def test_a_ta_grades_the_ten_part3_questions_of_one_student_from_the_keyboard(br
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#rubric li.applied[data-key="1"]'))
             keys(browser, "2")
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#rubric li.applied[data-key="2"]'))
-            shot(browser)
         else:
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#rubric li.applied[data-key="1"]'))
         keys(browser, Keys.ENTER)
@@ -202,11 +209,3 @@ def test_a_ta_grades_the_ten_part3_questions_of_one_student_from_the_keyboard(br
     score, comment, *_ = everywhere(hw4, OMID)
     assert score == 2.9 and comment.count("Correct and complete") == 10 and "Misses the why (−0.1)" in comment
 
-
-def shot(browser) -> None:
-    """The README's picture of the page, when asked for (``HW4_UPDATE_SCREENSHOT=1``)."""
-    if os.environ.get("HW4_UPDATE_SCREENSHOT") != "1":
-        return
-    path = ROOT / "docs" / "manual-serve.png"
-    browser.save_screenshot(str(path.with_suffix(".tmp.png")))
-    shutil.move(path.with_suffix(".tmp.png"), path)
