@@ -101,7 +101,7 @@ class QuestionPages:
                                                 self.store.notebook_of(row), item_id, k),
             position=ids.index(sub) + 1, total=len(ids),
             graded=sum(1 for s in ids if grades[s][q.id].score is not None),
-            next_url=nxt, prev_url=_prev_question(ids, questions, sub, k),
+            next_url=nxt or url_for("item", item_id=item_id), prev_url=_prev_question(ids, questions, sub, k),
             next_student=_url_q(item_id, q.id, ids[ids.index(sub) + 1]) if ids.index(sub) + 1 < len(ids) else None,
             prev_student=_url_q(item_id, q.id, ids[ids.index(sub) - 1]) if ids.index(sub) > 0 else None,
             pending_here=_url_q(item_id, q.id, same_q[0]) if same_q else None,
