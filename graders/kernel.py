@@ -117,11 +117,18 @@ class _CappedClient(NotebookClient):
         return super().output(outs, msg, display_id, cell_index)
 
 
+#: an image's base64 counts this many times less against ``output_chars``: a cell keeps 20,000
+#: characters of text, or about 2 MB of figures (a figure is 20–100 kB), before the rest is cut
+IMAGE_DISCOUNT = 100
+
+
 def _output_size(out) -> int:
     if out.get("output_type") == "stream":
         return len(out.get("text", ""))
     data = out.get("data") or {}
-    return sum(len(v) if isinstance(v, str) else 1000 for v in data.values()) + len(str(out.get("traceback", "")))
+    size = sum((len(v) // IMAGE_DISCOUNT if str(mime).startswith("image/") else len(v)) if isinstance(v, str) else 1000
+               for mime, v in data.items())
+    return size + len(str(out.get("traceback", "")))
 
 
 #: an output message larger than this is replaced by a short note before it is parsed
