@@ -195,9 +195,12 @@ class QuestionPages:
         item_id, qid = request.form.get("item", ""), request.form.get("q", "")
         questions, _ = self._question(item_id, qid)
         targets = self._versions(item_id)
-        chosen = request.form.getlist("member")
-        if chosen:
+        if request.form.get("group"):  # a group's form: only the ticked members
+            chosen = set(request.form.getlist("member"))
             targets = {s: v for s, v in targets.items() if s in chosen}
+            if not targets:
+                flash("Tick at least one answer of the group.", "error")
+                return self._back(item_id, qid)
         mode = {"apply": True, "remove": False}.get(request.form.get("mode", ""))
         try:
             outcome = set_applied(self.pages._db(), item_id, questions, qid, self._int("rubric_id"), targets,

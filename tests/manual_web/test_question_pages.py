@@ -95,6 +95,21 @@ def test_groups_split_and_merge_over_http(hw4):
     assert c.get(f"/groups?item={ITEM}&q=q6&threshold=nonsense").status_code == 200
 
 
+def test_a_group_applies_only_to_its_ticked_members(hw4):
+    c = client_for(hw4)
+    with closing(connect(hw4)) as conn:
+        r = add_rubric_item(conn, ITEM, "q6", 0.3, "Right", grader="TA One")
+    versions = json.dumps({ALI: 0, SARA: 0, MINA: 0})
+    post(c, "/rubric/apply", item=ITEM, q="q6", rubric_id=str(r.id), versions=versions, mode="apply", group="1",
+         member=[ALI, MINA])
+    resp = post(c, "/rubric/apply", item=ITEM, q="q6", rubric_id=str(r.id), versions=versions, mode="apply",
+                group="1")
+    assert "Tick at least one" in c.get(resp.headers["Location"]).get_data(as_text=True)
+    with closing(connect(hw4)) as conn:
+        g = question_grades(conn, ITEM, QUESTIONS, [ALI, SARA, MINA])
+    assert {s for s in (ALI, SARA, MINA) if g[s]["q6"].applied} == {ALI, MINA}
+
+
 def test_anonymous_pages_never_name_the_student(hw4):
     c = client_for(hw4, anonymous=True)
     pages = [c.get("/").get_data(as_text=True), c.get(f"/item/{ITEM}").get_data(as_text=True),
