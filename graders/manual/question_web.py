@@ -25,6 +25,7 @@ from graders.manual.ledger import current_entry
 from graders.manual.render import render_markdown
 from graders.manual.rubric_items import (add_rubric_item, edit_rubric_item, feedback_text, move_rubric_item,
                                          question_grades, rubric, set_adjustment, set_applied)
+from graders.manual.urls import local_path
 from graders.manual.similar import DEFAULT_THRESHOLD, merge, read_pins, similar_groups, split_off, unpin_all
 from graders.refresh import after_manual_change
 from graders.rubric import RubricError, load_rubric, questions_of
@@ -306,8 +307,6 @@ class QuestionPages:
             after_manual_change(self.app.config["HW4_OUT"], changed)
 
     def _back(self, item_id: str, qid: str):
-        from graders.manual.web import local_path
-
         return redirect(local_path(request.form.get("back", "")) or url_for("item", item_id=item_id))
 
     def _log(self, item_id: str, sub: str) -> list[dict]:

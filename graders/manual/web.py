@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import re
 import secrets
 from contextlib import closing
 from pathlib import Path
@@ -37,6 +36,7 @@ from graders.manual.answers import AnswerStore, clean_text, group_answers, refer
 from graders.manual.ledger import (ScoreChange, add_to_bank, comment_bank, current_entry, record_scores, score_history,
                                    score_versions, stale_message, validate_score)
 from graders.manual.question_web import QuestionPages
+from graders.manual.urls import local_path
 from graders.manual.regrades import open_requests
 from graders.manual.render import render_markdown
 from graders.manual.rubric_items import question_grades
@@ -46,9 +46,6 @@ from graders.text import points_text
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-#: what browsers strip from a URL before parsing it: tab and newline anywhere, C0 controls and space at the ends
-_TAB_NEWLINE = re.compile(r"[\t\n\r]")
-_C0_AND_SPACE = "".join(map(chr, range(0x21)))
 
 
 class Names:
@@ -377,20 +374,6 @@ def _answer_html(answer) -> Markup:
     if answer.problem:
         return Markup('<p class="problem">{}</p>').format(answer.problem)
     return render_markdown(answer.text, answer.attachments)
-
-
-def local_path(target: str) -> str | None:
-    """``target`` as a browser reads it, when that is a path on this server; else None (no open redirect).
-
-    Browsers drop ASCII tab and newline anywhere and C0 controls and spaces at either end, and read
-    ``\\`` as ``/`` in http URLs: ``/<TAB>/evil.example`` and ``/\\evil.example`` are ``//evil.example``,
-    another host. A path from ``url_for`` is printable ASCII.
-    """
-    url = _TAB_NEWLINE.sub("", target).strip(_C0_AND_SPACE).replace("\\", "/")
-    if not url.startswith("/") or url.startswith("//") or not (url.isascii() and url.isprintable()) or " " in url:
-        return None
-    parts = urlsplit(url)
-    return None if parts.scheme or parts.netloc else url
 
 
 def _next_pending(rows, entries, after: str | None) -> str | None:

@@ -69,7 +69,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     # a class graded, resumed and recorded; the student bundle
     ("batch and release", ["graders.batch", "graders.release"]),
     # the grading page and its server
-    ("grading page", ["graders.manual.web", "graders.manual.server"]),
+    ("grading page", ["graders.manual.web", "graders.manual.question_web", "graders.manual.server"]),
     ("command line", ["graders.cli"]),
 ]
 

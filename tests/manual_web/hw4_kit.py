@@ -31,11 +31,12 @@ BLEU_TEXT = "BLEU encoder-decoder (tiny-t5)          : 0.6012\nBLEU decoder-only
 XSS_ANSWER = ('<script>window.__xss = 1</script> <img src=x onerror="window.__xss = 2"> '
               '[click](javascript:window.__xss=3) The encoder-decoder wins.')
 Q6 = "The encoder-decoder (tiny-t5) has the higher BLEU: 0.60 against 0.52 for the decoder-only model."
-#: question 6 answers: three near-identical, one different, one hostile
+#: question 6 answers: three near-identical (Mina's with other words: 0.90 similar), one different, one hostile
 ANSWERS_Q6 = {
     "401000001_Ali": Q6,
     "401000002_Sara": "the encoder-decoder (tiny-t5) has the higher BLEU : 0.60 against 0.52 for the decoder only model",
-    "401000003_Mina": "The encoder-decoder (tiny-t5) has the higher BLEU, 0.60 against 0.52 for the decoder-only model.",
+    "401000003_Mina": "The encoder-decoder model (tiny-t5) has the higher BLEU score, 0.60 against 0.52 for the "
+                      "decoder-only one.",
     "401000004_Omid": "The decoder-only model is better because it is bigger.",
     "401000005_Reza": XSS_ANSWER,
 }

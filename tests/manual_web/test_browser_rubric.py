@@ -145,6 +145,7 @@ def test_a_group_of_near_identical_answers_is_scored_at_once(browser, server, hw
     first = browser.find_element(By.ID, "group-1")
     members = {e.get_attribute("value") for e in first.find_elements(By.CSS_SELECTOR, 'input[name="member"]')}
     assert members == {ALI, SARA, MINA}
+    assert "90% similar" in first.text  # near-identical, not the same text: the old groups kept Mina apart
     first.find_element(By.CSS_SELECTOR, ".group-apply-button").click()
     wait_for(browser, lambda d: "Applied to 3 of 3 answers" in d.find_element(By.CLASS_NAME, "flash").text)
     with closing(connect(hw4)) as conn:
