@@ -77,14 +77,15 @@ def part3_notebook(answer_q6: str) -> str:
     return nbformat.writes(nb)
 
 
-def make_hw4_batch(root: Path) -> Path:
-    """``root/out``: five HW4 submissions (part 3 notebooks only) with a built gradebook."""
+def make_hw4_batch(root: Path, answers: dict[str, str] | None = None) -> Path:
+    """``root/out``: HW4 submissions (part 3 notebooks only; ``answers``: submission → its question 6
+    answer, default ``ANSWERS_Q6``) with a built gradebook."""
     out, nbs = root / "out", root / "nbs"
     out.mkdir(parents=True, exist_ok=True)
     rubric = load_rubric(RUBRIC)
     subs = {}
     figure = base64.b64encode(png()).decode()
-    for sub_id, q6 in ANSWERS_Q6.items():
+    for sub_id, q6 in (answers or ANSWERS_Q6).items():
         save_submission(out / sub_id / "result.json", _result(sub_id, rubric))
         folder = nbs / sub_id
         folder.mkdir(parents=True)
