@@ -108,14 +108,23 @@ class AnswerStore:
         self._lock = threading.Lock()
         self._notebooks: dict[str, tuple[tuple, dict | None]] = {}
         self._prose: dict[str, set[str]] = {}
+        self._intake: tuple[tuple, dict] | None = None
 
     def _manifest(self) -> dict:
+        """intake.json's submissions, read again only when the file changes (a regrade rewrites it)."""
+        path = self.out_dir / "intake.json"
         try:
-            data = json.loads((self.out_dir / "intake.json").read_text(encoding="utf-8"))
+            st = path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            if self._intake is not None and self._intake[0] == stamp:
+                return self._intake[1]
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
         subs = data.get("submissions") if isinstance(data, dict) else None
-        return subs if isinstance(subs, dict) else {}
+        subs = subs if isinstance(subs, dict) else {}
+        self._intake = (stamp, subs)
+        return subs
 
     def _answers_in(self, notebook: Path, part: str) -> dict | None | str:
         """The notebook's answers (item → cells), None if unreadable, or a problem text if too large."""
@@ -170,13 +179,9 @@ class AnswerStore:
 
     def by_question(self, rows: list[Mapping], questions) -> dict[str, list[Answer]]:
         """Each row's answer split per question (``questions.split_answer``): submission → one Answer per question."""
-        subs = self._manifest()
         out = {}
         for row in rows:
-            entry = subs.get(row["submission_id"])
-            notebooks = entry.get("notebooks") if isinstance(entry, dict) else None
-            nb = notebooks.get(row["part"]) if isinstance(notebooks, dict) else None
-            nb = nb if isinstance(nb, str) else None
+            nb = self.notebook_of(row)
             whole = self.answer(row, nb)
             if whole.problem or len(questions) == 1:
                 out[row["submission_id"]] = [whole] * len(questions)
@@ -193,14 +198,7 @@ class AnswerStore:
 
     def answers(self, rows: list[Mapping]) -> list[Answer]:
         """The answers of ``rows`` (``items`` rows of one manual item, with ``student_id`` and ``name``)."""
-        subs = self._manifest()
-        out = []
-        for row in rows:
-            entry = subs.get(row["submission_id"])
-            notebooks = entry.get("notebooks") if isinstance(entry, dict) else None
-            nb = notebooks.get(row["part"]) if isinstance(notebooks, dict) else None
-            out.append(self.answer(row, nb if isinstance(nb, str) else None))
-        return out
+        return [self.answer(row, self.notebook_of(row)) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -228,20 +226,25 @@ def reference_for(item_id: str, part: str) -> Reference:
     return Reference(tuple(dict.fromkeys(questions)), answer)
 
 
-@functools.lru_cache(maxsize=64)
 def question_reference(item_id: str, part: str, questions: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Per question of ``item_id``: its prompt (from the assignment notebook) and its reference answer
     (the solved notebook's answer cells, split as a student's are); "" where there is none."""
     homework = active_homework()
+    return _question_reference(homework.assignments, homework.solutions, item_id, part, questions)
+
+
+@functools.lru_cache(maxsize=64)
+def _question_reference(assignments: Path, solutions: Path, item_id: str, part: str,
+                        questions: tuple) -> tuple[tuple[str, ...], tuple[str, ...]]:
     prompts = [""] * len(questions)
-    for nb in sorted(homework.assignments.glob("*.ipynb")):
+    for nb in sorted(assignments.glob("*.ipynb")):
         found = question_prompts(nb, item_id, part, questions)
         if any(found):
             prompts = list(found)
             break
     answers = [""] * len(questions)
-    if homework.solutions.is_dir():
-        for nb in sorted(homework.solutions.glob("*.ipynb")):
+    if solutions.is_dir():
+        for nb in sorted(solutions.glob("*.ipynb")):
             cells = (answer_cells(nb) or {}).get(item_id)
             if cells:
                 answers = [qa.text for qa in split_answer(cells, questions)]
