@@ -127,10 +127,10 @@ def test_figures_do_not_use_up_a_cells_output_and_a_flood_of_them_is_still_cut()
     path = notebook_from_cells([
         "import matplotlib.pyplot as plt\nfor k in range(2):\n    plt.imshow([[k, 1], [1, 0]])\n    plt.show()\n"
         "print('after the figures')",
-        "import numpy as np\nfor k in range(300):\n    plt.imshow(np.random.default_rng(k).random((40, 40)))\n    plt.show()"])
+        "import numpy as np\nfor k in range(40):\n    plt.imshow(np.random.default_rng(k).random((300, 300)))\n    plt.show()"])
     run = run_notebook(path, [], limits=Limits(cell_timeout=60, notebook_timeout=120, probe_timeout=10))
     assert [o["kind"] for o in run.outputs[0]] == ["image", "image", "text"]
     assert run.outputs[0][2]["text"] == "after the figures\n"
     flood = run.outputs[1]
-    assert 10 < sum(o["kind"] == "image" for o in flood) < 300
+    assert 3 < sum(o["kind"] == "image" for o in flood) < 40
     assert flood[-1] == {"kind": "text", "text": "[output truncated by the grader]\n"}
