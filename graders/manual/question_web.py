@@ -14,6 +14,7 @@ safety (token, CSRF, Origin, CSP, local redirects) is ``web``'s, for these route
 from __future__ import annotations
 
 import json
+import math
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
@@ -28,7 +29,7 @@ from graders.manual.rubric_items import (add_rubric_item, edit_rubric_item, feed
 from graders.manual.urls import local_path
 from graders.manual.similar import DEFAULT_THRESHOLD, merge, read_pins, similar_groups, split_off, unpin_all
 from graders.refresh import after_manual_change
-from graders.rubric import RubricError, load_rubric, questions_of
+from graders.rubric import Question, RubricError, load_rubric, questions_of
 from graders.text import points_text
 
 
@@ -63,7 +64,6 @@ class QuestionPages:
                     if it.id == item_id:
                         return questions_of(it)
         row = self.pages._item_rows(item_id)[0]
-        from graders.rubric import Question
         return (Question("answer", row["title"] or item_id, row["max"]),)
 
     def _question(self, item_id: str, qid: str):
@@ -92,7 +92,8 @@ class QuestionPages:
         prompts, references = self._reference(item_id, row["part"], questions)
         entry = current_entry(db, sub, item_id)
         nxt = _next_question(ids, questions, grades, sub, k)
-        same_q = [s for s in ids if grades[s][q.id].score is None and s != sub]
+        here = ids.index(sub)
+        same_q = [s for s in ids[here + 1:] + ids[:here] if grades[s][q.id].score is None]  # after this one, wrapping
         return render_template(
             "question.html", item=row, question=q, k=k, questions=questions, answer=answer,
             answer_html=_answer_html(answer), grade=grade, rubric=items, entry=entry,
@@ -100,11 +101,11 @@ class QuestionPages:
             reference=render_markdown(references[k]) if references[k] else None,
             evidence=evidence_view.for_question(self.app.config["HW4_OUT"], sub, row["part"],
                                                 self.store.notebook_of(row), item_id, k),
-            position=ids.index(sub) + 1, total=len(ids),
+            position=here + 1, total=len(ids),
             graded=sum(1 for s in ids if grades[s][q.id].score is not None),
             next_url=nxt or url_for("item", item_id=item_id), prev_url=_prev_question(ids, questions, sub, k),
-            next_student=_url_q(item_id, q.id, ids[ids.index(sub) + 1]) if ids.index(sub) + 1 < len(ids) else None,
-            prev_student=_url_q(item_id, q.id, ids[ids.index(sub) - 1]) if ids.index(sub) > 0 else None,
+            next_student=_url_q(item_id, q.id, ids[here + 1]) if here + 1 < len(ids) else None,
+            prev_student=_url_q(item_id, q.id, ids[here - 1]) if here > 0 else None,
             pending_here=_url_q(item_id, q.id, same_q[0]) if same_q else None,
             feedback=feedback_text(questions, grades[sub], {r.id: r for r in rubric(db, item_id)}),
             history=[h for h in self._log(item_id, sub) if h["question"] in (q.id, "")][:20],
@@ -114,9 +115,10 @@ class QuestionPages:
         item_id, qid = request.args.get("item", ""), request.args.get("q", "")
         questions, k = self._question(item_id, qid)
         try:
-            threshold = min(max(float(request.args.get("threshold", DEFAULT_THRESHOLD)), 0.0), 1.0)
+            threshold = float(request.args.get("threshold", DEFAULT_THRESHOLD))
         except ValueError:
             threshold = DEFAULT_THRESHOLD
+        threshold = min(max(threshold, 0.0), 1.0) if math.isfinite(threshold) else DEFAULT_THRESHOLD
         rows = self.pages._item_rows(item_id)
         ids = [r["submission_id"] for r in rows]
         db = self.pages._db()

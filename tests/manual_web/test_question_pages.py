@@ -92,7 +92,8 @@ def test_groups_split_and_merge_over_http(hw4):
     page = c.get(f"/groups?item={ITEM}&q=q6").get_data(as_text=True)
     merged = page.split('id="group-1"')[1].split('id="group-2"')[0]
     assert all(s in merged for s in (ALI, SARA, OMID)) and "grouped by hand" in merged
-    assert c.get(f"/groups?item={ITEM}&q=q6&threshold=nonsense").status_code == 200
+    for odd in ("nonsense", "nan", "inf", "-3"):
+        assert c.get(f"/groups?item={ITEM}&q=q6&threshold={odd}").status_code == 200
 
 
 def test_a_group_applies_only_to_its_ticked_members(hw4):
