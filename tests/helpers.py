@@ -160,6 +160,25 @@ def assert_mistakes_cost_their_items(part: str, reference: SubmissionResult, mis
     return result
 
 
+def assert_bug_groups(groups: dict[str, list[str]], labels, mistakes_of) -> None:
+    """Bugs graded a group at a time (``groups``: group → bug labels; ``mistakes_of(group)`` in the form
+    ``assert_mistakes_cost_their_items`` takes): every bug of ``labels`` is in exactly one group, and in
+    a group no two bugs own the same item nor does one own an item another's mistake is carried to —
+    so each bug is still seen to cost its own item and no other."""
+    assert sorted(label for group in groups.values() for label in group) == sorted(labels)
+    for group in groups:
+        mistakes = mistakes_of(group)
+        own = [item for _, items, _, _ in mistakes.values() for item in items]
+        carried = set().union(*(c for _, _, _, c in mistakes.values()))
+        assert len(own) == len(set(own)) and not carried & set(own), (group, mistakes)
+
+
+def graded_with(part: str, label: str, groups: dict[str, list[str]], mistakes_of) -> SubmissionResult:
+    """The result of the bug group holding ``label`` (the notebook ``assert_mistakes_cost_their_items`` graded)."""
+    group = next(g for g, labels in groups.items() if label in labels)
+    return grade(part, mutant(part, [r for spec in mistakes_of(group).values() for r in spec[0]], label=group))
+
+
 def read_outcomes(output_dir: Path, plan: list) -> dict:
     """Every probe's answer, as the probe runtime wrote it into ``output_dir`` (``plan``: the Probes in
     the order they were sent) — for tests that run the runtime outside a kernel; the grader itself

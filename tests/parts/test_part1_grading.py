@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from helpers import (ROOT, assert_mistakes_cost_their_items, auto_max, blank_notebook, grade, item_scores, lost_items,
-                     mutant, solved_notebook)
+from helpers import (ROOT, assert_bug_groups, assert_mistakes_cost_their_items, auto_max, blank_notebook, grade,
+                     graded_with, item_scores, lost_items, mutant, solved_notebook)
 
 PART = "part1"
 NTP, AR, SUM = "part1.next_token_ab_probs", "part1.analysis_result", "part1.summarize"
@@ -88,17 +88,8 @@ def _mistakes(group: str) -> dict:
     return {label: (BY_LABEL[label][0], {BY_LABEL[label][1]}, set(), set()) for label in BUG_GROUPS[group]}
 
 
-def _graded_with(label: str):
-    """The result of the group holding the bug ``label`` (graded once, by the test below)."""
-    group = next(g for g, labels in BUG_GROUPS.items() if label in labels)
-    return grade(PART, mutant(PART, [r for spec in _mistakes(group).values() for r in spec[0]], label=group))
-
-
-def test_every_bug_is_in_one_group_with_no_other_bug_of_its_item():
-    assert sorted(label for labels in BUG_GROUPS.values() for label in labels) == sorted(BY_LABEL)
-    for labels in BUG_GROUPS.values():
-        items = [BY_LABEL[label][1] for label in labels]
-        assert len(items) == len(set(items)), labels
+def test_every_bug_is_in_one_group_with_no_other_bug_of_its_items():
+    assert_bug_groups(BUG_GROUPS, BY_LABEL, _mistakes)
 
 
 @pytest.mark.parametrize("group", list(BUG_GROUPS))
@@ -165,7 +156,7 @@ def _checks(result) -> dict:
 def test_a_mistake_is_named_before_any_number(label):
     """A public reason names the mistake (or what differs), then shows the call, expected and got; the
     hidden one says the same words without the numbers."""
-    checks = _checks(_graded_with(label))  # graded once, with its group, by the test above
+    checks = _checks(graded_with(PART, label, BUG_GROUPS, _mistakes))  # graded once, with its group, by the test above
     for check_id, words in NAMED[label].items():
         check = checks[check_id]
         assert not check.passed and words in check.reason, (check_id, check.reason)

@@ -7,8 +7,8 @@ import inspect
 
 import pytest
 
-from helpers import (assert_full_auto_marks, assert_mistakes_cost_their_items, blank_notebook, grade, mutant,
-                     solved_notebook)
+from helpers import (assert_bug_groups, assert_full_auto_marks, assert_mistakes_cost_their_items, blank_notebook, grade,
+                     mutant, solved_notebook)
 from reference import part2 as ref
 
 PART = "part2"
@@ -159,17 +159,18 @@ BUG_GROUPS = {
 }
 
 
-def test_every_bug_is_in_one_group_with_no_other_bug_of_its_item():
-    assert sorted(label for labels in BUG_GROUPS.values() for label in labels) == sorted(BUGS)
-    for labels in BUG_GROUPS.values():
-        items = [BUGS[label][1] for label in labels]
-        assert len(items) == len(set(items)), labels
+def _mistakes(group: str) -> dict:
+    """The group's bugs as ``assert_mistakes_cost_their_items`` takes them."""
+    return {label: (BUGS[label][0], {BUGS[label][1]}, BUGS[label][2], set()) for label in BUG_GROUPS[group]}
+
+
+def test_every_bug_is_in_one_group_with_no_other_bug_of_its_items():
+    assert_bug_groups(BUG_GROUPS, BUGS, _mistakes)
 
 
 @pytest.mark.parametrize("group", list(BUG_GROUPS))
 def test_bugs_lose_points_on_their_own_items_only(group, reference_result):
-    mistakes = {label: (BUGS[label][0], {BUGS[label][1]}, BUGS[label][2], set()) for label in BUG_GROUPS[group]}
-    assert_mistakes_cost_their_items(PART, reference_result, mistakes, label=group)
+    assert_mistakes_cost_their_items(PART, reference_result, _mistakes(group), label=group)
 
 
 ALTERNATIVE_1 = {  # GPT2 class, plain-dict encode, manual cross-entropy, torch.manual_seed and

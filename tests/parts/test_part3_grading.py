@@ -8,8 +8,8 @@ import inspect
 import pytest
 
 from graders.homework import assets_dir
-from helpers import (assert_full_auto_marks, assert_mistakes_cost_their_items, auto_max, blank_notebook, grade,
-                     lost_items, mutant, solved_notebook)
+from helpers import (assert_bug_groups, assert_full_auto_marks, assert_mistakes_cost_their_items, auto_max,
+                     blank_notebook, grade, graded_with, lost_items, mutant, solved_notebook)
 from reference import part3 as ref
 from test_part3_alternatives import ALTERNATIVE_1, ALTERNATIVE_2
 
@@ -158,18 +158,8 @@ def _mistakes(group: str) -> dict:
             for label in BUG_GROUPS[group]}
 
 
-def _graded_with(label: str):
-    """The result of the group holding the bug ``label`` (graded once, by the test below)."""
-    group = next(g for g, labels in BUG_GROUPS.items() if label in labels)
-    return grade(PART, mutant(PART, [r for spec in _mistakes(group).values() for r in spec[0]], label=group))
-
-
 def test_every_bug_is_in_one_group_with_no_other_bug_of_its_items():
-    assert sorted(label for labels in BUG_GROUPS.values() for label in labels) == sorted(BUGS)
-    for mistakes in map(_mistakes, BUG_GROUPS):
-        own = [item for _, items, _, _ in mistakes.values() for item in items]
-        carried = set().union(*(c for _, _, _, c in mistakes.values()))
-        assert len(own) == len(set(own)) and not carried & set(own), mistakes
+    assert_bug_groups(BUG_GROUPS, BUGS, _mistakes)
 
 
 @pytest.mark.parametrize("group", list(BUG_GROUPS))
@@ -238,7 +228,7 @@ REASONS = {
 
 @pytest.mark.parametrize("label", list(REASONS))
 def test_reasons_name_the_mistake_and_public_ones_show_the_call(label, reference_result):
-    result = _graded_with(label)
+    result = graded_with(PART, label, BUG_GROUPS, _mistakes)
     reasons = {c.id: c.reason for item in result.items for c in item.checks}
     for cid, start in REASONS[label].items():
         assert reasons[cid].startswith(start), (cid, reasons[cid])

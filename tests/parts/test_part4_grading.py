@@ -8,8 +8,8 @@ import inspect
 
 import pytest
 
-from helpers import (assert_full_auto_marks, assert_mistakes_cost_their_items, blank_notebook,
-                     grade, mutant, solved_notebook)
+from helpers import (assert_bug_groups, assert_full_auto_marks, assert_mistakes_cost_their_items, blank_notebook, grade,
+                     graded_with, mutant, solved_notebook)
 from reference import part4 as ref
 
 PART = "part4"
@@ -122,17 +122,8 @@ def _mistakes(group: str) -> dict:
     return {label: (BUGS[label][0], {BUGS[label][1]}, BUGS[label][2], set()) for label in BUG_GROUPS[group]}
 
 
-def _graded_with(label: str):
-    """The result of the group holding the bug ``label`` (graded once, by the test below)."""
-    group = next(g for g, labels in BUG_GROUPS.items() if label in labels)
-    return grade(PART, mutant(PART, [r for spec in _mistakes(group).values() for r in spec[0]], label=group))
-
-
-def test_every_bug_is_in_one_group_with_no_other_bug_of_its_item():
-    assert sorted(label for labels in BUG_GROUPS.values() for label in labels) == sorted(BUGS)
-    for labels in BUG_GROUPS.values():
-        items = [BUGS[label][1] for label in labels]
-        assert len(items) == len(set(items)), labels
+def test_every_bug_is_in_one_group_with_no_other_bug_of_its_items():
+    assert_bug_groups(BUG_GROUPS, BUGS, _mistakes)
 
 
 @pytest.mark.parametrize("group", list(BUG_GROUPS))
@@ -213,7 +204,7 @@ REASONS = {
 
 @pytest.mark.parametrize("label", list(REASONS))
 def test_reasons_name_the_mistake_and_public_ones_show_the_call(label, reference_result):
-    result = _graded_with(label)  # graded once, with its group, by the test above
+    result = graded_with(PART, label, BUG_GROUPS, _mistakes)  # graded once, with its group, by the test above
     reasons = {c.id: c.reason for item in result.items for c in item.checks}
     for cid, start in REASONS[label].items():
         assert reasons[cid].startswith(start), (cid, reasons[cid])
