@@ -22,14 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "manual_web"), str(ROOT / "tests")]
 
-from hw4_kit import ANSWERS_Q6, RUBRIC, make_hw4_batch  # noqa: E402
+from hw4_kit import ANSWERS_Q6, ITEM, QUESTIONS, make_hw4_batch  # noqa: E402
 
 from graders.gradebook import connect  # noqa: E402
 from graders.manual.rubric_items import add_rubric_item, set_applied  # noqa: E402
-from graders.rubric import load_rubric, questions_of  # noqa: E402
 from graders.manual.web import create_app  # noqa: E402
 
-ITEM = "part3.written"
 TOKEN = "bench-token"
 
 
@@ -59,12 +57,11 @@ def main() -> None:
         with c.session_transaction() as s:
             csrf = s["csrf"]
         first = sorted(answers)[0]
-        questions = questions_of(next(i for i in load_rubric(RUBRIC).items if i.id == ITEM))
         with closing(connect(out)) as conn:  # every other question graded: a change on q6 completes the item
-            for q in questions:
+            for q in QUESTIONS:
                 if q.id != "q6":
                     full = add_rubric_item(conn, ITEM, q.id, q.points, "Correct", grader="bench")
-                    set_applied(conn, ITEM, questions, q.id, full.id, {s: None for s in answers}, apply=True,
+                    set_applied(conn, ITEM, QUESTIONS, q.id, full.id, {s: None for s in answers}, apply=True,
                                 grader="bench")
             rid = add_rubric_item(conn, ITEM, "q6", 0.3, "Right", grader="bench").id
         timed("item page", lambda: c.get(f"/item/{ITEM}"))

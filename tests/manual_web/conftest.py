@@ -5,6 +5,7 @@ from flask.testing import FlaskClient
 
 from graders.manual.web import create_app
 from browser_kit import browser  # noqa: F401 (the module-scoped headless Chromium fixture)
+from hw4_kit import make_hw4_batch
 from web_kit import make_batch
 
 TOKEN = "test-token-123"
@@ -22,6 +23,12 @@ class LocalClient(FlaskClient):
 @pytest.fixture
 def batch(tmp_path):
     return make_batch(tmp_path)
+
+
+@pytest.fixture
+def hw4(tmp_path):
+    """A graded HW4 class with real part 3 notebooks (``hw4_kit``)."""
+    return make_hw4_batch(tmp_path)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import nbformat
 from graders.evidence import write_outputs
 from graders.refresh import rebuild
 from graders.results import CheckResult, ItemResult, PartResult, SubmissionResult, save_submission
-from graders.rubric import load_rubric
+from graders.rubric import load_rubric, questions_of
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLVED = ROOT / "reference" / "solutions" / "part3_decoding_translation.ipynb"
@@ -40,6 +40,10 @@ ANSWERS_Q6 = {
     "401000004_Omid": "The decoder-only model is better because it is bigger.",
     "401000005_Reza": XSS_ANSWER,
 }
+ALI, SARA, MINA, OMID, REZA = ANSWERS_Q6
+#: the written item graded question by question in these tests, and its questions
+ITEM = "part3.written"
+QUESTIONS = questions_of(next(i for i in load_rubric(RUBRIC).items if i.id == ITEM))
 
 
 def png(width: int = 4, height: int = 3) -> bytes:

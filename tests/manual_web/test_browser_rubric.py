@@ -18,19 +18,9 @@ from graders.gradebook import connect
 from graders.manual.ledger import current_entry
 from graders.manual.rubric_items import add_rubric_item, question_grades, set_applied
 from graders.manual.server import make_grading_server
-from graders.rubric import load_rubric, questions_of
-from hw4_kit import ANSWERS_Q6, BLEU_TEXT, HEATMAP_CELL, RUBRIC, make_hw4_batch
+from hw4_kit import ALI, ANSWERS_Q6, BLEU_TEXT, HEATMAP_CELL, ITEM, MINA, OMID, QUESTIONS, REZA, SARA
 
 pytestmark = needs_browser
-
-ITEM = "part3.written"
-ALI, SARA, MINA, OMID, REZA = ANSWERS_Q6
-QUESTIONS = questions_of(next(i for i in load_rubric(RUBRIC).items if i.id == ITEM))
-
-
-@pytest.fixture
-def hw4(tmp_path):
-    return make_hw4_batch(tmp_path)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import re
 from contextlib import closing
 
-import pytest
 from click.testing import CliRunner
 
 from conftest import LocalClient, login
@@ -16,17 +15,7 @@ from graders.gradebook import connect
 from graders.manual.ledger import current_entry
 from graders.manual.rubric_items import add_rubric_item, question_grades, set_applied
 from graders.manual.web import create_app
-from graders.rubric import load_rubric, questions_of
-from hw4_kit import ANSWERS_Q6, RUBRIC, make_hw4_batch
-
-ITEM = "part3.written"
-ALI, SARA, MINA, OMID, REZA = ANSWERS_Q6
-QUESTIONS = questions_of(next(i for i in load_rubric(RUBRIC).items if i.id == ITEM))
-
-
-@pytest.fixture
-def hw4(tmp_path):
-    return make_hw4_batch(tmp_path)
+from hw4_kit import ALI, ANSWERS_Q6, ITEM, MINA, OMID, QUESTIONS, SARA
 
 
 def client_for(out, **kw):
