@@ -27,7 +27,8 @@ from graders.gradebook import GradebookError
 from graders.text import points_text
 
 
-def _now() -> str:
+def now_text() -> str:
+    """The time a change is recorded with: UTC, to the second, ISO 8601."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -127,7 +128,7 @@ def record_scores(conn: sqlite3.Connection, changes: Iterable[ScoreChange], *, g
     what is recorded is not written again.
     """
     outcome = RecordOutcome()
-    now = _now()
+    now = now_text()
     with conn:
         if not conn.in_transaction:
             conn.execute("BEGIN IMMEDIATE")  # no other writer between reading the versions and writing
@@ -196,4 +197,4 @@ def add_to_bank(conn: sqlite3.Connection, item_id: str, text: str, *, grader: st
     if not text:
         raise GradebookError("an empty comment cannot go in the bank")
     with conn:
-        conn.execute("INSERT OR IGNORE INTO comment_bank VALUES (?, ?, ?, ?)", (item_id, text, grader, _now()))
+        conn.execute("INSERT OR IGNORE INTO comment_bank VALUES (?, ?, ?, ?)", (item_id, text, grader, now_text()))

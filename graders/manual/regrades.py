@@ -7,17 +7,12 @@ the request came in, so the change it made is on record.
 """
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 
 from graders.gradebook import GradebookError
-from graders.manual.ledger import current_entry
+from graders.manual.ledger import current_entry, now_text
 
 MAX_TEXT = 5_000
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _text(text: str, what: str) -> str:
@@ -37,7 +32,7 @@ def record_request(conn: sqlite3.Connection, submission_id: str, item_id: str, q
     with conn:
         return conn.execute("INSERT INTO regrade_requests (submission_id, item_id, question, request, requested_at, "
                             "recorded_by, score_before) VALUES (?,?,?,?,?,?,?)",
-                            (submission_id, item_id, question, text, _now(), recorded_by, before)).lastrowid
+                            (submission_id, item_id, question, text, now_text(), recorded_by, before)).lastrowid
 
 
 def answer(conn: sqlite3.Connection, request_id: int, text: str, *, responded_by: str) -> None:
@@ -49,7 +44,7 @@ def answer(conn: sqlite3.Connection, request_id: int, text: str, *, responded_by
     after = current_entry(conn, row["submission_id"], row["item_id"])["score"]
     with conn:
         conn.execute("UPDATE regrade_requests SET response = ?, responded_by = ?, responded_at = ?, score_after = ? "
-                     "WHERE id = ?", (text, responded_by, _now(), after, request_id))
+                     "WHERE id = ?", (text, responded_by, now_text(), after, request_id))
 
 
 def for_answer(conn: sqlite3.Connection, submission_id: str, item_id: str) -> list[dict]:

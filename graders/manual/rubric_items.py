@@ -20,22 +20,17 @@ refused, as a stale score is (``ledger``). Tables: ``gradebook.SCHEMA``.
 """
 from __future__ import annotations
 
-import datetime as dt
 import math
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 from graders.gradebook import GradebookError
-from graders.manual.ledger import ScoreChange, record_scores
+from graders.manual.ledger import ScoreChange, now_text, record_scores
 from graders.text import points_text
 
 #: longest rubric item text and adjustment reason kept
 MAX_TEXT = 2_000
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -103,7 +98,7 @@ def _checked_text(text: str, what: str) -> str:
 def _log(conn, item_id: str, question: str, action: str, detail: str, grader: str, submission_id: str = "") -> int:
     return conn.execute("INSERT INTO rubric_log (item_id, question, submission_id, action, detail, grader, entered_at) "
                         "VALUES (?,?,?,?,?,?,?)",
-                        (item_id, question, submission_id, action, detail, grader, _now())).lastrowid
+                        (item_id, question, submission_id, action, detail, grader, now_text())).lastrowid
 
 
 def add_rubric_item(conn: sqlite3.Connection, item_id: str, question: str, points, text: str, *,
@@ -115,7 +110,7 @@ def add_rubric_item(conn: sqlite3.Connection, item_id: str, question: str, point
                                 "question = ?", (item_id, question)).fetchone()[0]
         rid = conn.execute("INSERT INTO rubric_items (item_id, question, position, points, text, created_by, "
                            "created_at) VALUES (?,?,?,?,?,?,?)",
-                           (item_id, question, position, points, text, grader, _now())).lastrowid
+                           (item_id, question, position, points, text, grader, now_text())).lastrowid
         _log(conn, item_id, question, "add item", f"#{rid} {points_text(points)}: {text}", grader)
     return next(r for r in rubric(conn, item_id, question) if r.id == rid)
 
